@@ -1,0 +1,119 @@
+// Implementation of file_io.h (POSIX mmap, rename).
+#include "data/util/file_io.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <sstream>
+
+#include "data/util/check.h"
+
+namespace qwenqat {
+
+MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  QWENQAT_CHECK(fd >= 0, "cannot open ", path.string(), ": ", std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    int err = errno;
+    ::close(fd);
+    fail("cannot stat ", path.string(), ": ", std::strerror(err));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail(path.string(), " is not a regular file");
+  }
+  size_ = static_cast<size_t>(st.st_size);
+  if (size_ > 0) {
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    int err = errno;
+    ::close(fd);
+    QWENQAT_CHECK(p != MAP_FAILED, "cannot memory-map ", path.string(), ": ", std::strerror(err));
+    data_ = static_cast<const uint8_t*>(p);
+  } else {
+    ::close(fd);
+  }
+}
+
+MappedFile::~MappedFile() { reset(); }
+
+void MappedFile::reset() {
+  if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+  data_ = nullptr;
+  size_ = 0;
+}
+
+MappedFile::MappedFile(MappedFile&& other) noexcept
+    : path_(std::move(other.path_)), data_(other.data_), size_(other.size_) {
+  other.data_ = nullptr;
+  other.size_ = 0;
+}
+
+MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
+  if (this != &other) {
+    reset();
+    path_ = std::move(other.path_);
+    data_ = other.data_;
+    size_ = other.size_;
+    other.data_ = nullptr;
+    other.size_ = 0;
+  }
+  return *this;
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  QWENQAT_CHECK(in.good(), "cannot open ", path.string(), " for reading");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  QWENQAT_CHECK(!in.bad(), "error reading ", path.string());
+  return ss.str();
+}
+
+std::filesystem::path temp_path_for(const std::filesystem::path& path) {
+  return std::filesystem::path(path.string() + ".tmp." + std::to_string(::getpid()));
+}
+
+void commit_temp_file(const std::filesystem::path& temp, const std::filesystem::path& path) {
+  std::error_code ec;
+  std::filesystem::rename(temp, path, ec);
+  if (ec) {
+    std::filesystem::remove(temp, ec);
+    fail("cannot rename ", temp.string(), " to ", path.string(), ": ", ec.message());
+  }
+}
+
+AtomicFile::AtomicFile(std::filesystem::path path)
+    : path_(std::move(path)), temp_(temp_path_for(path_)) {
+  out_.open(temp_, std::ios::binary | std::ios::trunc);
+  QWENQAT_CHECK(out_.good(), "cannot write ", path_.string(),
+                " (is the directory there and writable?)");
+}
+
+AtomicFile::~AtomicFile() {
+  if (!committed_) {
+    out_.close();
+    std::error_code ec;
+    std::filesystem::remove(temp_, ec);
+  }
+}
+
+void AtomicFile::commit() {
+  out_.flush();
+  QWENQAT_CHECK(out_.good(), "error writing ", path_.string(), " (disk full?)");
+  out_.close();
+  commit_temp_file(temp_, path_);
+  committed_ = true;
+}
+
+void write_file_atomic(const std::filesystem::path& path, std::string_view content) {
+  AtomicFile f(path);
+  f.stream().write(content.data(), static_cast<std::streamsize>(content.size()));
+  f.commit();
+}
+
+}  // namespace qwenqat

@@ -1,0 +1,75 @@
+// File helpers shared by every library: read-only memory maps, whole-file
+// reads, and atomic writes (temp file + rename, so a crash or an error never
+// leaves a partial output behind).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <span>
+#include <string>
+
+namespace qwenqat {
+
+// A read-only memory map of a whole file. Move-only; the mapping lives as long
+// as the object. Empty files map to an empty span. Safe to read from many
+// threads at once.
+class MappedFile {
+ public:
+  MappedFile() = default;
+  // Throws qwenqat::Error naming `path` if it cannot be opened or mapped.
+  explicit MappedFile(const std::filesystem::path& path);
+  ~MappedFile();
+  MappedFile(MappedFile&& other) noexcept;
+  MappedFile& operator=(MappedFile&& other) noexcept;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  std::span<const uint8_t> bytes() const { return {data_, size_}; }
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  void reset();
+  std::filesystem::path path_;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+// Reads a whole file into a string; throws naming the file if unreadable.
+std::string read_file(const std::filesystem::path& path);
+
+// Writes `path` atomically: the content goes to "<path>.tmp.<pid>" which is
+// renamed over `path` on commit(). If the object is destroyed without
+// commit() (an exception, say) the temp file is removed and `path` is
+// untouched. Not thread-safe; one writer per object.
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::filesystem::path path);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  std::ofstream& stream() { return out_; }
+  const std::filesystem::path& temp_path() const { return temp_; }
+  // Flushes, checks for write errors and renames; throws naming the file.
+  void commit();
+
+ private:
+  std::filesystem::path path_, temp_;
+  std::ofstream out_;
+  bool committed_ = false;
+};
+
+// Convenience: atomically replaces `path` with `content`.
+void write_file_atomic(const std::filesystem::path& path, std::string_view content);
+
+// Temp-name helper for writers that produce a file through another library
+// (HDF5): returns "<path>.tmp.<pid>"; the caller renames with
+// commit_temp_file() or removes it on failure.
+std::filesystem::path temp_path_for(const std::filesystem::path& path);
+void commit_temp_file(const std::filesystem::path& temp, const std::filesystem::path& path);
+
+}  // namespace qwenqat
