@@ -1,0 +1,83 @@
+// The quantization numerics, written once, torch-free: choose_qparams,
+// quantize, dequantize, fake_quantize for one group of weights. Training (the
+// LibTorch fake-quant ops), export (packing) and the engine's kernels are all
+// tested bit for bit against these functions. Formulas: docs/QUANTIZATION.md.
+//
+// Codes are stored unsigned, u in [0, 2^bits - 1]:
+//   symmetric : w = float(int(u) - 2^(bits-1)) * scale          (llama.cpp Q4_0/Q8_0 form)
+//   asymmetric: w = float(u) * scale + offset                   (llama.cpp Q4_1 form)
+// scale and offset are fp16-representable floats (stored as fp16 in exports).
+// Compile with -ffp-contract=off (the project does) so no FMA changes results.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace qwenqat::quant {
+
+// Weight quantization of one [rows, cols] matrix; groups run along cols.
+struct QuantSpec {
+  int bits = 4;          // 2..8
+  int group_size = 32;   // elements per group; 0 = per channel (one group per row)
+  bool symmetric = true;
+
+  int levels() const { return 1 << bits; }
+  int umax() const { return levels() - 1; }          // largest unsigned code
+  int zero_code() const { return symmetric ? 1 << (bits - 1) : 0; }  // u of q=0 (symmetric)
+  int64_t group_len(int64_t cols) const { return group_size == 0 ? cols : group_size; }
+  int64_t groups_per_row(int64_t cols) const { return cols / group_len(cols); }
+  // Throws qwenqat::Error naming `tensor` if bits are out of range or the group
+  // size does not divide cols.
+  void validate(int64_t cols, const std::string& tensor) const;
+  // Canonical name: "w4g32", "w8c" (per channel), "w4g128a" (asymmetric).
+  std::string name() const;
+  bool operator==(const QuantSpec&) const = default;
+};
+
+// Parameters of one group. scale > 0 and both fp16-representable.
+struct GroupParams {
+  float scale = 1.0f;
+  float offset = 0.0f;  // asymmetric only (float form of the zero point); 0 for symmetric
+};
+
+enum class ScaleInit {
+  kMinMax,   // range of the group
+  kMseClip,  // grid search over clipping ratios minimizing the group's squared error
+};
+
+// Chooses the parameters of one group of n weights (fp16-rounded, scale never 0).
+GroupParams choose_qparams(const float* w, int64_t n, const QuantSpec& spec,
+                           ScaleInit init = ScaleInit::kMinMax);
+
+// Rounds one weight to its unsigned code: nearest, ties to even (std::nearbyint,
+// the same as torch.round), clamped to [0, umax].
+uint8_t quantize_one(float w, const GroupParams& p, const QuantSpec& spec);
+float dequantize_one(uint8_t u, const GroupParams& p, const QuantSpec& spec);
+inline float fake_quantize_one(float w, const GroupParams& p, const QuantSpec& spec) {
+  return dequantize_one(quantize_one(w, p, spec), p, spec);
+}
+
+// A whole matrix quantized: unpacked codes (one byte per element) and fp16
+// parameters. This is what qat::convert produces and export packs.
+struct QuantizedMatrix {
+  QuantSpec spec;
+  int64_t rows = 0, cols = 0;
+  std::vector<uint8_t> codes;     // [rows, cols] unsigned codes
+  std::vector<uint16_t> scales;   // [rows, groups_per_row] fp16 bits
+  std::vector<uint16_t> offsets;  // [rows, groups_per_row] fp16 bits; empty if symmetric
+
+  GroupParams params(int64_t row, int64_t group) const;
+};
+
+// Quantizes w ([rows, cols] row-major float32) choosing params per group.
+QuantizedMatrix quantize_matrix(const float* w, int64_t rows, int64_t cols, const QuantSpec& spec,
+                                ScaleInit init = ScaleInit::kMinMax);
+// Quantizes with given parameters (e.g. learned scales from QAT).
+QuantizedMatrix quantize_matrix_with(const float* w, int64_t rows, int64_t cols,
+                                     const QuantSpec& spec, std::vector<uint16_t> scales,
+                                     std::vector<uint16_t> offsets);
+// out: rows*cols floats.
+void dequantize_matrix(const QuantizedMatrix& q, float* out);
+
+}  // namespace qwenqat::quant
