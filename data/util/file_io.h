@@ -30,6 +30,10 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::filesystem::path& path() const { return path_; }
+  // Tells the kernel the pages of [p, p+n) (inside this map) are no longer
+  // needed, so they stop counting toward RSS (they are re-read from the file
+  // if touched again). Used after copying a tensor out of the map.
+  void release(const uint8_t* p, size_t n) const;
 
  private:
   void reset();
