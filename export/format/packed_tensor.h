@@ -10,12 +10,15 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "qat/quant/quant_math.h"
 
 namespace qwenqat::format {
 
+// Bytes of one packed row: cols (8 bits), 16 * ceil(cols / 32) (4 bits),
+// ceil(cols * bits / 8) otherwise.
 int64_t packed_row_bytes(int64_t cols, int bits);
 
 // Owning packed matrix (what the exporter writes).
@@ -38,9 +41,16 @@ struct PackedView {
   int64_t groups_per_row() const { return spec.groups_per_row(cols); }
 };
 
+// Packs validated codes (throws qwenqat::Error if q is inconsistent).
 PackedMatrix pack(const quant::QuantizedMatrix& q);
-quant::QuantizedMatrix unpack(const PackedView& p);
+// Unpacks to one code per byte; throws qwenqat::Error (naming `tensor`) if the
+// view's spec, shape, row_bytes or pointers are inconsistent or a scale is not
+// a positive finite fp16. unpack(view_of(pack(q))) == q.
+quant::QuantizedMatrix unpack(const PackedView& p, const std::string& tensor = "packed tensor");
+// A view of p's buffers; valid while p lives and is not resized.
 PackedView view_of(const PackedMatrix& p);
+// Checks a view's spec, shape, row_bytes and pointers (not its values).
+void validate_view(const PackedView& p, const std::string& tensor);
 
 // Dequantizes row `r` of a packed matrix into out[cols] with exactly the
 // formulas of quant::dequantize_one (the scalar reference for the kernels).

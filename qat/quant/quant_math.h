@@ -35,6 +35,18 @@ struct QuantSpec {
   bool operator==(const QuantSpec&) const = default;
 };
 
+// Parses a canonical spec name: "w<bits>g<group>" or "w<bits>c" (per channel),
+// with a trailing "a" for asymmetric, e.g. "w4g32", "w8c", "w4g128a". Throws
+// qwenqat::Error quoting `name` and the accepted forms when it does not parse.
+QuantSpec parse_spec(const std::string& name);
+
+// The smallest scale choose_qparams produces: 2^-14, the smallest normal fp16.
+// A computed scale that is zero or would round to an fp16 subnormal (all-zero
+// or tiny groups) is replaced by it, so nothing divides by 0.
+inline constexpr float kMinScale = 6.103515625e-05f;
+// The largest finite fp16; scales and offsets are clamped to +-kMaxHalf.
+inline constexpr float kMaxHalf = 65504.0f;
+
 // Parameters of one group. scale > 0 and both fp16-representable.
 struct GroupParams {
   float scale = 1.0f;
@@ -46,12 +58,16 @@ enum class ScaleInit {
   kMseClip,  // grid search over clipping ratios minimizing the group's squared error
 };
 
-// Chooses the parameters of one group of n weights (fp16-rounded, scale never 0).
+// Chooses the parameters of one group of n >= 1 finite weights (fp16-rounded,
+// scale in [kMinScale, kMaxHalf]). Throws qwenqat::Error on a non-finite weight.
 GroupParams choose_qparams(const float* w, int64_t n, const QuantSpec& spec,
                            ScaleInit init = ScaleInit::kMinMax);
 
 // Rounds one weight to its unsigned code: nearest, ties to even (std::nearbyint,
-// the same as torch.round), clamped to [0, umax].
+// the same as torch.round), clamped to [0, umax]:
+//   symmetric : u = clamp(nearbyint(w / scale), -zero_code, umax - zero_code) + zero_code
+//   asymmetric: u = clamp(nearbyint((w - offset) / scale), 0, umax)
+// A NaN weight maps to the code of 0 (symmetric) or code 0 (asymmetric).
 uint8_t quantize_one(float w, const GroupParams& p, const QuantSpec& spec);
 float dequantize_one(uint8_t u, const GroupParams& p, const QuantSpec& spec);
 inline float fake_quantize_one(float w, const GroupParams& p, const QuantSpec& spec) {
@@ -68,16 +84,23 @@ struct QuantizedMatrix {
   std::vector<uint16_t> offsets;  // [rows, groups_per_row] fp16 bits; empty if symmetric
 
   GroupParams params(int64_t row, int64_t group) const;
+  // Throws qwenqat::Error naming `tensor` if the spec is invalid for cols, a
+  // vector has the wrong size, a code exceeds umax or a scale is not a positive
+  // finite fp16 (offsets: finite).
+  void validate(const std::string& tensor) const;
 };
 
 // Quantizes w ([rows, cols] row-major float32) choosing params per group.
+// Throws qwenqat::Error on an invalid spec/shape or a non-finite weight.
 QuantizedMatrix quantize_matrix(const float* w, int64_t rows, int64_t cols, const QuantSpec& spec,
                                 ScaleInit init = ScaleInit::kMinMax);
-// Quantizes with given parameters (e.g. learned scales from QAT).
+// Quantizes with given parameters (e.g. learned scales from QAT): scales
+// [rows, groups_per_row] fp16 bits, each positive and finite; offsets the same
+// shape (asymmetric) or empty (symmetric). Throws qwenqat::Error otherwise.
 QuantizedMatrix quantize_matrix_with(const float* w, int64_t rows, int64_t cols,
                                      const QuantSpec& spec, std::vector<uint16_t> scales,
                                      std::vector<uint16_t> offsets);
-// out: rows*cols floats.
+// out: rows*cols floats. Throws if q's vectors do not match its shape.
 void dequantize_matrix(const QuantizedMatrix& q, float* out);
 
 }  // namespace qwenqat::quant
