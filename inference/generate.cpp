@@ -1,0 +1,90 @@
+// generate(): prefill all prompts in one forward call, then step.
+#include "inference/generate.h"
+
+#include <algorithm>
+
+#include "data/util/check.h"
+
+namespace qwenqat::engine {
+
+std::vector<Generation> generate(Model& model, const std::vector<std::vector<int32_t>>& prompts,
+                                 const GenerateOptions& options, ThreadPool& pool,
+                                 const TokenCallback& on_token) {
+  options.sampling.validate();
+  QWENQAT_CHECK(!prompts.empty(), "generate: no prompts given");
+  QWENQAT_CHECK(options.max_new_tokens >= 0, "--max-new-tokens must be >= 0, got ",
+                options.max_new_tokens);
+  QWENQAT_CHECK(options.stop_strings.empty() || options.decode,
+                "stop strings need a tokenizer to decode the generated tokens");
+  const auto& cfg = model.config();
+  const int64_t limit = options.max_context > 0 ? options.max_context : cfg.max_position_embeddings;
+  QWENQAT_CHECK(limit <= cfg.max_position_embeddings, "context limit ", limit,
+                " exceeds the model's max_position_embeddings (", cfg.max_position_embeddings,
+                ")");
+  int64_t longest = 0;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const int64_t n = static_cast<int64_t>(prompts[i].size());
+    QWENQAT_CHECK(n > 0, "prompt ", i, " is empty; give at least one token");
+    QWENQAT_CHECK(n <= limit, "prompt ", i, " has ", n, " tokens but the context limit is ", limit,
+                  " tokens; shorten the prompt");
+    longest = std::max(longest, n);
+  }
+  const int64_t ctx = std::min(limit, longest + std::max<int64_t>(options.max_new_tokens, 1));
+  KvCache cache(cfg, static_cast<int64_t>(prompts.size()), ctx, options.kv_dtype);
+
+  std::vector<Generation> out(prompts.size());
+  std::vector<Rng> rngs;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    rngs.emplace_back(options.sampling.seed + i);
+    out[i].prompt_tokens = static_cast<int64_t>(prompts[i].size());
+  }
+  if (options.max_new_tokens == 0) {
+    for (auto& g : out) g.stop_reason = "length";
+    return out;
+  }
+  std::vector<SequenceStep> steps;
+  std::vector<size_t> seq_of_step;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    steps.push_back({static_cast<int64_t>(i), prompts[i]});
+    seq_of_step.push_back(i);
+  }
+  std::vector<float> logits;
+  std::vector<int32_t> next(prompts.size());
+  const int64_t vocab = cfg.vocab_size;
+  for (;;) {
+    model.forward(steps, cache, pool, logits);
+    std::vector<SequenceStep> more;
+    std::vector<size_t> more_seq;
+    for (size_t s = 0; s < steps.size(); ++s) {
+      const size_t i = seq_of_step[s];
+      Generation& g = out[i];
+      const int32_t tok = sample(&logits[s * vocab], vocab, options.sampling, rngs[i]);
+      g.tokens.push_back(tok);
+      if (options.decode) g.text += options.decode(tok);
+      if (on_token) on_token(i, tok);
+      if (std::find(options.eos_ids.begin(), options.eos_ids.end(), tok) !=
+          options.eos_ids.end()) {
+        g.stop_reason = "eos";
+      } else if (std::any_of(options.stop_strings.begin(), options.stop_strings.end(),
+                             [&](const std::string& st) {
+                               return !st.empty() && g.text.find(st) != std::string::npos;
+                             })) {
+        g.stop_reason = "stop_string";
+      } else if (static_cast<int64_t>(g.tokens.size()) >= options.max_new_tokens) {
+        g.stop_reason = "length";
+      } else if (cache.length(steps[s].slot) >= ctx) {
+        g.stop_reason = "context";
+      } else {
+        next[i] = tok;
+        more.push_back({steps[s].slot, std::span<const int32_t>(&next[i], 1)});
+        more_seq.push_back(i);
+      }
+    }
+    if (more.empty()) break;
+    steps = std::move(more);
+    seq_of_step = std::move(more_seq);
+  }
+  return out;
+}
+
+}  // namespace qwenqat::engine

@@ -1,0 +1,229 @@
+// AVX2/FMA/F16C kernels on packed weights. Everything after the
+// `#pragma GCC target` is compiled for AVX2 and is reached only through the
+// run-time dispatch in packed_matmul.cpp; no standard-library templates are
+// instantiated there (they could be merged with the portable copies).
+//
+// Exactness: the dequantizer computes float(int(u) - zero) * scale (symmetric)
+// and float(u) * scale + offset (asymmetric) with a separate multiply and add,
+// exactly quant::dequantize_one. The GEMV instead accumulates sum(u * x) per
+// group and applies the scale and zero point once per group, which differs
+// from the reference only in float rounding.
+#include "inference/kernels/avx2_kernels.h"
+
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "data/util/half.h"
+
+namespace qwenqat::engine::avx2 {
+
+bool supports_dequant(const format::PackedView& w) {
+  return (w.spec.bits == 4 || w.spec.bits == 8) && w.spec.group_len(w.cols) % 8 == 0;
+}
+
+bool supports_gemv(const format::PackedView& w) {
+  return (w.spec.bits == 4 || w.spec.bits == 8) && w.cols % 32 == 0 &&
+         w.spec.group_len(w.cols) % 32 == 0;
+}
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+
+namespace {
+
+inline float hsum(__m256 v) {
+  __m128 lo = _mm256_castps256_ps128(v);
+  __m128 hi = _mm256_extractf128_ps(v, 1);
+  lo = _mm_add_ps(lo, hi);
+  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+  lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+  return _mm_cvtss_f32(lo);
+}
+
+// The 32 codes of 4-bit chunk `bytes` as four vectors of 8 int32 (elements
+// 0-7, 8-15, 16-23, 24-31).
+inline void unpack_q4_chunk(const uint8_t* bytes, __m256i out[4]) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes));
+  const __m128i mask = _mm_set1_epi8(0x0f);
+  const __m128i lo = _mm_and_si128(v, mask);
+  const __m128i hi = _mm_and_si128(_mm_srli_epi16(v, 4), mask);
+  out[0] = _mm256_cvtepu8_epi32(lo);
+  out[1] = _mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8));
+  out[2] = _mm256_cvtepu8_epi32(hi);
+  out[3] = _mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8));
+}
+
+inline __m256i load_q8_8(const uint8_t* p) {
+  return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+}
+
+}  // namespace
+
+void dequantize_row(const format::PackedView& w, int64_t r, float* out) {
+  const auto& spec = w.spec;
+  const int64_t glen = spec.group_len(w.cols);
+  const int64_t groups = w.groups_per_row();
+  const uint8_t* row = w.data + r * w.row_bytes;
+  const uint16_t* sc = w.scales + r * groups;
+  const uint16_t* of = w.offsets ? w.offsets + r * groups : nullptr;
+  const __m256i zero = _mm256_set1_epi32(spec.symmetric ? spec.zero_code() : 0);
+  auto emit = [&](int64_t e, __m256i codes) {
+    const int64_t g = e / glen;
+    const __m256 s = _mm256_set1_ps(fp16_to_f32(sc[g]));
+    if (spec.symmetric) {
+      _mm256_storeu_ps(out + e, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(codes, zero)), s));
+    } else {
+      const __m256 o = _mm256_set1_ps(fp16_to_f32(of[g]));
+      _mm256_storeu_ps(out + e, _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(codes), s), o));
+    }
+  };
+  auto scalar_one = [&](int64_t e, int u) {
+    const int64_t g = e / glen;
+    quant::GroupParams p;
+    p.scale = fp16_to_f32(sc[g]);
+    p.offset = of ? fp16_to_f32(of[g]) : 0.0f;
+    out[e] = quant::dequantize_one(static_cast<uint8_t>(u), p, spec);
+  };
+  if (spec.bits == 4) {
+    const int64_t full = w.cols / 32;
+    __m256i c[4];
+    for (int64_t k = 0; k < full; ++k) {
+      unpack_q4_chunk(row + k * 16, c);
+      for (int j = 0; j < 4; ++j) emit(k * 32 + j * 8, c[j]);
+    }
+    const uint8_t* tail = row + full * 16;
+    for (int64_t e = full * 32; e < w.cols; ++e) {
+      const int64_t j = e - full * 32;
+      scalar_one(e, j < 16 ? (tail[j] & 0x0f) : (tail[j - 16] >> 4));
+    }
+  } else {  // 8 bits
+    int64_t e = 0;
+    for (; e + 8 <= w.cols; e += 8) emit(e, load_q8_8(row + e));
+    for (; e < w.cols; ++e) scalar_one(e, row[e]);
+  }
+}
+
+void gemv_rows(const format::PackedView& w, const float* x, float* y, int64_t r0, int64_t r1) {
+  const auto& spec = w.spec;
+  const int64_t glen = spec.group_len(w.cols);
+  const int64_t groups = w.groups_per_row();
+  const int64_t chunks_per_group = glen / 32;
+  const float zero = static_cast<float>(spec.symmetric ? spec.zero_code() : 0);
+  // Per-group sums of x, for the zero point / offset term.
+  float xsum_stack[1024];
+  float* xsum = groups <= 1024 ? xsum_stack : nullptr;
+  float xsum_one = 0.0f;
+  if (!xsum) xsum = &xsum_one;  // very many groups: computed on the fly below
+  auto group_xsum = [&](int64_t g) {
+    __m256 a = _mm256_setzero_ps();
+    for (int64_t e = g * glen; e < (g + 1) * glen; e += 8) a = _mm256_add_ps(a, _mm256_loadu_ps(x + e));
+    return hsum(a);
+  };
+  if (groups <= 1024) {
+    for (int64_t g = 0; g < groups; ++g) xsum[g] = group_xsum(g);
+  }
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* row = w.data + r * w.row_bytes;
+    const uint16_t* sc = w.scales + r * groups;
+    const uint16_t* of = w.offsets ? w.offsets + r * groups : nullptr;
+    __m256 total = _mm256_setzero_ps();
+    float corr = 0.0f;
+    for (int64_t g = 0; g < groups; ++g) {
+      __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+      __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+      for (int64_t k = g * chunks_per_group; k < (g + 1) * chunks_per_group; ++k) {
+        const float* xs = x + k * 32;
+        __m256i c[4];
+        if (spec.bits == 4) {
+          unpack_q4_chunk(row + k * 16, c);
+        } else {
+          const uint8_t* p = row + k * 32;
+          c[0] = load_q8_8(p);
+          c[1] = load_q8_8(p + 8);
+          c[2] = load_q8_8(p + 16);
+          c[3] = load_q8_8(p + 24);
+        }
+        a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(c[0]), _mm256_loadu_ps(xs), a0);
+        a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(c[1]), _mm256_loadu_ps(xs + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(c[2]), _mm256_loadu_ps(xs + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(c[3]), _mm256_loadu_ps(xs + 24), a3);
+      }
+      const float s = fp16_to_f32(sc[g]);
+      const __m256 a = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+      total = _mm256_fmadd_ps(a, _mm256_set1_ps(s), total);
+      const float xs_g = groups <= 1024 ? xsum[g] : group_xsum(g);
+      corr += (of ? fp16_to_f32(of[g]) : -zero * s) * xs_g;
+    }
+    y[r] = hsum(total) + corr;
+  }
+}
+
+namespace {
+
+// out[i][j] += tile row i . x row j over len elements, for R rows and B batch.
+template <int R, int B>
+inline void micro_kernel(const float* w, int64_t w_stride, const float* x, int64_t x_stride,
+                         int64_t len, float* y, int64_t y_stride) {
+  __m256 acc[R][B];
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < B; ++j) acc[i][j] = _mm256_setzero_ps();
+  int64_t k = 0;
+  for (; k + 8 <= len; k += 8) {
+    __m256 xv[B];
+    for (int j = 0; j < B; ++j) xv[j] = _mm256_loadu_ps(x + j * x_stride + k);
+    for (int i = 0; i < R; ++i) {
+      const __m256 wv = _mm256_loadu_ps(w + i * w_stride + k);
+      for (int j = 0; j < B; ++j) acc[i][j] = _mm256_fmadd_ps(wv, xv[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < R; ++i) {
+    for (int j = 0; j < B; ++j) {
+      float s = hsum(acc[i][j]);
+      for (int64_t t = k; t < len; ++t) s += w[i * w_stride + t] * x[j * x_stride + t];
+      y[j * y_stride + i] += s;
+    }
+  }
+}
+
+template <int R>
+inline void micro_rows(const float* w, int64_t w_stride, const float* x, int64_t n,
+                       int64_t x_stride, int64_t len, float* y, int64_t y_stride) {
+  int64_t b = 0;
+  for (; b + 3 <= n; b += 3)
+    micro_kernel<R, 3>(w, w_stride, x + b * x_stride, x_stride, len, y + b * y_stride, y_stride);
+  for (; b < n; ++b)
+    micro_kernel<R, 1>(w, w_stride, x + b * x_stride, x_stride, len, y + b * y_stride, y_stride);
+}
+
+}  // namespace
+
+void gemm_tile_accumulate(const float* tile, int64_t tile_rows, int64_t tile_stride,
+                          const float* x, int64_t n, int64_t x_stride, float* y,
+                          int64_t y_stride, int64_t k0, int64_t k1) {
+  const int64_t len = k1 - k0;
+  int64_t i = 0;
+  for (; i + 4 <= tile_rows; i += 4)
+    micro_rows<4>(tile + i * tile_stride + k0, tile_stride, x + k0, n, x_stride, len, y + i,
+                  y_stride);
+  for (; i < tile_rows; ++i)
+    micro_rows<1>(tile + i * tile_stride + k0, tile_stride, x + k0, n, x_stride, len, y + i,
+                  y_stride);
+}
+
+float dot(const float* a, const float* b, int64_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+  int64_t k = 0;
+  for (; k + 16 <= n; k += 16) {
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), a0);
+    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(b + k + 8), a1);
+  }
+  for (; k + 8 <= n; k += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), a0);
+  float s = hsum(_mm256_add_ps(a0, a1));
+  for (; k < n; ++k) s += a[k] * b[k];
+  return s;
+}
+
+#pragma GCC pop_options
+
+}  // namespace qwenqat::engine::avx2

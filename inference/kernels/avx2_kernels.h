@@ -1,0 +1,35 @@
+// AVX2/FMA/F16C kernels, compiled with __attribute__((target)) in
+// avx2_kernels.cpp so the rest of the build needs no -mavx2. Call them only
+// when cpu_has_avx2() (packed_matmul.cpp dispatches). Contracts as in
+// kernels/packed_matmul.h.
+#pragma once
+
+#include <cstdint>
+
+#include "export/format/packed_tensor.h"
+
+namespace qwenqat::engine::avx2 {
+
+// True when the fast vector dequantizer handles w (4 or 8 bits and a group
+// length that is a multiple of 8); other layouts fall back to the scalar one.
+bool supports_dequant(const format::PackedView& w);
+// True when the grouped GEMV handles w (4 or 8 bits, cols and group length
+// multiples of 32).
+bool supports_gemv(const format::PackedView& w);
+
+// Dequantizes row r into out[w.cols]; requires supports_dequant(w).
+void dequantize_row(const format::PackedView& w, int64_t r, float* out);
+
+// y[r] = w[r, :] . x for r in [r0, r1); requires supports_gemv(w).
+void gemv_rows(const format::PackedView& w, const float* x, float* y, int64_t r0, int64_t r1);
+
+// Cache-blocked GEMM on a float tile: tile [tile_rows, cols] (row stride
+// `cols`), x [n, cols] (stride x_stride); y[b * y_stride + i] += tile[i] . x[b]
+// over columns [k0, k1) for i < tile_rows.
+void gemm_tile_accumulate(const float* tile, int64_t tile_rows, int64_t tile_stride,
+                          const float* x, int64_t n, int64_t x_stride, float* y,
+                          int64_t y_stride, int64_t k0, int64_t k1);
+
+float dot(const float* a, const float* b, int64_t n);
+
+}  // namespace qwenqat::engine::avx2

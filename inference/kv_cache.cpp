@@ -1,0 +1,95 @@
+// KvCache storage: [slot][layer][pos][kv_dim], float32 or fp16 (round to
+// nearest even, data/util/half.h).
+#include "inference/kv_cache.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "data/util/check.h"
+#include "data/util/half.h"
+
+namespace qwenqat::engine {
+
+KvDtype parse_kv_dtype(const std::string& s, const std::string& what) {
+  if (s == "f32") return KvDtype::kF32;
+  if (s == "f16") return KvDtype::kF16;
+  fail(what, ": unknown KV cache type '", s, "'; use f32 or f16");
+}
+
+KvCache::KvCache(const models::Qwen2Config& config, int64_t num_slots, int64_t max_context,
+                 KvDtype dtype)
+    : num_slots_(num_slots),
+      num_layers_(config.num_hidden_layers),
+      max_context_(max_context),
+      kv_dim_(config.kv_dim()),
+      dtype_(dtype),
+      lengths_(static_cast<size_t>(std::max<int64_t>(num_slots, 0)), 0) {
+  QWENQAT_CHECK(num_slots >= 1, "the KV cache needs at least one sequence slot (got ", num_slots,
+                ")");
+  QWENQAT_CHECK(max_context >= 1, "the context limit must be at least 1 token (got ",
+                max_context, ")");
+  const size_t n = static_cast<size_t>(num_slots * num_layers_ * max_context * kv_dim_);
+  if (dtype == KvDtype::kF32) {
+    k32_.resize(n);
+    v32_.resize(n);
+  } else {
+    k16_.resize(n);
+    v16_.resize(n);
+  }
+}
+
+void KvCache::set_length(int64_t slot, int64_t len) {
+  QWENQAT_CHECK(slot >= 0 && slot < num_slots_, "KV cache slot ", slot, " out of range");
+  QWENQAT_CHECK(len >= 0 && len <= max_context_, "KV cache length ", len,
+                " exceeds the context limit of ", max_context_, " tokens");
+  lengths_[slot] = len;
+}
+
+uint64_t KvCache::bytes() const {
+  return (k32_.size() + v32_.size()) * 4 + (k16_.size() + v16_.size()) * 2;
+}
+
+size_t KvCache::offset(int64_t slot, int64_t layer, int64_t pos) const {
+  return static_cast<size_t>(((slot * num_layers_ + layer) * max_context_ + pos) * kv_dim_);
+}
+
+void KvCache::store(int64_t slot, int64_t layer, int64_t pos, const float* k, const float* v) {
+  QWENQAT_CHECK(pos >= 0 && pos < max_context_, "position ", pos,
+                " is past the context limit of ", max_context_, " tokens");
+  const size_t o = offset(slot, layer, pos);
+  if (dtype_ == KvDtype::kF32) {
+    std::memcpy(&k32_[o], k, kv_dim_ * sizeof(float));
+    std::memcpy(&v32_[o], v, kv_dim_ * sizeof(float));
+  } else {
+    for (int64_t i = 0; i < kv_dim_; ++i) {
+      k16_[o + i] = f32_to_fp16(k[i]);
+      v16_[o + i] = f32_to_fp16(v[i]);
+    }
+  }
+}
+
+void KvCache::read(bool keys, int64_t slot, int64_t layer, int64_t head, int64_t head_dim,
+                   int64_t n, float* out) const {
+  for (int64_t p = 0; p < n; ++p) {
+    const size_t o = offset(slot, layer, p) + static_cast<size_t>(head * head_dim);
+    float* dst = out + p * head_dim;
+    if (dtype_ == KvDtype::kF32) {
+      std::memcpy(dst, &(keys ? k32_ : v32_)[o], head_dim * sizeof(float));
+    } else {
+      const uint16_t* src = &(keys ? k16_ : v16_)[o];
+      for (int64_t i = 0; i < head_dim; ++i) dst[i] = fp16_to_f32(src[i]);
+    }
+  }
+}
+
+void KvCache::read_keys(int64_t slot, int64_t layer, int64_t head, int64_t head_dim, int64_t n,
+                        float* out) const {
+  read(true, slot, layer, head, head_dim, n, out);
+}
+
+void KvCache::read_values(int64_t slot, int64_t layer, int64_t head, int64_t head_dim, int64_t n,
+                          float* out) const {
+  read(false, slot, layer, head, head_dim, n, out);
+}
+
+}  // namespace qwenqat::engine

@@ -1,0 +1,265 @@
+// Model: building the layers from a WeightSource and the forward pass.
+#include "inference/model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "data/util/check.h"
+
+namespace qwenqat::engine {
+namespace {
+
+std::vector<float> vector_f32(const WeightSource& src, const std::string& name, int64_t n) {
+  const SourceTensor t = src.get(name);
+  QWENQAT_CHECK(!t.quantized, "tensor ", name, " in ", src.origin(),
+                " is quantized but the engine expects a float vector there");
+  QWENQAT_CHECK(t.shape.size() == 1 && t.shape[0] == n, "tensor ", name, " in ", src.origin(),
+                " should have shape [", n, "] according to config.json");
+  return models::to_f32(t.view);
+}
+
+// out[t] = w * (x[t] / sqrt(mean(x[t]^2) + eps)) for rows t of [rows, dim].
+void rms_norm(const float* x, int64_t rows, int64_t dim, const std::vector<float>& w, float eps,
+              float* out) {
+  for (int64_t t = 0; t < rows; ++t) {
+    const float* xr = x + t * dim;
+    double ss = 0.0;
+    for (int64_t i = 0; i < dim; ++i) ss += static_cast<double>(xr[i]) * xr[i];
+    const float var = static_cast<float>(ss / static_cast<double>(dim));
+    const float rs = 1.0f / std::sqrt(var + eps);
+    float* o = out + t * dim;
+    for (int64_t i = 0; i < dim; ++i) o[i] = w[i] * (xr[i] * rs);
+  }
+}
+
+// Rotate-half rotary embedding in place on `heads` heads of dim d at x.
+void apply_rope(float* x, int64_t heads, int64_t d, const float* cos, const float* sin) {
+  const int64_t half = d / 2;
+  for (int64_t h = 0; h < heads; ++h) {
+    float* v = x + h * d;
+    for (int64_t i = 0; i < half; ++i) {
+      const float a = v[i], b = v[i + half];
+      v[i] = a * cos[i] - b * sin[i];
+      v[i + half] = b * cos[i] + a * sin[i];
+    }
+  }
+}
+
+}  // namespace
+
+Model::Model(std::shared_ptr<const WeightSource> source)
+    : source_(std::move(source)), config_(source_->config()), isa_(active_isa()) {
+  const auto& c = config_;
+  const WeightSource& src = *source_;
+  const int64_t H = c.hidden_size, I = c.intermediate_size, QD = c.q_dim(), KD = c.kv_dim();
+  QWENQAT_CHECK(c.dim_head() % 2 == 0, "config.json of ", src.origin(),
+                ": head_dim must be even for the rotary embedding");
+  embed_tokens_ = Linear::from_source(src.get("model.embed_tokens.weight"),
+                                      "model.embed_tokens.weight", c.vocab_size, H);
+  tied_ = c.tie_word_embeddings;
+  if (!tied_) {
+    lm_head_ = Linear::from_source(src.get("lm_head.weight"), "lm_head.weight", c.vocab_size, H);
+  }
+  norm_ = vector_f32(src, "model.norm.weight", H);
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    Layer L;
+    L.input_layernorm = vector_f32(src, p + "input_layernorm.weight", H);
+    L.post_attention_layernorm = vector_f32(src, p + "post_attention_layernorm.weight", H);
+    auto lin = [&](const std::string& n, int64_t rows, int64_t cols) {
+      return Linear::from_source(src.get(p + n + ".weight"), p + n + ".weight", rows, cols);
+    };
+    L.q_proj = lin("self_attn.q_proj", QD, H);
+    L.k_proj = lin("self_attn.k_proj", KD, H);
+    L.v_proj = lin("self_attn.v_proj", KD, H);
+    L.o_proj = lin("self_attn.o_proj", H, QD);
+    L.gate_proj = lin("mlp.gate_proj", I, H);
+    L.up_proj = lin("mlp.up_proj", I, H);
+    L.down_proj = lin("mlp.down_proj", H, I);
+    L.q_proj.set_bias(vector_f32(src, p + "self_attn.q_proj.bias", QD));
+    L.k_proj.set_bias(vector_f32(src, p + "self_attn.k_proj.bias", KD));
+    L.v_proj.set_bias(vector_f32(src, p + "self_attn.v_proj.bias", KD));
+    layers_.push_back(std::move(L));
+  }
+  // inv_freq in float32 as Hugging Face computes it:
+  // 1 / base ** (arange(0, d, 2).float() / d).
+  const int64_t d = c.dim_head();
+  const float base = static_cast<float>(c.rope_theta);
+  for (int64_t i = 0; i < d; i += 2) {
+    const float e = static_cast<float>(i) / static_cast<float>(d);
+    inv_freq_.push_back(1.0f / std::pow(base, e));
+  }
+}
+
+uint64_t Model::weight_bytes_per_step() const {
+  uint64_t b = tied_ ? embed_tokens_.weight_bytes() : lm_head_.weight_bytes();
+  for (const auto& L : layers_) {
+    for (const Linear* l : {&L.q_proj, &L.k_proj, &L.v_proj, &L.o_proj, &L.gate_proj, &L.up_proj,
+                            &L.down_proj})
+      b += l->weight_bytes();
+  }
+  return b;
+}
+
+std::string Model::describe_schemes() const {
+  std::map<std::string, int> counts;
+  for (const auto& L : layers_) {
+    for (const Linear* l : {&L.q_proj, &L.k_proj, &L.v_proj, &L.o_proj, &L.gate_proj, &L.up_proj,
+                            &L.down_proj})
+      ++counts[l->scheme()];
+  }
+  ++counts[(tied_ ? embed_tokens_ : lm_head_).scheme()];
+  if (counts.size() == 1) return counts.begin()->first;
+  std::string s = "mixed:";
+  for (const auto& [k, v] : counts) s += " " + k + " (" + std::to_string(v) + ")";
+  return s;
+}
+
+void Model::attention(const std::vector<SequenceStep>& steps,
+                      const std::vector<int64_t>& first_row, int64_t layer,
+                      const KvCache& cache, ThreadPool& pool, const float* q, float* out) const {
+  const int64_t d = config_.dim_head(), heads = config_.num_attention_heads;
+  const int64_t kv_heads = config_.num_key_value_heads, group = heads / kv_heads;
+  const int64_t QD = config_.q_dim();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const int64_t tasks = static_cast<int64_t>(steps.size()) * kv_heads;
+  pool.parallel_for(tasks, [&](int64_t task) {
+    const size_t s = static_cast<size_t>(task / kv_heads);
+    const int64_t g = task % kv_heads;
+    const SequenceStep& st = steps[s];
+    const int64_t past = cache.length(st.slot);
+    const int64_t n = static_cast<int64_t>(st.tokens.size());
+    const int64_t ctx = past + n;
+    thread_local std::vector<float> k, v, w;
+    k.resize(ctx * d);
+    v.resize(ctx * d);
+    w.resize(ctx);
+    cache.read_keys(st.slot, layer, g, d, ctx, k.data());
+    cache.read_values(st.slot, layer, g, d, ctx, v.data());
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t row = first_row[s] + j, visible = past + j + 1;
+      for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+        const float* qh = q + row * QD + h * d;
+        float mx = -INFINITY;
+        for (int64_t p = 0; p < visible; ++p) {
+          w[p] = dot(qh, k.data() + p * d, d, isa_) * scale;
+          mx = std::max(mx, w[p]);
+        }
+        float sum = 0.0f;
+        for (int64_t p = 0; p < visible; ++p) {
+          w[p] = std::exp(w[p] - mx);
+          sum += w[p];
+        }
+        float* o = out + row * QD + h * d;
+        std::fill(o, o + d, 0.0f);
+        for (int64_t p = 0; p < visible; ++p) {
+          const float wp = w[p] / sum;
+          const float* vp = v.data() + p * d;
+          for (int64_t i = 0; i < d; ++i) o[i] += wp * vp[i];
+        }
+      }
+    }
+  });
+}
+
+void Model::forward(const std::vector<SequenceStep>& steps, KvCache& cache, ThreadPool& pool,
+                    std::vector<float>& logits, bool all_positions) {
+  const auto& c = config_;
+  const int64_t H = c.hidden_size, I = c.intermediate_size, QD = c.q_dim(), KD = c.kv_dim();
+  const int64_t d = c.dim_head(), half = d / 2;
+  QWENQAT_CHECK(!steps.empty(), "forward: no sequences given");
+  QWENQAT_CHECK(cache.kv_dim() == KD, "forward: the KV cache was made for another model");
+  // Validate everything before touching the cache.
+  std::set<int64_t> slots;
+  std::vector<int64_t> first_row;
+  int64_t T = 0;
+  for (const auto& st : steps) {
+    QWENQAT_CHECK(st.slot >= 0 && st.slot < cache.num_slots(), "sequence slot ", st.slot,
+                  " is out of range: the KV cache has ", cache.num_slots(), " slots");
+    QWENQAT_CHECK(slots.insert(st.slot).second, "sequence slot ", st.slot,
+                  " appears twice in one forward step");
+    QWENQAT_CHECK(!st.tokens.empty(), "sequence slot ", st.slot, ": no tokens to process");
+    const int64_t n = static_cast<int64_t>(st.tokens.size());
+    const int64_t past = cache.length(st.slot);
+    QWENQAT_CHECK(past + n <= cache.max_context(), "the sequence in slot ", st.slot, " needs ",
+                  past + n, " positions (", past, " cached + ", n,
+                  " new tokens) but the context limit is ", cache.max_context(),
+                  " tokens; shorten the prompt or lower --max-new-tokens");
+    for (int32_t id : st.tokens) {
+      QWENQAT_CHECK(id >= 0 && id < c.vocab_size, "token id ", id,
+                    " is out of range for this model (vocab_size ", c.vocab_size, ")");
+    }
+    first_row.push_back(T);
+    T += n;
+  }
+  // Activations: x residual [T, H]; h normed [T, H]; q [T, QD]; k, v [T, KD];
+  // a attention out [T, QD]; g, u [T, I].
+  std::vector<float> x(T * H), h(T * H), q(T * QD), k(T * KD), v(T * KD), a(T * QD);
+  std::vector<float> g(T * I), u(T * I), cosv(T * half), sinv(T * half);
+  for (size_t s = 0; s < steps.size(); ++s) {
+    const int64_t past = cache.length(steps[s].slot);
+    for (size_t j = 0; j < steps[s].tokens.size(); ++j) {
+      const int64_t row = first_row[s] + static_cast<int64_t>(j);
+      embed_tokens_.row(steps[s].tokens[j], x.data() + row * H, isa_);
+      const float pos = static_cast<float>(past + static_cast<int64_t>(j));
+      for (int64_t i = 0; i < half; ++i) {
+        const float f = pos * inv_freq_[i];
+        cosv[row * half + i] = std::cos(f);
+        sinv[row * half + i] = std::sin(f);
+      }
+    }
+  }
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const Layer& L = layers_[l];
+    rms_norm(x.data(), T, H, L.input_layernorm, eps, h.data());
+    L.q_proj.forward(h.data(), T, q.data(), pool, isa_);
+    L.k_proj.forward(h.data(), T, k.data(), pool, isa_);
+    L.v_proj.forward(h.data(), T, v.data(), pool, isa_);
+    for (int64_t t = 0; t < T; ++t) {
+      apply_rope(q.data() + t * QD, c.num_attention_heads, d, &cosv[t * half], &sinv[t * half]);
+      apply_rope(k.data() + t * KD, c.num_key_value_heads, d, &cosv[t * half], &sinv[t * half]);
+    }
+    for (size_t s = 0; s < steps.size(); ++s) {
+      const int64_t past = cache.length(steps[s].slot);
+      for (size_t j = 0; j < steps[s].tokens.size(); ++j) {
+        const int64_t row = first_row[s] + static_cast<int64_t>(j);
+        cache.store(steps[s].slot, l, past + static_cast<int64_t>(j), k.data() + row * KD,
+                    v.data() + row * KD);
+      }
+    }
+    attention(steps, first_row, l, cache, pool, q.data(), a.data());
+    L.o_proj.forward(a.data(), T, h.data(), pool, isa_);
+    for (int64_t i = 0; i < T * H; ++i) x[i] += h[i];
+    rms_norm(x.data(), T, H, L.post_attention_layernorm, eps, h.data());
+    L.gate_proj.forward(h.data(), T, g.data(), pool, isa_);
+    L.up_proj.forward(h.data(), T, u.data(), pool, isa_);
+    for (int64_t i = 0; i < T * I; ++i) {
+      const float gi = g[i];
+      g[i] = gi / (1.0f + std::exp(-gi)) * u[i];
+    }
+    L.down_proj.forward(g.data(), T, h.data(), pool, isa_);
+    for (int64_t i = 0; i < T * H; ++i) x[i] += h[i];
+  }
+  for (const auto& st : steps) {
+    cache.set_length(st.slot, cache.length(st.slot) + static_cast<int64_t>(st.tokens.size()));
+  }
+  // Final norm and lm_head on the rows whose logits are wanted.
+  std::vector<int64_t> rows;
+  if (all_positions) {
+    for (int64_t t = 0; t < T; ++t) rows.push_back(t);
+  } else {
+    for (size_t s = 0; s < steps.size(); ++s)
+      rows.push_back(first_row[s] + static_cast<int64_t>(steps[s].tokens.size()) - 1);
+  }
+  const int64_t R = static_cast<int64_t>(rows.size());
+  std::vector<float> sel(R * H);
+  for (int64_t i = 0; i < R; ++i)
+    rms_norm(x.data() + rows[i] * H, 1, H, norm_, eps, sel.data() + i * H);
+  logits.resize(static_cast<size_t>(R * c.vocab_size));
+  (tied_ ? embed_tokens_ : lm_head_).forward(sel.data(), R, logits.data(), pool, isa_);
+}
+
+}  // namespace qwenqat::engine

@@ -1,0 +1,41 @@
+// Next-token sampling: greedy, temperature, top-k and top-p (nucleus), driven
+// by a portable seeded PRNG (xoshiro256** seeded through splitmix64), so a
+// seed gives the same tokens on every platform and standard library.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace qwenqat::engine {
+
+// xoshiro256**: small, fast, portable. Not thread-safe (one per sequence).
+class Rng {
+ public:
+  explicit Rng(uint64_t seed);
+  uint64_t next();
+  // Uniform in [0, 1) with 24 random bits (exact in float32).
+  float uniform();
+
+ private:
+  uint64_t s_[4];
+};
+
+struct SamplingOptions {
+  float temperature = 0.6f;  // <= 0: greedy (argmax)
+  float top_p = 0.95f;       // (0, 1]; 1 disables
+  int64_t top_k = 0;         // 0 disables
+  uint64_t seed = 0;
+  // Throws qwenqat::Error naming the flag when out of range.
+  void validate() const;
+};
+
+// Index of the largest logit (the first one on ties).
+int32_t argmax(const float* logits, int64_t n);
+
+// Samples one token id from logits[n]. Greedy when temperature <= 0.
+// Otherwise: softmax(logits / temperature) restricted to the top_k most
+// likely tokens, then to the smallest set whose probability reaches top_p
+// (ties broken by lower id), renormalized, sampled with rng.uniform().
+int32_t sample(const float* logits, int64_t n, const SamplingOptions& opt, Rng& rng);
+
+}  // namespace qwenqat::engine

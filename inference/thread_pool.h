@@ -1,0 +1,58 @@
+// A fixed-size thread pool for the engine's data-parallel loops. Work is cut
+// into chunks whose boundaries depend only on the problem (never on the
+// number of threads), and every chunk is computed by exactly one thread, so
+// results are bit-identical for any thread count.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace qwenqat::engine {
+
+class ThreadPool {
+ public:
+  // threads >= 1 (the calling thread counts as one worker); throws
+  // qwenqat::Error naming --threads otherwise.
+  explicit ThreadPool(int threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return threads_; }
+
+  // Calls fn(chunk) for chunk in [0, num_chunks), spread over the workers;
+  // returns when all are done. Rethrows the first exception a chunk threw.
+  // Not reentrant: one parallel_for at a time per pool (fn must not call it).
+  void parallel_for(int64_t num_chunks, const std::function<void(int64_t)>& fn);
+
+  // Hardware threads of this machine (>= 1).
+  static int hardware_threads();
+
+ private:
+  void worker_loop();
+  void run_chunks();
+
+  int threads_;
+  std::vector<std::thread> workers_;
+  // Workers spin briefly on generation_ (decode issues hundreds of small
+  // parallel_fors per token; a condition-variable wake-up costs tens of us),
+  // then sleep on cv_start_.
+  std::mutex mu_;
+  std::condition_variable cv_start_;
+  const std::function<void(int64_t)>* fn_ = nullptr;
+  int64_t num_chunks_ = 0;
+  std::atomic<int64_t> next_chunk_{0};
+  std::atomic<int> active_{0};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> failed_{false};
+  std::exception_ptr error_;  // guarded by mu_
+};
+
+}  // namespace qwenqat::engine

@@ -1,0 +1,140 @@
+// Weight sources (Hugging Face checkpoint, in-memory) and Linear.
+#include "inference/weights.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "data/util/check.h"
+#include "data/util/file_io.h"
+
+namespace qwenqat::engine {
+
+SourceTensor WeightSource::get(const std::string& name) const {
+  auto t = find(name);
+  QWENQAT_CHECK(t.has_value(), "tensor ", name, " is missing from ", origin(),
+                "; is this a complete Qwen2ForCausalLM model?");
+  return *t;
+}
+
+CheckpointSource::CheckpointSource(const std::filesystem::path& dir)
+    : dir_(dir), config_(models::Qwen2Config::load(dir)), checkpoint_(dir) {}
+
+std::optional<SourceTensor> CheckpointSource::find(const std::string& name) const {
+  const models::TensorView* v = checkpoint_.find(name);
+  if (!v) return std::nullopt;
+  SourceTensor t;
+  t.shape = v->shape;
+  t.view = *v;
+  return t;
+}
+
+std::string CheckpointSource::tokenizer_json() const {
+  const auto p = std::filesystem::is_directory(dir_) ? dir_ / "tokenizer.json" : std::filesystem::path();
+  return !p.empty() && std::filesystem::exists(p) ? read_file(p) : "";
+}
+
+std::string CheckpointSource::tokenizer_config_json() const {
+  const auto p =
+      std::filesystem::is_directory(dir_) ? dir_ / "tokenizer_config.json" : std::filesystem::path();
+  return !p.empty() && std::filesystem::exists(p) ? read_file(p) : "";
+}
+
+MemorySource::MemorySource(models::Qwen2Config config, std::string origin)
+    : config_(std::move(config)), origin_(std::move(origin)) {}
+
+void MemorySource::add_float(const std::string& name, std::vector<int64_t> shape,
+                             std::vector<float> data) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  QWENQAT_CHECK(n == static_cast<int64_t>(data.size()), "tensor ", name, ": shape holds ", n,
+                " elements but ", data.size(), " were given");
+  floats_[name] = {std::move(shape), std::move(data)};
+}
+
+void MemorySource::add_packed(const std::string& name, format::PackedMatrix m) {
+  packed_[name] = std::move(m);
+}
+
+std::optional<SourceTensor> MemorySource::find(const std::string& name) const {
+  if (auto it = floats_.find(name); it != floats_.end()) {
+    SourceTensor t;
+    t.shape = it->second.first;
+    t.view.name = name;
+    t.view.dtype = models::DType::kF32;
+    t.view.shape = t.shape;
+    t.view.data = reinterpret_cast<const uint8_t*>(it->second.second.data());
+    t.view.nbytes = it->second.second.size() * sizeof(float);
+    return t;
+  }
+  if (auto it = packed_.find(name); it != packed_.end()) {
+    SourceTensor t;
+    t.quantized = true;
+    t.shape = {it->second.rows, it->second.cols};
+    t.packed = format::view_of(it->second);
+    return t;
+  }
+  return std::nullopt;
+}
+
+Linear Linear::from_source(const SourceTensor& t, const std::string& name, int64_t rows,
+                           int64_t cols) {
+  QWENQAT_CHECK(t.shape.size() == 2 && t.shape[0] == rows && t.shape[1] == cols, "tensor ", name,
+                " has the wrong shape: expected [", rows, ", ", cols,
+                "] from config.json; the weights and the config do not match");
+  Linear l;
+  l.rows_ = rows;
+  l.cols_ = cols;
+  if (t.quantized) {
+    QWENQAT_CHECK(t.packed.rows == rows && t.packed.cols == cols && t.packed.data &&
+                      t.packed.scales && (t.packed.spec.symmetric || t.packed.offsets),
+                  "packed tensor ", name, " is inconsistent (shape or missing scales/offsets)");
+    l.packed_ = t.packed;
+    l.scheme_ = t.packed.spec.name();
+  } else {
+    l.f32_.resize(static_cast<size_t>(rows * cols));
+    models::convert_to_f32(t.view, l.f32_.data());
+    l.scheme_ = "f32";
+  }
+  return l;
+}
+
+void Linear::set_bias(std::vector<float> bias) {
+  QWENQAT_CHECK(static_cast<int64_t>(bias.size()) == rows_, "bias of ", rows_,
+                " values expected, got ", bias.size());
+  bias_ = std::move(bias);
+}
+
+uint64_t Linear::weight_bytes() const {
+  if (!packed_) return static_cast<uint64_t>(rows_ * cols_) * 4;
+  const auto& p = *packed_;
+  const uint64_t params = static_cast<uint64_t>(p.rows * p.groups_per_row()) * 2;
+  return static_cast<uint64_t>(p.rows * p.row_bytes) + params * (p.offsets ? 2 : 1);
+}
+
+void Linear::forward(const float* x, int64_t n, float* y, ThreadPool& pool, KernelIsa isa) const {
+  const int64_t chunks = (rows_ + kRowsPerChunk - 1) / kRowsPerChunk;
+  pool.parallel_for(chunks, [&](int64_t c) {
+    const int64_t r0 = c * kRowsPerChunk, r1 = std::min(rows_, r0 + kRowsPerChunk);
+    if (packed_) {
+      packed_matmul_rows(*packed_, x, n, cols_, y, rows_, r0, r1, isa);
+    } else {
+      float_matmul_rows(f32_.data(), cols_, x, n, cols_, y, rows_, r0, r1, isa);
+    }
+    if (!bias_.empty()) {
+      for (int64_t b = 0; b < n; ++b) {
+        float* yb = y + b * rows_;
+        for (int64_t r = r0; r < r1; ++r) yb[r] += bias_[r];
+      }
+    }
+  });
+}
+
+void Linear::row(int64_t r, float* out, KernelIsa isa) const {
+  if (packed_) {
+    dequantize_rows(*packed_, r, r + 1, out, isa);
+  } else {
+    std::memcpy(out, f32_.data() + r * cols_, cols_ * sizeof(float));
+  }
+}
+
+}  // namespace qwenqat::engine

@@ -1,0 +1,116 @@
+// Where the engine's weights come from, and the Linear layer built on them.
+// A WeightSource hands out tensors by Hugging Face name, either as a float
+// tensor (F32/F16/BF16 bytes, converted to float32 when the model is built) or
+// as a packed quantized matrix (format::PackedView, used in place, zero-copy).
+// Sources: a Hugging Face checkpoint (float baseline), an in-memory source
+// (tests, random-weight benchmarks) and, in h5_source.h, the qwenqat .h5 export.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "export/format/packed_tensor.h"
+#include "inference/kernels/packed_matmul.h"
+#include "inference/thread_pool.h"
+#include "models/checkpoint/qwen2_config.h"
+#include "models/checkpoint/safetensors.h"
+
+namespace qwenqat::engine {
+
+// One tensor of a source. Pointers stay valid while the source lives.
+struct SourceTensor {
+  std::vector<int64_t> shape;  // logical shape
+  bool quantized = false;
+  models::TensorView view;     // !quantized: dtype F32/F16/BF16 (or F64) + bytes
+  format::PackedView packed;   // quantized: codes, fp16 scales/offsets
+};
+
+// Read-only after construction; safe to share between threads.
+class WeightSource {
+ public:
+  virtual ~WeightSource() = default;
+  virtual models::Qwen2Config config() const = 0;
+  // nullopt when the source has no tensor of that name.
+  virtual std::optional<SourceTensor> find(const std::string& name) const = 0;
+  // Names the source in error messages (a path, "random weights", ...).
+  virtual std::string origin() const = 0;
+  // Tokenizer files stored with the model ("" when absent).
+  virtual std::string tokenizer_json() const { return ""; }
+  virtual std::string tokenizer_config_json() const { return ""; }
+  // Throws "tensor NAME is missing from ORIGIN" when absent.
+  SourceTensor get(const std::string& name) const;
+};
+
+// A Hugging Face checkpoint directory (config.json + safetensors), in float.
+class CheckpointSource : public WeightSource {
+ public:
+  explicit CheckpointSource(const std::filesystem::path& dir);
+  models::Qwen2Config config() const override { return config_; }
+  std::optional<SourceTensor> find(const std::string& name) const override;
+  std::string origin() const override { return dir_.string(); }
+  std::string tokenizer_json() const override;
+  std::string tokenizer_config_json() const override;
+
+ private:
+  std::filesystem::path dir_;
+  models::Qwen2Config config_;
+  models::Checkpoint checkpoint_;
+};
+
+// Owns its tensors: float32 arrays and packed matrices. Not thread-safe while
+// being filled; read-only afterwards.
+class MemorySource : public WeightSource {
+ public:
+  explicit MemorySource(models::Qwen2Config config, std::string origin = "in-memory weights");
+  void add_float(const std::string& name, std::vector<int64_t> shape, std::vector<float> data);
+  void add_packed(const std::string& name, format::PackedMatrix m);
+  models::Qwen2Config config() const override { return config_; }
+  std::optional<SourceTensor> find(const std::string& name) const override;
+  std::string origin() const override { return origin_; }
+
+ private:
+  models::Qwen2Config config_;
+  std::string origin_;
+  std::map<std::string, std::pair<std::vector<int64_t>, std::vector<float>>> floats_;
+  std::map<std::string, format::PackedMatrix> packed_;
+};
+
+// A [rows, cols] weight (Hugging Face nn.Linear layout: out x in) with an
+// optional bias, float32 (owned) or packed (view into the source). Immutable
+// after construction; forward() may run concurrently on different pools.
+class Linear {
+ public:
+  Linear() = default;
+  // Builds from a source tensor; float tensors are converted to float32.
+  // `name` is used in errors; expected rows/cols are checked.
+  static Linear from_source(const SourceTensor& t, const std::string& name, int64_t rows,
+                            int64_t cols);
+  void set_bias(std::vector<float> bias);  // rows floats
+
+  int64_t rows() const { return rows_; }
+  int64_t cols() const { return cols_; }
+  bool is_packed() const { return packed_.has_value(); }
+  const format::PackedView* packed() const { return packed_ ? &*packed_ : nullptr; }
+  const std::string& scheme() const { return scheme_; }  // "f32" or e.g. "w4g32"
+  // Bytes a full pass reads: packed codes + scales (+ offsets), or 4 per float.
+  uint64_t weight_bytes() const;
+
+  // y [n, rows] = x [n, cols] . W^T (+ bias). Rows are split into chunks of
+  // kRowsPerChunk over the pool, so the result does not depend on its size.
+  void forward(const float* x, int64_t n, float* y, ThreadPool& pool, KernelIsa isa) const;
+  // Row r of W as float32 (embedding lookup): out[cols].
+  void row(int64_t r, float* out, KernelIsa isa) const;
+
+ private:
+  int64_t rows_ = 0, cols_ = 0;
+  std::string scheme_;
+  std::vector<float> f32_;                   // [rows, cols] when float
+  std::optional<format::PackedView> packed_;
+  std::vector<float> bias_;                  // empty or [rows]
+};
+
+}  // namespace qwenqat::engine

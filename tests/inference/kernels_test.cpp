@@ -1,0 +1,200 @@
+// The packed kernels against the scalar reference (format::dequantize_row and
+// a plain loop): dequantized tiles bit for bit, products within float
+// tolerance, on odd shapes and every layout; plus the thread pool.
+#include "inference/kernels/packed_matmul.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstring>
+#include <random>
+
+#include "data/util/check.h"
+#include "export/format/packed_tensor.h"
+#include "inference/thread_pool.h"
+#include "inference/weights.h"
+#include "qat/quant/quant_math.h"
+#include "tests/inference/engine_test_util.h"
+
+namespace qwenqat::engine {
+namespace {
+
+struct Case {
+  int bits, group;
+  bool symmetric;
+  int64_t rows, cols;
+};
+
+std::string case_name(const Case& c) {
+  quant::QuantSpec s{c.bits, c.group, c.symmetric};
+  return s.name() + "_" + std::to_string(c.rows) + "x" + std::to_string(c.cols);
+}
+
+std::vector<Case> cases() {
+  return {
+      {4, 32, true, 1, 32},     // one group, one row
+      {4, 32, true, 17, 96},    // rows not a multiple of the tile
+      {4, 32, true, 67, 320},   // many groups, several row tiles
+      {4, 64, false, 21, 192},  // asymmetric
+      {4, 0, true, 9, 160},     // per channel
+      {4, 0, false, 5, 96},     // per channel asymmetric
+      {4, 8, true, 7, 40},      // cols not a multiple of 32 (padded chunk)
+      {4, 16, false, 19, 48},   // group shorter than the 32-element chunk
+      {8, 32, true, 33, 128},
+      {8, 32, false, 15, 64},
+      {8, 0, true, 3, 72},      // per channel, cols % 32 != 0
+      {8, 8, false, 11, 24},
+      {3, 32, true, 13, 64},    // generic widths: scalar dequantizer
+      {5, 0, false, 6, 40},
+  };
+}
+
+format::PackedMatrix make_packed(const Case& c, std::mt19937& rng) {
+  auto w = testing::random_vector(c.rows * c.cols, 1.0f, rng);
+  quant::QuantSpec spec{c.bits, c.group, c.symmetric};
+  return format::pack(quant::quantize_matrix(w.data(), c.rows, c.cols, spec));
+}
+
+TEST(Kernels, DequantizeIsBitIdenticalToReference) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
+  std::mt19937 rng(1);
+  for (const Case& c : cases()) {
+    auto pm = make_packed(c, rng);
+    auto v = format::view_of(pm);
+    std::vector<float> ref(c.rows * c.cols), got(c.rows * c.cols);
+    for (int64_t r = 0; r < c.rows; ++r) format::dequantize_row(v, r, ref.data() + r * c.cols);
+    dequantize_rows(v, 0, c.rows, got.data(), KernelIsa::kAvx2);
+    EXPECT_EQ(0, std::memcmp(ref.data(), got.data(), ref.size() * 4)) << case_name(c);
+  }
+}
+
+// y for n activation rows computed in double from the reference dequantizer.
+std::vector<double> reference_product(const format::PackedView& v, const std::vector<float>& x,
+                                      int64_t n, std::vector<double>* mag) {
+  std::vector<double> y(n * v.rows);
+  mag->assign(n * v.rows, 0.0);
+  std::vector<float> row(v.cols);
+  for (int64_t r = 0; r < v.rows; ++r) {
+    format::dequantize_row(v, r, row.data());
+    for (int64_t b = 0; b < n; ++b) {
+      double s = 0.0, m = 0.0;
+      for (int64_t k = 0; k < v.cols; ++k) {
+        s += static_cast<double>(row[k]) * x[b * v.cols + k];
+        m += std::abs(static_cast<double>(row[k]) * x[b * v.cols + k]);
+      }
+      y[b * v.rows + r] = s;
+      (*mag)[b * v.rows + r] = m;
+    }
+  }
+  return y;
+}
+
+TEST(Kernels, GemvAndGemmMatchScalarReference) {
+  std::mt19937 rng(2);
+  std::vector<KernelIsa> isas = {KernelIsa::kScalar};
+  if (cpu_has_avx2()) isas.push_back(KernelIsa::kAvx2);
+  for (const Case& c : cases()) {
+    auto pm = make_packed(c, rng);
+    auto v = format::view_of(pm);
+    for (int64_t n : {1, 2, 5}) {
+      auto x = testing::random_vector(n * c.cols, 1.0f, rng);
+      std::vector<double> mag;
+      auto ref = reference_product(v, x, n, &mag);
+      for (KernelIsa isa : isas) {
+        std::vector<float> y(n * c.rows, -1.0f);
+        // Two row ranges, as the thread pool would split them.
+        const int64_t mid = c.rows / 2;
+        packed_matmul_rows(v, x.data(), n, c.cols, y.data(), c.rows, 0, mid, isa);
+        packed_matmul_rows(v, x.data(), n, c.cols, y.data(), c.rows, mid, c.rows, isa);
+        for (int64_t i = 0; i < n * c.rows; ++i) {
+          ASSERT_NEAR(y[i], ref[i], 1e-5 * mag[i] + 1e-6)
+              << case_name(c) << " n=" << n << " isa=" << isa_name(isa) << " i=" << i;
+        }
+      }
+    }
+  }
+}
+
+TEST(Kernels, FloatMatmulMatchesDoubleLoop) {
+  std::mt19937 rng(3);
+  const int64_t rows = 37, cols = 75, n = 4;
+  auto w = testing::random_vector(rows * cols, 1.0f, rng);
+  auto x = testing::random_vector(n * cols, 1.0f, rng);
+  std::vector<KernelIsa> isas = {KernelIsa::kScalar};
+  if (cpu_has_avx2()) isas.push_back(KernelIsa::kAvx2);
+  for (KernelIsa isa : isas) {
+    std::vector<float> y(n * rows);
+    float_matmul_rows(w.data(), cols, x.data(), n, cols, y.data(), rows, 0, 20, isa);
+    float_matmul_rows(w.data(), cols, x.data(), n, cols, y.data(), rows, 20, rows, isa);
+    for (int64_t b = 0; b < n; ++b) {
+      for (int64_t r = 0; r < rows; ++r) {
+        double s = 0.0, m = 0.0;
+        for (int64_t k = 0; k < cols; ++k) {
+          s += static_cast<double>(w[r * cols + k]) * x[b * cols + k];
+          m += std::abs(static_cast<double>(w[r * cols + k]) * x[b * cols + k]);
+        }
+        ASSERT_NEAR(y[b * rows + r], s, 1e-5 * m) << isa_name(isa);
+      }
+    }
+    for (int64_t len : {1, 7, 8, 33}) {
+      double s = 0.0;
+      for (int64_t k = 0; k < len; ++k) s += static_cast<double>(w[k]) * x[k];
+      EXPECT_NEAR(dot(w.data(), x.data(), len, isa), s, 1e-5 * len);
+    }
+  }
+}
+
+TEST(Kernels, LinearIsIndependentOfThreadCount) {
+  std::mt19937 rng(4);
+  for (const Case& c : {Case{4, 32, true, 200, 128}, Case{8, 0, false, 150, 96}}) {
+    auto pm = make_packed(c, rng);
+    SourceTensor t;
+    t.quantized = true;
+    t.shape = {c.rows, c.cols};
+    t.packed = format::view_of(pm);
+    Linear lin = Linear::from_source(t, "w", c.rows, c.cols);
+    for (int64_t n : {1, 6}) {
+      auto x = testing::random_vector(n * c.cols, 1.0f, rng);
+      std::vector<float> y1(n * c.rows), y2(n * c.rows);
+      ThreadPool p1(1), p3(3);
+      lin.forward(x.data(), n, y1.data(), p1, active_isa());
+      lin.forward(x.data(), n, y2.data(), p3, active_isa());
+      EXPECT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * 4)) << case_name(c);
+    }
+  }
+}
+
+TEST(ThreadPool, RunsEveryChunkOnceAndRethrows) {
+  ThreadPool pool(2);
+  std::vector<std::atomic<int>> hits(1000);
+  for (int rep = 0; rep < 50; ++rep) {
+    pool.parallel_for(1000, [&](int64_t c) { hits[c].fetch_add(1); });
+  }
+  for (auto& h : hits) ASSERT_EQ(h.load(), 50);
+  EXPECT_THROW(pool.parallel_for(10,
+                                 [&](int64_t c) {
+                                   if (c == 7) fail("chunk 7");
+                                 }),
+               Error);
+  // The pool still works after an error.
+  std::atomic<int> n{0};
+  pool.parallel_for(5, [&](int64_t) { n.fetch_add(1); });
+  EXPECT_EQ(n.load(), 5);
+}
+
+TEST(ThreadPool, ZeroThreadsIsAClearError) {
+  try {
+    ThreadPool pool(0);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--threads"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Kernels, IsaParsing) {
+  EXPECT_EQ(parse_isa("scalar", "--kernels"), KernelIsa::kScalar);
+  EXPECT_THROW(parse_isa("avx512", "--kernels"), Error);
+}
+
+}  // namespace
+}  // namespace qwenqat::engine

@@ -1,0 +1,228 @@
+// The engine's Qwen2 forward: the float path against the independent float64
+// references in ../shared, packed weights against the fake-quant float model,
+// batching, KV cache, thread count, and bad input.
+#include "inference/model.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "data/util/check.h"
+#include "data/util/json_io.h"
+#include "inference/generate.h"
+#include "tests/inference/engine_test_util.h"
+#include "tests/util/test_util.h"
+
+namespace qwenqat::engine {
+namespace {
+
+using testing::expect_close_rel;
+
+std::vector<float> forward_all(Model& m, const std::vector<int32_t>& ids, int threads = 2,
+                               KvDtype kv = KvDtype::kF32) {
+  KvCache cache(m.config(), 1, static_cast<int64_t>(ids.size()), kv);
+  ThreadPool pool(threads);
+  std::vector<float> logits;
+  m.forward({{0, ids}}, cache, pool, logits, true);
+  return logits;
+}
+
+void check_reference(const std::string& fixture, KernelIsa isa) {
+  QWENQAT_REQUIRE_SHARED(shared);
+  const auto dir = shared / "reference" / fixture;
+  Model m(open_weight_source(dir));
+  m.set_isa(isa);
+  const Json ref = read_json_file(dir / "reference.json");
+  const int64_t V = m.config().vocab_size;
+  for (const auto& c : ref.at("cases")) {
+    const auto ids = c.at("ids").get<std::vector<int32_t>>();
+    const auto logits = forward_all(m, ids);
+    const int64_t T = static_cast<int64_t>(ids.size());
+    const auto argmax = c.at("argmax").get<std::vector<int32_t>>();
+    for (int64_t t = 0; t < T; ++t) {
+      EXPECT_EQ(engine::argmax(&logits[t * V], V), argmax[t]) << fixture << " position " << t;
+    }
+    const auto last = c.at("logits_last").get<std::vector<float>>();
+    expect_close_rel(&logits[(T - 1) * V], last.data(), V, 1e-4, fixture + " logits_last");
+    if (c.contains("logits")) {
+      const auto all = c.at("logits").get<std::vector<std::vector<float>>>();
+      for (int64_t t = 0; t < T; ++t)
+        expect_close_rel(&logits[t * V], all[t].data(), V, 1e-4, fixture + " logits");
+    }
+  }
+}
+
+TEST(ModelReference, TinyF32Scalar) { check_reference("tiny-qwen2-f32", KernelIsa::kScalar); }
+TEST(ModelReference, TinyF32Avx2) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2";
+  check_reference("tiny-qwen2-f32", KernelIsa::kAvx2);
+}
+TEST(ModelReference, TinyBf16Tied) { check_reference("tiny-qwen2-bf16-tied", active_isa()); }
+
+std::vector<int32_t> some_ids(int64_t n, int32_t vocab, int32_t seed) {
+  std::vector<int32_t> ids;
+  for (int64_t i = 0; i < n; ++i) ids.push_back(static_cast<int32_t>((i * 37 + seed * 11 + 5) % vocab));
+  return ids;
+}
+
+// Packed weights give the fake-quant float model's logits (1e-4 relative)
+// and the same 64 greedy tokens, for every scheme and both kernel sets.
+TEST(ModelPacked, MatchesFakeQuantFloatModel) {
+  const auto cfg = testing::tiny_config();
+  const std::vector<quant::QuantSpec> specs = {
+      {4, 32, true}, {8, 32, true}, {4, 32, false}, {8, 0, true}, {4, 0, false}, {3, 32, true}};
+  std::vector<KernelIsa> isas = {KernelIsa::kScalar};
+  if (cpu_has_avx2()) isas.push_back(KernelIsa::kAvx2);
+  const auto prompt = some_ids(9, 300, 1);
+  for (const auto& spec : specs) {
+    Model fq(testing::random_model(cfg, 7, &spec, false));
+    fq.set_isa(KernelIsa::kScalar);
+    const auto ref = forward_all(fq, prompt);
+    GenerateOptions opt;
+    opt.max_new_tokens = 64;
+    opt.sampling.temperature = 0.0f;
+    ThreadPool pool(2);
+    const auto ref_gen = generate(fq, {prompt}, opt, pool);
+    for (KernelIsa isa : isas) {
+      Model pk(testing::random_model(cfg, 7, &spec, true));
+      pk.set_isa(isa);
+      EXPECT_EQ(pk.describe_schemes(), spec.name());
+      const auto got = forward_all(pk, prompt);
+      expect_close_rel(got.data(), ref.data(), static_cast<int64_t>(ref.size()), 1e-4,
+                       spec.name() + " " + isa_name(isa));
+      const auto gen = generate(pk, {prompt}, opt, pool);
+      EXPECT_EQ(gen[0].tokens, ref_gen[0].tokens) << spec.name() << " " << isa_name(isa);
+    }
+  }
+}
+
+TEST(ModelCache, IncrementalEqualsFullRecompute) {
+  const quant::QuantSpec spec{4, 32, true};
+  Model m(testing::random_model(testing::tiny_config(true), 3, &spec, true));
+  const auto ids = some_ids(12, 300, 2);
+  const auto full = forward_all(m, ids);
+  const int64_t V = m.config().vocab_size;
+  for (KvDtype kv : {KvDtype::kF32, KvDtype::kF16}) {
+    KvCache cache(m.config(), 1, 12, kv);
+    ThreadPool pool(2);
+    std::vector<float> logits;
+    // A 5-token prefill, then one token at a time.
+    m.forward({{0, std::span<const int32_t>(ids.data(), 5)}}, cache, pool, logits);
+    expect_close_rel(logits.data(), &full[4 * V], V, kv == KvDtype::kF32 ? 1e-5 : 1e-2, "prefill");
+    for (int64_t t = 5; t < 12; ++t) {
+      m.forward({{0, std::span<const int32_t>(&ids[t], 1)}}, cache, pool, logits);
+      expect_close_rel(logits.data(), &full[t * V], V, kv == KvDtype::kF32 ? 1e-5 : 1e-2,
+                       "step " + std::to_string(t));
+    }
+    EXPECT_EQ(cache.length(0), 12);
+  }
+}
+
+TEST(ModelBatch, BatchedDecodeEqualsSingleSequence) {
+  const quant::QuantSpec spec{4, 32, true};
+  Model m(testing::random_model(testing::tiny_config(), 5, &spec, true));
+  const std::vector<std::vector<int32_t>> prompts = {some_ids(3, 300, 1), some_ids(11, 300, 2),
+                                                     some_ids(6, 300, 3)};
+  GenerateOptions opt;
+  opt.max_new_tokens = 20;
+  opt.sampling.temperature = 0.8f;
+  opt.sampling.top_k = 50;
+  opt.sampling.seed = 42;
+  ThreadPool pool(2);
+  const auto batched = generate(m, prompts, opt, pool);
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    GenerateOptions one = opt;
+    one.sampling.seed = opt.sampling.seed + i;  // sequence i of a batch uses seed + i
+    const auto single = generate(m, {prompts[i]}, one, pool);
+    EXPECT_EQ(batched[i].tokens, single[0].tokens) << "sequence " << i;
+    EXPECT_EQ(batched[i].stop_reason, "length");
+  }
+  // Logits of a batched step against separate forwards.
+  KvCache cache(m.config(), 3, 16, KvDtype::kF32);
+  std::vector<float> batch_logits, one_logits;
+  m.forward({{0, prompts[0]}, {1, prompts[1]}, {2, prompts[2]}}, cache, pool, batch_logits);
+  const int64_t V = m.config().vocab_size;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    KvCache c1(m.config(), 1, 16, KvDtype::kF32);
+    m.forward({{0, prompts[i]}}, c1, pool, one_logits);
+    expect_close_rel(&batch_logits[i * V], one_logits.data(), V, 1e-5, "batched prefill");
+  }
+}
+
+TEST(ModelThreads, ResultsIndependentOfThreadCount) {
+  for (bool packed : {false, true}) {
+    const quant::QuantSpec spec{4, 32, false};
+    Model m(testing::random_model(testing::tiny_config(), 9, packed ? &spec : nullptr, packed));
+    const auto ids = some_ids(10, 300, 4);
+    const auto a = forward_all(m, ids, 1);
+    const auto b = forward_all(m, ids, 2);
+    const auto c = forward_all(m, ids, 3);
+    EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * 4));
+    EXPECT_EQ(0, std::memcmp(a.data(), c.data(), a.size() * 4));
+  }
+}
+
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ModelBadInput, ClearErrors) {
+  Model m(testing::random_model(testing::tiny_config(), 1));
+  ThreadPool pool(1);
+  std::vector<float> logits;
+  KvCache cache(m.config(), 1, 4, KvDtype::kF32);
+  const auto five = some_ids(5, 300, 1);
+  EXPECT_NE(error_of([&] { m.forward({{0, five}}, cache, pool, logits); }).find("context limit"),
+            std::string::npos);
+  EXPECT_EQ(cache.length(0), 0);  // nothing was written
+  const std::vector<int32_t> bad = {1, 300};
+  EXPECT_NE(error_of([&] { m.forward({{0, bad}}, cache, pool, logits); }).find("out of range"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { m.forward({{1, five}}, cache, pool, logits); }).find("slot"),
+            std::string::npos);
+  GenerateOptions opt;
+  opt.max_context = 4;
+  EXPECT_NE(error_of([&] { generate(m, {five}, opt, pool); }).find("context limit"),
+            std::string::npos);
+  opt.max_context = 0;
+  opt.sampling.top_p = 0.0f;
+  EXPECT_NE(error_of([&] { generate(m, {five}, opt, pool); }).find("--top-p"), std::string::npos);
+  // A missing tensor is named.
+  auto src = std::make_shared<MemorySource>(testing::tiny_config(), "broken");
+  EXPECT_NE(error_of([&] { Model broken(src); }).find("model.embed_tokens.weight"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { open_weight_source("/nonexistent/model"); }).find("does not exist"),
+            std::string::npos);
+}
+
+TEST(ModelGenerate, StopsAtEosAndLength) {
+  Model m(testing::random_model(testing::tiny_config(), 2));
+  ThreadPool pool(2);
+  GenerateOptions opt;
+  opt.sampling.temperature = 0.0f;
+  opt.max_new_tokens = 10;
+  const auto prompt = some_ids(4, 300, 3);
+  const auto g = generate(m, {prompt}, opt, pool);
+  ASSERT_EQ(g[0].tokens.size(), 10u);
+  EXPECT_EQ(g[0].stop_reason, "length");
+  opt.eos_ids = {g[0].tokens[3]};
+  const auto e = generate(m, {prompt}, opt, pool);
+  EXPECT_EQ(e[0].stop_reason, "eos");
+  EXPECT_LE(e[0].tokens.size(), 4u);
+  EXPECT_EQ(e[0].tokens.back(), g[0].tokens[3]);
+  opt.eos_ids.clear();
+  opt.decode = [](int32_t t) { return "<" + std::to_string(t) + ">"; };
+  opt.stop_strings = {"<" + std::to_string(g[0].tokens[2]) + ">"};
+  const auto s = generate(m, {prompt}, opt, pool);
+  EXPECT_EQ(s[0].stop_reason, "stop_string");
+  EXPECT_LE(s[0].tokens.size(), 3u);
+}
+
+}  // namespace
+}  // namespace qwenqat::engine
