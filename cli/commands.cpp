@@ -1,9 +1,18 @@
 // The list of subcommand registrations, one line per library.
 #include "cli/commands.h"
 
+#include "data/commands.h"
+#include "inference/commands.h"
+#include "models/commands.h"
+#include "experiments/sweep/report_commands.h"
+
 namespace qwenqat::cli {
 
 void register_all(CLI::App& app) {
+  data::register_commands(app);
+  engine::register_commands(app);
+  models::register_commands(app);
+  experiments::register_report_commands(app);
   (void)app;
 }
 
