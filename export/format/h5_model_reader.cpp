@@ -55,7 +55,10 @@ Range contiguous_range(hid_t ds, uint64_t expected, size_t align, const std::str
 // Opens dataset `name` of tensor group `g`, checks its type and dims.
 h5::Id open_dataset(hid_t g, const char* name, hid_t want_type, const char* type_name,
                     const std::vector<hsize_t>& want_dims, const std::string& what) {
-  QWENQAT_CHECK(H5Lexists(g, name, H5P_DEFAULT) > 0, what, " is missing (", kReexport, ")");
+  const htri_t exists = H5Lexists(g, name, H5P_DEFAULT);
+  h5::check(exists < 0 ? -1 : 0,
+            "cannot look up " + what + ": the file is truncated or corrupt (" + kReexport + ")");
+  QWENQAT_CHECK(exists > 0, what, " is missing (", kReexport, ")");
   h5::Id ds(H5Dopen2(g, name, H5P_DEFAULT), "cannot open " + what);
   h5::Id type(H5Dget_type(ds), "cannot read the type of " + what);
   QWENQAT_CHECK(H5Tequal(type, want_type) > 0, what, " must have type ", type_name,
@@ -71,8 +74,10 @@ h5::Id open_dataset(hid_t g, const char* name, hid_t want_type, const char* type
 }
 
 std::string read_text(hid_t file, const char* name, bool required, const std::string& path) {
-  if (H5Lexists(file, name, H5P_DEFAULT) <= 0) {
-    H5Eclear2(H5E_DEFAULT);
+  const htri_t exists = H5Lexists(file, name, H5P_DEFAULT);
+  h5::check(exists < 0 ? -1 : 0, std::string("cannot look up dataset ") + name + " of " + path +
+                                     ": the file is truncated or corrupt (" + kReexport + ")");
+  if (exists == 0) {
     QWENQAT_CHECK(!required, path, " has no ", name, " dataset (", kReexport, ")");
     return {};
   }
@@ -160,7 +165,10 @@ void read_quantized_tensor(hid_t g, Pending& p) {
                              "dataset scales of " + owner);
     p.scales = contiguous_range(ds, rows * groups * 2, 2, "dataset scales of " + owner);
   }
-  p.has_offsets = H5Lexists(g, "offsets", H5P_DEFAULT) > 0;
+  const htri_t has_offsets = H5Lexists(g, "offsets", H5P_DEFAULT);
+  h5::check(has_offsets < 0 ? -1 : 0, "cannot look up dataset offsets of " + owner +
+                                          ": the file is truncated or corrupt (" + kReexport + ")");
+  p.has_offsets = has_offsets > 0;
   QWENQAT_CHECK(p.has_offsets == !v.spec.symmetric, owner, ": scheme ", v.spec.name(),
                 v.spec.symmetric ? " is symmetric but has an offsets dataset"
                                  : " is asymmetric but has no offsets dataset",
@@ -253,7 +261,10 @@ H5ModelFile::H5ModelFile(const std::filesystem::path& path) {
     tokenizer_config_text_ = read_text(file, kH5TokenizerConfigJson, false, name);
     quant_config_text_ = read_text(file, kH5QuantizationConfigJson, false, name);
 
-    QWENQAT_CHECK(H5Lexists(file, "tensors", H5P_DEFAULT) > 0, name, " has no /tensors group (",
+    const htri_t has_tensors = H5Lexists(file, "tensors", H5P_DEFAULT);
+    h5::check(has_tensors < 0 ? -1 : 0,
+              "cannot look up /tensors in " + name + ": the file is truncated or corrupt");
+    QWENQAT_CHECK(has_tensors > 0, name, " has no /tensors group (",
                   kReexport, ")");
     h5::Id tensors(H5Gopen2(file, "tensors", H5P_DEFAULT), "cannot open /tensors in " + name);
     std::vector<std::string> names;

@@ -82,8 +82,9 @@ void H5ModelWriter::discard() noexcept {
 
 void H5ModelWriter::set_text(const char* member, std::string_view text, bool json) {
   QWENQAT_CHECK(!committed_, "cannot add ", member, " to ", path_.string(), ": already committed");
-  QWENQAT_CHECK(texts_.insert(member).second, member, " was set twice for ", path_.string());
+  QWENQAT_CHECK(texts_.count(member) == 0, member, " was set twice for ", path_.string());
   if (json) (void)parse_json(text, std::string(member) + " (to be stored in " + path_.string() + ")");
+  texts_.insert(member);
   h5::write_dataset(file_, member, H5T_STD_U8LE, {hsize_t(text.size())}, text.data(),
                     path_.string());
 }

@@ -33,6 +33,9 @@ std::string error_stack() {
   std::vector<std::string> parts;
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_error, &parts);
   H5Eclear2(H5E_DEFAULT);
+  // The outermost entry says what failed, the innermost two why; the middle
+  // of a deep stack is HDF5's internal call chain.
+  if (parts.size() > 3) parts.erase(parts.begin() + 1, parts.end() - 2);
   std::string s;
   for (const auto& p : parts) s += (s.empty() ? "" : "; ") + p;
   return s;
@@ -41,7 +44,11 @@ std::string error_stack() {
 void check(herr_t status, const std::string& what) {
   if (status < 0) {
     const std::string stack = error_stack();
-    fail(what, stack.empty() ? "" : " (HDF5: " + stack + ")");
+    // "addr overflow": HDF5 tried to read past the end of the file.
+    const bool past_end = stack.find("addr overflow") != std::string::npos &&
+                          what.find("truncated") == std::string::npos;
+    fail(what, past_end ? ": the file is truncated or corrupt" : "",
+         stack.empty() ? "" : " (HDF5: " + stack + ")");
   }
 }
 

@@ -20,8 +20,8 @@ namespace qwenqat::format::h5 {
 // Idempotent; called by every constructor that touches HDF5.
 void init();
 
-// The current HDF5 error stack as one line ("desc; desc; ..."), innermost last,
-// then cleared. Empty when the stack is empty.
+// The current HDF5 error stack as one line: the outermost entry and the two
+// innermost ones ("desc; desc; desc"), then cleared. Empty when the stack is empty.
 std::string error_stack();
 
 // Throws qwenqat::Error with `what` + ": " + error_stack() when `status` < 0.
