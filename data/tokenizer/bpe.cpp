@@ -1,7 +1,9 @@
 // Implementation of bpe.h: vocab/merges parsing and the merge loop.
 #include "data/tokenizer/bpe.h"
 
-#include <queue>
+#include <cstring>
+#include <algorithm>
+#include <functional>
 
 #include "data/tokenizer/text_util.h"
 #include "data/util/check.h"
@@ -11,6 +13,16 @@ namespace {
 
 constexpr size_t kMaxCachedIds = size_t{1} << 22;  // cache is cleared beyond this
 constexpr size_t kMaxCachedWordBytes = 256;         // longer pieces are not cached
+constexpr size_t kInitialSlots = size_t{1} << 15;
+
+// FNV-1a with a final avalanche; words are short, so this beats std::hash.
+uint64_t hash_bytes(std::string_view s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  return h ^ (h >> 33);
+}
 
 }  // namespace
 
@@ -18,11 +30,14 @@ BpeModel& BpeModel::operator=(BpeModel&& o) noexcept {
   id_to_bytes_ = std::move(o.id_to_bytes_);
   present_ = std::move(o.present_);
   bytes_to_id_ = std::move(o.bytes_to_id_);
-  merges_ = std::move(o.merges_);
+  merge_slots_ = std::move(o.merge_slots_);
+  num_merges_ = o.num_merges_;
   std::copy(std::begin(o.byte_ids_), std::end(o.byte_ids_), byte_ids_);
   ignore_merges_ = o.ignore_merges_;
-  cache_ = std::move(o.cache_);
+  cache_slots_ = std::move(o.cache_slots_);
+  cache_keys_ = std::move(o.cache_keys_);
   cache_ids_ = std::move(o.cache_ids_);
+  cache_used_ = o.cache_used_;
   return *this;
 }
 
@@ -72,7 +87,9 @@ BpeModel BpeModel::from_json(const Json& model, const std::string& origin) {
   const Json empty = Json::array();
   const Json& merges = model.contains("merges") ? model["merges"] : empty;
   QWENQAT_CHECK(merges.is_array(), origin, ": model.merges must be an array");
-  m.merges_.reserve(merges.size() * 2);
+  size_t slots = 1024;
+  while (slots < 2 * merges.size()) slots *= 2;
+  m.merge_slots_.assign(slots, MergeSlot{});
   std::string left, right;
   for (size_t rank = 0; rank < merges.size(); ++rank) {
     const Json& mj = merges[rank];
@@ -101,10 +118,36 @@ BpeModel BpeModel::from_json(const Json& model, const std::string& origin) {
                   origin, ": model.merges[", rank, "] (\"", a, "\", \"", b,
                   "\") uses a token missing from model.vocab");
     // The first occurrence of a pair keeps its (lowest) rank, as in tokenizers.
-    m.merges_.emplace(pair_key(ia->second, ib->second),
-                      Merge{static_cast<int32_t>(rank), ic->second});
+    m.insert_merge(pair_key(ia->second, ib->second), Merge{static_cast<int32_t>(rank), ic->second});
   }
   return m;
+}
+
+namespace {
+inline size_t slot_of(uint64_t key, size_t mask) {
+  return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> 20) & mask;
+}
+}  // namespace
+
+void BpeModel::insert_merge(uint64_t key, Merge m) {
+  const size_t mask = merge_slots_.size() - 1;
+  size_t i = slot_of(key, mask);
+  while (merge_slots_[i].key != kEmptyKey) {
+    if (merge_slots_[i].key == key) return;
+    i = (i + 1) & mask;
+  }
+  merge_slots_[i] = {key, m};
+  ++num_merges_;
+}
+
+const BpeModel::Merge* BpeModel::find_merge(int32_t a, int32_t b) const {
+  const uint64_t key = pair_key(a, b);
+  const size_t mask = merge_slots_.size() - 1;
+  for (size_t i = slot_of(key, mask);; i = (i + 1) & mask) {
+    const MergeSlot& s = merge_slots_[i];
+    if (s.key == key) return &s.merge;
+    if (s.key == kEmptyKey) return nullptr;
+  }
 }
 
 const std::string& BpeModel::token_bytes(int32_t id) const {
@@ -131,14 +174,6 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
     int prev, next;
     bool alive;
   };
-  std::vector<Symbol> sym(n);
-  for (int i = 0; i < n; ++i) {
-    const int32_t id = byte_ids_[static_cast<unsigned char>(word[i])];
-    QWENQAT_CHECK(id >= 0, "tokenizer: byte 0x", std::hex, static_cast<int>(
-                      static_cast<unsigned char>(word[i])),
-                  " has no token in model.vocab (not a byte-level BPE vocabulary)");
-    sym[i] = {id, i - 1, i + 1 < n ? i + 1 : -1, true};
-  }
   // Min-heap on (rank, position): the lowest rank merges first, leftmost on ties.
   struct Item {
     int32_t rank;
@@ -146,20 +181,34 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
     int32_t new_id;
     bool operator>(const Item& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
   };
-  std::priority_queue<Item, std::vector<Item>, std::greater<Item>> queue;
+  thread_local std::vector<Symbol> sym;  // reused: no allocation per word
+  thread_local std::vector<Item> heap;
+  sym.resize(n);
+  heap.clear();
+  for (int i = 0; i < n; ++i) {
+    const int32_t id = byte_ids_[static_cast<unsigned char>(word[i])];
+    QWENQAT_CHECK(id >= 0, "tokenizer: byte 0x", std::hex, static_cast<int>(
+                      static_cast<unsigned char>(word[i])),
+                  " has no token in model.vocab (not a byte-level BPE vocabulary)");
+    sym[i] = {id, i - 1, i + 1 < n ? i + 1 : -1, true};
+  }
+  const auto greater = std::greater<Item>();
   auto push_pair = [&](int pos) {
     if (pos < 0 || sym[pos].next < 0) return;
-    const auto it = merges_.find(pair_key(sym[pos].id, sym[sym[pos].next].id));
-    if (it != merges_.end()) queue.push({it->second.rank, pos, it->second.new_id});
+    if (const Merge* m = find_merge(sym[pos].id, sym[sym[pos].next].id)) {
+      heap.push_back({m->rank, pos, m->new_id});
+      std::push_heap(heap.begin(), heap.end(), greater);
+    }
   };
   for (int i = 0; i + 1 < n; ++i) push_pair(i);
-  while (!queue.empty()) {
-    const Item top = queue.top();
-    queue.pop();
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), greater);
+    const Item top = heap.back();
+    heap.pop_back();
     Symbol& s = sym[top.pos];
     if (!s.alive || s.next < 0) continue;
-    const auto it = merges_.find(pair_key(s.id, sym[s.next].id));
-    if (it == merges_.end() || it->second.new_id != top.new_id) continue;  // stale entry
+    const Merge* m = find_merge(s.id, sym[s.next].id);
+    if (m == nullptr || m->new_id != top.new_id) continue;  // stale entry
     const int nx = s.next;
     s.id = top.new_id;
     sym[nx].alive = false;
@@ -171,6 +220,62 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
   for (int i = 0; i >= 0 && i < n; i = sym[i].next) out.push_back(sym[i].id);
 }
 
+bool BpeModel::cache_lookup(std::string_view word, uint64_t hash,
+                            std::vector<int32_t>& out) const {
+  if (cache_slots_.empty()) return false;
+  const size_t mask = cache_slots_.size() - 1;
+  for (size_t i = hash & mask;; i = (i + 1) & mask) {
+    const CacheSlot& s = cache_slots_[i];
+    if (s.key_len == 0) return false;
+    if (s.hash == hash && s.key_len == word.size() &&
+        std::memcmp(cache_keys_.data() + s.key_offset, word.data(), word.size()) == 0) {
+      const int32_t* p = cache_ids_.data() + s.ids_offset;
+      out.insert(out.end(), p, p + s.ids_len);
+      return true;
+    }
+  }
+}
+
+void BpeModel::cache_insert(std::string_view word, uint64_t hash, const int32_t* ids,
+                            size_t n) const {
+  if (cache_ids_.size() + n > kMaxCachedIds || cache_slots_.empty()) {
+    cache_slots_.assign(kInitialSlots, CacheSlot{});
+    cache_keys_.clear();
+    cache_ids_.clear();
+    cache_used_ = 0;
+  }
+  if (2 * (cache_used_ + 1) > cache_slots_.size()) {  // keep the load below 1/2
+    std::vector<CacheSlot> old(cache_slots_.size() * 2);
+    old.swap(cache_slots_);
+    const size_t mask = cache_slots_.size() - 1;
+    for (const CacheSlot& s : old) {
+      if (s.key_len == 0) continue;
+      size_t i = s.hash & mask;
+      while (cache_slots_[i].key_len != 0) i = (i + 1) & mask;
+      cache_slots_[i] = s;
+    }
+  }
+  const size_t mask = cache_slots_.size() - 1;
+  size_t i = hash & mask;
+  while (cache_slots_[i].key_len != 0) {
+    const CacheSlot& s = cache_slots_[i];
+    if (s.hash == hash && s.key_len == word.size() &&
+        std::memcmp(cache_keys_.data() + s.key_offset, word.data(), word.size()) == 0) {
+      return;  // inserted meanwhile by another thread
+    }
+    i = (i + 1) & mask;
+  }
+  CacheSlot& slot = cache_slots_[i];
+  slot.hash = hash;
+  slot.key_offset = static_cast<uint32_t>(cache_keys_.size());
+  slot.key_len = static_cast<uint16_t>(word.size());
+  slot.ids_offset = static_cast<uint32_t>(cache_ids_.size());
+  slot.ids_len = static_cast<uint16_t>(n);
+  cache_keys_.append(word);
+  cache_ids_.insert(cache_ids_.end(), ids, ids + n);
+  ++cache_used_;
+}
+
 void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) const {
   if (word.size() == 1) {
     const int32_t id = byte_ids_[static_cast<unsigned char>(word[0])];
@@ -180,27 +285,16 @@ void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) con
     }
   }
   const bool cacheable = word.size() <= kMaxCachedWordBytes;
+  const uint64_t hash = cacheable ? hash_bytes(word) : 0;
   if (cacheable) {
     std::lock_guard<std::mutex> lock(cache_mutex_);
-    const auto it = cache_.find(word);
-    if (it != cache_.end()) {
-      const int32_t* p = cache_ids_.data() + it->second.first;
-      out.insert(out.end(), p, p + it->second.second);
-      return;
-    }
+    if (cache_lookup(word, hash, out)) return;
   }
   const size_t start = out.size();
   merge_word(word, out);
   if (cacheable) {
     std::lock_guard<std::mutex> lock(cache_mutex_);
-    if (cache_ids_.size() > kMaxCachedIds) {
-      cache_.clear();
-      cache_ids_.clear();
-    }
-    const auto offset = static_cast<uint32_t>(cache_ids_.size());
-    cache_ids_.insert(cache_ids_.end(), out.begin() + start, out.end());
-    cache_.emplace(std::string(word),
-                   std::make_pair(offset, static_cast<uint32_t>(out.size() - start)));
+    cache_insert(word, hash, out.data() + start, out.size() - start);
   }
 }
 

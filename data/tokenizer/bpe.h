@@ -39,7 +39,7 @@ class BpeModel {
   int32_t bytes_to_id(std::string_view bytes) const;
   // One past the largest id in the vocab.
   int32_t id_limit() const { return static_cast<int32_t>(id_to_bytes_.size()); }
-  size_t num_merges() const { return merges_.size(); }
+  size_t num_merges() const { return num_merges_; }
 
   BpeModel(BpeModel&& o) noexcept { *this = std::move(o); }
   BpeModel& operator=(BpeModel&& o) noexcept;
@@ -61,16 +61,34 @@ class BpeModel {
   std::vector<std::string> id_to_bytes_;
   std::vector<uint8_t> present_;
   std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>> bytes_to_id_;
-  std::unordered_map<uint64_t, Merge> merges_;
+  // Merges: open addressing on the (left id, right id) key; kEmptyKey marks
+  // free slots (ids are < 2^24, so no real key equals it).
+  static constexpr uint64_t kEmptyKey = ~0ull;
+  struct MergeSlot {
+    uint64_t key = kEmptyKey;
+    Merge merge{};
+  };
+  const Merge* find_merge(int32_t a, int32_t b) const;
+  void insert_merge(uint64_t key, Merge m);  // keeps an existing (lower-rank) entry
+  std::vector<MergeSlot> merge_slots_;
+  size_t num_merges_ = 0;
   int32_t byte_ids_[256];
   bool ignore_merges_ = false;
 
-  // Word cache: piece bytes -> [offset, length) in cache_ids_.
+  // Word cache: open addressing over a flat slot array; keys and ids live in
+  // arenas, so a lookup touches one slot and two contiguous ranges.
+  struct CacheSlot {
+    uint64_t hash = 0;
+    uint32_t key_offset = 0, ids_offset = 0;
+    uint16_t key_len = 0, ids_len = 0;  // key_len 0: empty slot
+  };
+  bool cache_lookup(std::string_view word, uint64_t hash, std::vector<int32_t>& out) const;
+  void cache_insert(std::string_view word, uint64_t hash, const int32_t* ids, size_t n) const;
   mutable std::mutex cache_mutex_;
-  mutable std::unordered_map<std::string, std::pair<uint32_t, uint32_t>, StringHash,
-                             std::equal_to<>>
-      cache_;
+  mutable std::vector<CacheSlot> cache_slots_;
+  mutable std::string cache_keys_;
   mutable std::vector<int32_t> cache_ids_;
+  mutable size_t cache_used_ = 0;
 };
 
 }  // namespace qwenqat::data

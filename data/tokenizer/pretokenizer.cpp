@@ -85,7 +85,8 @@ Regex::Regex(std::string_view pattern, bool literal, const std::string& origin)
                                    options, &error, &offset, nullptr);
   QWENQAT_CHECK(code != nullptr, origin, ": pre-tokenizer pattern \"", pattern,
                 "\" does not compile (", pcre2_message(error), " at offset ", offset, ")");
-  pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // falls back to the interpreter if JIT is absent
+  // Without JIT support (some platforms) the interpreter is used instead.
+  jit_ok_ = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) == 0;
   code_ = code;
 }
 
@@ -112,8 +113,11 @@ void Regex::find_all(std::string_view text, size_t base,
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   size_t pos = 0;
   while (pos < text.size()) {
-    const int rc = pcre2_match(code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, state.md,
-                               state.ctx);
+    // The JIT entry point skips pcre2_match's option checks (input is valid UTF-8).
+    const int rc = jit_ok_ ? pcre2_jit_match(code, subject, text.size(), pos, 0, state.md,
+                                             state.ctx)
+                           : pcre2_match(code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK,
+                                         state.md, state.ctx);
     if (rc == PCRE2_ERROR_NOMATCH) break;
     QWENQAT_CHECK(rc >= 0, "tokenizer: pre-tokenizer regex failed (", pcre2_message(rc),
                   ") on a ", text.size(), "-byte piece");

@@ -23,7 +23,9 @@ class Regex {
   // Throws naming `origin` and the PCRE2 error offset if the pattern is invalid.
   Regex(std::string_view pattern, bool literal, const std::string& origin);
   ~Regex();
-  Regex(Regex&& o) noexcept : code_(o.code_), pattern_(std::move(o.pattern_)) { o.code_ = nullptr; }
+  Regex(Regex&& o) noexcept : code_(o.code_), jit_ok_(o.jit_ok_), pattern_(std::move(o.pattern_)) {
+    o.code_ = nullptr;
+  }
   Regex(const Regex&) = delete;
   Regex& operator=(const Regex&) = delete;
   Regex& operator=(Regex&&) = delete;
@@ -36,6 +38,7 @@ class Regex {
 
  private:
   void* code_ = nullptr;  // pcre2_code_8*
+  bool jit_ok_ = false;
   std::string pattern_;
 };
 
