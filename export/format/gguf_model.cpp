@@ -164,39 +164,50 @@ void add_qwen2_tokenizer(GgufWriter& w, const Json& tok, const Json& tok_config,
                     tok["model"].contains("vocab") && tok["model"]["vocab"].is_object(),
                 "tokenizer.json: model.type must be \"BPE\" with a model.vocab object for GGUF "
                 "export (a byte-level BPE tokenizer like Qwen2's)");
-  std::map<int64_t, std::pair<std::string, int32_t>> by_id;
-  for (const auto& [text, id] : tok["model"]["vocab"].items()) {
-    QWENQAT_CHECK(id.is_number_integer() && id.get<int64_t>() >= 0, "tokenizer.json: model.vocab[",
-                  text, "] is not a non-negative integer id");
-    by_id[id.get<int64_t>()] = {text, kTokenNormal};
-  }
-  if (tok.contains("added_tokens")) {
-    for (const auto& a : tok["added_tokens"]) {
-      QWENQAT_CHECK(a.contains("id") && a["id"].is_number_integer() && a.contains("content") &&
-                        a["content"].is_string(),
-                    "tokenizer.json: an added_tokens entry lacks an integer id or string content");
-      by_id[a["id"].get<int64_t>()] = {a["content"].get<std::string>(),
-                                       a.value("special", false) ? kTokenControl : kTokenUserDefined};
-    }
-  }
-  QWENQAT_CHECK(!by_id.empty(), "tokenizer.json has no tokens");
-  std::map<std::string, int64_t> id_of;
-  for (const auto& [id, e] : by_id) id_of.emplace(e.first, id);
-  // Exactly vocab_size entries: the embedding rows. The list is cut when the
-  // model has fewer rows than the tokenizer has tokens (as the shared
-  // reference files are) and padded with unused "[PAD<id>]" tokens when more.
+  // Ids are bounded so a corrupt file cannot make us allocate without limit.
+  constexpr int64_t kMaxId = int64_t(1) << 24;
+  const Json& vocab = tok["model"]["vocab"];
   const int64_t n = config.vocab_size;
+  QWENQAT_CHECK(n > 0 && n <= kMaxId, "GGUF export: vocab_size ", n, " is out of range");
   std::vector<std::string> tokens(static_cast<size_t>(n));
-  std::vector<int32_t> types(size_t(n), kTokenUnused);
-  for (int64_t i = 0; i < n; ++i) {
-    auto it = by_id.find(i);
-    if (it == by_id.end()) {
-      tokens[size_t(i)] = "[PAD" + std::to_string(i) + "]";
-    } else {
-      tokens[size_t(i)] = it->second.first;
-      types[size_t(i)] = it->second.second;
-    }
+  std::vector<int32_t> types(static_cast<size_t>(n), kTokenUnused);
+  std::vector<uint8_t> present(static_cast<size_t>(n), 0);
+  auto put = [&](int64_t id, const std::string& text, int32_t type) {
+    // Ids >= vocab_size are dropped: the list is cut to the model's
+    // embedding rows (as in the shared reference files).
+    if (id >= n) return;
+    tokens[size_t(id)] = text;
+    types[size_t(id)] = type;
+    present[size_t(id)] = 1;
+  };
+  for (auto it = vocab.begin(); it != vocab.end(); ++it) {
+    QWENQAT_CHECK(it->is_number_integer() && it->get<int64_t>() >= 0 &&
+                      it->get<int64_t>() < kMaxId,
+                  "tokenizer.json: model.vocab[", it.key(), "] is not a valid token id");
+    put(it->get<int64_t>(), it.key(), kTokenNormal);
   }
+  const Json empty = Json::array();
+  const Json& added = tok.contains("added_tokens") ? tok["added_tokens"] : empty;
+  for (const auto& a : added) {
+    QWENQAT_CHECK(a.contains("id") && a["id"].is_number_integer() && a["id"].get<int64_t>() >= 0 &&
+                      a.contains("content") && a["content"].is_string(),
+                  "tokenizer.json: an added_tokens entry lacks a valid id or string content");
+    put(a["id"].get<int64_t>(), a["content"].get<std::string>(),
+        a.value("special", false) ? kTokenControl : kTokenUserDefined);
+  }
+  // The token list has exactly vocab_size entries (the embedding rows):
+  // tokens past it are cut, missing ids are filled with unused "[PAD<id>]".
+  for (int64_t i = 0; i < n; ++i) {
+    if (!present[size_t(i)]) tokens[size_t(i)] = "[PAD" + std::to_string(i) + "]";
+  }
+  // Id of a token text in the whole tokenizer (not only the kept rows); -1 if absent.
+  auto id_of = [&](const std::string& text) -> int64_t {
+    for (const auto& a : added) {
+      if (a["content"] == text) return a["id"].get<int64_t>();
+    }
+    auto it = vocab.find(text);
+    return it == vocab.end() ? -1 : it->get<int64_t>();
+  };
   std::vector<std::string> merges;
   if (tok["model"].contains("merges")) {
     for (const auto& m : tok["model"]["merges"]) {
@@ -209,7 +220,8 @@ void add_qwen2_tokenizer(GgufWriter& w, const Json& tok, const Json& tok_config,
       }
     }
   }
-  const bool deepseek = id_of.count("<\xEF\xBD\x9C" "begin\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>") != 0;
+  const bool deepseek =
+      id_of("<\xEF\xBD\x9C" "begin\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>") >= 0;
   w.set("tokenizer.ggml.model", GgufValue::string("gpt2"));
   w.set("tokenizer.ggml.pre", GgufValue::string(deepseek ? "deepseek-r1-qwen" : "qwen2"));
   w.set("tokenizer.ggml.tokens", GgufValue::strings(tokens));
@@ -218,8 +230,8 @@ void add_qwen2_tokenizer(GgufWriter& w, const Json& tok, const Json& tok_config,
   auto special_id = [&](int64_t from_config, const char* field) -> int64_t {
     if (from_config >= 0) return from_config;
     if (!tok_config.is_object() || !tok_config.contains(field)) return -1;
-    auto it = id_of.find(token_content(tok_config[field]));
-    return it == id_of.end() ? -1 : it->second;
+    const std::string text = token_content(tok_config[field]);
+    return text.empty() ? -1 : id_of(text);
   };
   const int64_t bos = special_id(config.bos_token_id, "bos_token");
   const int64_t eos = special_id(config.eos_token_id, "eos_token");
@@ -233,6 +245,13 @@ void add_qwen2_tokenizer(GgufWriter& w, const Json& tok, const Json& tok_config,
 
 void write_qwen2_gguf(const std::filesystem::path& path, const models::Qwen2Config& config,
                       std::string_view tokenizer_json, const Json& tokenizer_config,
+                      std::vector<GgufModelTensor> tensors, const GgufModelOptions& options) {
+  write_qwen2_gguf(path, config, parse_json(tokenizer_json, "tokenizer.json"), tokenizer_config,
+                   std::move(tensors), options);
+}
+
+void write_qwen2_gguf(const std::filesystem::path& path, const models::Qwen2Config& config,
+                      const Json& tokenizer, const Json& tokenizer_config,
                       std::vector<GgufModelTensor> tensors, const GgufModelOptions& options) {
   const auto expected = expected_shapes(config);
   std::map<std::string, size_t> given;
@@ -286,7 +305,7 @@ void write_qwen2_gguf(const std::filesystem::path& path, const models::Qwen2Conf
   w.set("qwen2.rope.freq_base", GgufValue::float32(float(config.rope_theta)));
   w.set("qwen2.attention.layer_norm_rms_epsilon", GgufValue::float32(float(config.rms_norm_eps)));
   w.set("general.file_type", GgufValue::uint32(file_type_of(main_type)));
-  add_qwen2_tokenizer(w, parse_json(tokenizer_json, "tokenizer.json"), tokenizer_config, config);
+  add_qwen2_tokenizer(w, tokenizer, tokenizer_config, config);
   w.write(path);
 }
 

@@ -63,5 +63,10 @@ void write_qwen2_gguf(const std::filesystem::path& path, const models::Qwen2Conf
                       std::string_view tokenizer_json, const Json& tokenizer_config,
                       std::vector<GgufModelTensor> tensors,
                       const GgufModelOptions& options = {});
+// The same with tokenizer.json already parsed (parsing the real 7 MB file
+// takes about a second).
+void write_qwen2_gguf(const std::filesystem::path& path, const models::Qwen2Config& config,
+                      const Json& tokenizer, const Json& tokenizer_config,
+                      std::vector<GgufModelTensor> tensors, const GgufModelOptions& options = {});
 
 }  // namespace qwenqat::format
