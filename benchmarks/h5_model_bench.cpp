@@ -99,8 +99,8 @@ int main(int argc, char** argv) {
     }
   }
   try {
-    const std::filesystem::path shared_cfg =
-        std::filesystem::path(QWENQAT_SHARED_DIR) / "models/deepseek-r1-distill-qwen-1.5b/config.json";
+    const std::filesystem::path shared_cfg = std::filesystem::path(QWENQAT_SHARED_DIR) /
+                                             "models/deepseek-r1-distill-qwen-1.5b/config.json";
     std::string config_text = R"({"model_type": "qwen2", "vocab_size": 151936, "hidden_size": 1536,
       "intermediate_size": 8960, "num_hidden_layers": 28, "num_attention_heads": 12,
       "num_key_value_heads": 2, "rms_norm_eps": 1e-6, "rope_theta": 10000.0,

@@ -34,8 +34,10 @@ int run(int argc, char** argv) {
     if (a == "--json") {
       json = true;
     } else if (a == "-h" || a == "--help") {
-      std::printf("usage: tokenizer_bench [TOKENIZER] [GSM8K_JSONL] [--json]\n"
-                  "defaults: %s %s\n", tokenizer_path.c_str(), data_path.c_str());
+      std::printf(
+          "usage: tokenizer_bench [TOKENIZER] [GSM8K_JSONL] [--json]\n"
+          "defaults: %s %s\n",
+          tokenizer_path.c_str(), data_path.c_str());
       return 0;
     } else {
       positional.push_back(a);
@@ -92,22 +94,25 @@ int run(int argc, char** argv) {
   const double ex = static_cast<double>(problems.size());
 
   if (json) {
-    const qwenqat::Json j = {
-        {"tokenizer_load_s", load_s}, {"bytes", bytes}, {"tokens", tokens},
-        {"cold_mb_per_s", mb / pass_s[0]}, {"warm_mb_per_s", mb / pass_s[1]},
-        {"examples", problems.size()}, {"examples_tokenize_s", tokenize_s},
-        {"batching_s", batch_s}, {"examples_per_s", ex / (tokenize_s + batch_s)},
-        {"batches", batches.size()}, {"truncated", batcher.stats().truncated}};
+    const qwenqat::Json j = {{"tokenizer_load_s", load_s},
+                             {"bytes", bytes},
+                             {"tokens", tokens},
+                             {"cold_mb_per_s", mb / pass_s[0]},
+                             {"warm_mb_per_s", mb / pass_s[1]},
+                             {"examples", problems.size()},
+                             {"examples_tokenize_s", tokenize_s},
+                             {"batching_s", batch_s},
+                             {"examples_per_s", ex / (tokenize_s + batch_s)},
+                             {"batches", batches.size()},
+                             {"truncated", batcher.stats().truncated}};
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
   std::printf("tokenizer load: %.2f s (%s)\n", load_s, tokenizer_path.c_str());
-  std::printf("GSM8K text: %zu problems, %.2f MB, %zu tokens (%.2f bytes/token)\n",
-              problems.size(), mb, tokens, static_cast<double>(bytes) / tokens);
-  std::printf("encode, 1 thread, cold word cache: %.3f s = %.2f MB/s\n", pass_s[0],
-              mb / pass_s[0]);
-  std::printf("encode, 1 thread, warm word cache: %.3f s = %.2f MB/s\n", pass_s[1],
-              mb / pass_s[1]);
+  std::printf("GSM8K text: %zu problems, %.2f MB, %zu tokens (%.2f bytes/token)\n", problems.size(),
+              mb, tokens, static_cast<double>(bytes) / tokens);
+  std::printf("encode, 1 thread, cold word cache: %.3f s = %.2f MB/s\n", pass_s[0], mb / pass_s[0]);
+  std::printf("encode, 1 thread, warm word cache: %.3f s = %.2f MB/s\n", pass_s[1], mb / pass_s[1]);
   std::printf("examples (%s targets + tokenize): %.3f s = %.0f examples/s\n", tpl.name.c_str(),
               tokenize_s, ex / tokenize_s);
   std::printf("batching (%zu batches of %lld, max-length %lld, %lld truncated): %.4f s\n",

@@ -28,8 +28,7 @@ Batch collate(std::span<const Example* const> rows, int32_t pad_id) {
   return b;
 }
 
-Batcher::Batcher(std::vector<Example> examples, BatcherOptions options)
-    : options_(options) {
+Batcher::Batcher(std::vector<Example> examples, BatcherOptions options) : options_(options) {
   QWENQAT_CHECK(options_.batch_size >= 1, "--batch-size must be at least 1, got ",
                 options_.batch_size);
   QWENQAT_CHECK(options_.max_length >= 1, "--max-length must be at least 1, got ",

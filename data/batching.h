@@ -40,10 +40,10 @@ struct BatcherOptions {
 };
 
 struct BatcherStats {
-  int64_t examples = 0;        // examples kept
-  int64_t truncated = 0;       // kept, but cut at max_length
-  int64_t dropped_no_loss = 0; // dropped: no completion token left after truncation
-  int64_t tokens = 0;          // real tokens over all kept examples
+  int64_t examples = 0;         // examples kept
+  int64_t truncated = 0;        // kept, but cut at max_length
+  int64_t dropped_no_loss = 0;  // dropped: no completion token left after truncation
+  int64_t tokens = 0;           // real tokens over all kept examples
 };
 
 // Thread safety: const methods may be called concurrently.

@@ -95,8 +95,10 @@ void run_preview(const PreviewOptions& o, std::ostream& out) {
       lines.push_back(problems[i].line);
     }
   } else {
-    QWENQAT_CHECK(o.format == "prompt-completion", "--format must be gsm8k or prompt-completion, "
-                                                   "got \"", o.format, "\"");
+    QWENQAT_CHECK(o.format == "prompt-completion",
+                  "--format must be gsm8k or prompt-completion, "
+                  "got \"",
+                  o.format, "\"");
     auto all = read_prompt_completion_jsonl(o.data, o.skip_bad_lines, &stats);
     for (int64_t i = 0; i < o.n && i < static_cast<int64_t>(all.size()); ++i) {
       pcs.push_back(std::move(all[i]));
@@ -116,19 +118,23 @@ void run_preview(const PreviewOptions& o, std::ostream& out) {
     if (o.json) {
       Json tokens = Json::array();
       for (int32_t id : e.ids) tokens.push_back(tok.id_to_token(id));
-      out << Json({{"template", name}, {"prompt", pcs[k].prompt},
-                   {"completion", pcs[k].completion}, {"ids", e.ids}, {"loss_mask", e.loss_mask},
-                   {"tokens", tokens}, {"truncated", truncated}})
+      out << Json({{"template", name},
+                   {"prompt", pcs[k].prompt},
+                   {"completion", pcs[k].completion},
+                   {"ids", e.ids},
+                   {"loss_mask", e.loss_mask},
+                   {"tokens", tokens},
+                   {"truncated", truncated}})
                  .dump(-1, ' ', false, replace)
           << "\n";
       continue;
     }
     out << "=== example " << k + 1;
     if (lines[k] > 0) out << " (" << o.data << ":" << lines[k] << ")";
-    out << ", template " << name << " ===\n--- prompt ---\n" << pcs[k].prompt
-        << "\n--- target ---\n" << pcs[k].completion << "\n--- tokens: " << e.ids.size()
-        << " (" << e.ids.size() - loss << " prompt, " << loss << " carry loss"
-        << (truncated ? ", truncated at --max-length" : "")
+    out << ", template " << name << " ===\n--- prompt ---\n"
+        << pcs[k].prompt << "\n--- target ---\n"
+        << pcs[k].completion << "\n--- tokens: " << e.ids.size() << " (" << e.ids.size() - loss
+        << " prompt, " << loss << " carry loss" << (truncated ? ", truncated at --max-length" : "")
         << "); loss tokens are marked * ---\n";
     for (size_t i = 0; i < e.ids.size(); ++i) {
       std::string piece;
@@ -150,15 +156,17 @@ void run_split(const SplitOptions& o, std::ostream& out) {
   const DataSplit s = make_split(static_cast<int64_t>(problems.size()), o.holdout, o.seed, o.data);
   write_split(o.out, s);
   if (o.json) {
-    out << Json({{"out", o.out}, {"total", s.total}, {"train", s.train.size()},
-                 {"heldout", s.heldout.size()}, {"seed", s.seed},
+    out << Json({{"out", o.out},
+                 {"total", s.total},
+                 {"train", s.train.size()},
+                 {"heldout", s.heldout.size()},
+                 {"seed", s.seed},
                  {"bad_lines", stats.bad_lines}})
                .dump()
         << "\n";
   } else {
-    out << "split " << s.total << " problems of " << o.data << ": " << s.train.size()
-        << " train, " << s.heldout.size() << " held out (seed " << s.seed << ", holdout "
-        << s.holdout << ")";
+    out << "split " << s.total << " problems of " << o.data << ": " << s.train.size() << " train, "
+        << s.heldout.size() << " held out (seed " << s.seed << ", holdout " << s.holdout << ")";
     if (stats.bad_lines > 0) out << "; skipped " << stats.bad_lines << " malformed line(s)";
     out << "\nwrote " << o.out << "\n";
   }
@@ -202,8 +210,9 @@ void register_commands(CLI::App& app) {
   pv->add_option("--tokenizer", preview_opts->tokenizer,
                  "tokenizer.json or the model directory holding it")
       ->required();
-  pv->add_option("--template", preview_opts->template_name,
-                 "prompt template: r1, qwen or plain (default: from the tokenizer's special tokens)")
+  pv->add_option(
+        "--template", preview_opts->template_name,
+        "prompt template: r1, qwen or plain (default: from the tokenizer's special tokens)")
       ->capture_default_str();
   pv->add_option("-n,--n", preview_opts->n, "number of examples")->capture_default_str();
   pv->add_option("--max-length", preview_opts->max_length, "truncate examples to this many tokens")

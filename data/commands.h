@@ -7,7 +7,6 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <cstdint>
 #include <ostream>
 #include <string>
@@ -28,7 +27,7 @@ struct PreviewOptions {
   std::string data = "embedded";  // GSM8K JSONL, "embedded", or {prompt, completion} JSONL
   std::string format = "gsm8k";   // gsm8k | prompt-completion
   std::string tokenizer;
-  std::string template_name;      // empty: default for the tokenizer
+  std::string template_name;  // empty: default for the tokenizer
   int64_t n = 3;
   int64_t max_length = 2048;
   bool skip_bad_lines = false;

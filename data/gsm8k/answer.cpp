@@ -68,8 +68,8 @@ std::string clean(std::string_view in) {
   replace_all(s, "\\dfrac", "\\frac");
   replace_all(s, "\\tfrac", "\\frac");
   replace_all(s, "{,}", "");  // LaTeX thousands separator 1{,}000
-  for (std::string_view drop : {"\\$", "$", "\\%", "%", "\\!", "\\,", "\\;", "\\left", "\\right",
-                                "\\mathrm", "\\mathbf"}) {
+  for (std::string_view drop :
+       {"\\$", "$", "\\%", "%", "\\!", "\\,", "\\;", "\\left", "\\right", "\\mathrm", "\\mathbf"}) {
     replace_all(s, drop, "");
   }
   return s;
@@ -88,9 +88,8 @@ bool parse_decimal(const std::string& s, size_t& i, __int128& num, __int128& den
       num = num * 10 + (s[i] - '0');
       any = true;
       ++i;
-    } else if (s[i] == ',' && any && i + 3 < s.size() && is_digit(s[i + 1]) &&
-               is_digit(s[i + 2]) && is_digit(s[i + 3]) &&
-               (i + 4 >= s.size() || !is_digit(s[i + 4]))) {
+    } else if (s[i] == ',' && any && i + 3 < s.size() && is_digit(s[i + 1]) && is_digit(s[i + 2]) &&
+               is_digit(s[i + 3]) && (i + 4 >= s.size() || !is_digit(s[i + 4]))) {
       ++i;  // a thousands separator: exactly three digits follow
     } else {
       break;
@@ -208,11 +207,16 @@ std::string_view rest_of_line(std::string_view s, size_t from) {
 
 const char* answer_source_name(AnswerSource s) {
   switch (s) {
-    case AnswerSource::kBoxed: return "boxed";
-    case AnswerSource::kHashes: return "####";
-    case AnswerSource::kAnswerIs: return "answer is";
-    case AnswerSource::kLastNumber: return "last number";
-    case AnswerSource::kNone: break;
+    case AnswerSource::kBoxed:
+      return "boxed";
+    case AnswerSource::kHashes:
+      return "####";
+    case AnswerSource::kAnswerIs:
+      return "answer is";
+    case AnswerSource::kLastNumber:
+      return "last number";
+    case AnswerSource::kNone:
+      break;
   }
   return "none";
 }

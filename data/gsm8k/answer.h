@@ -37,7 +37,7 @@ std::optional<std::string> normalize_answer(std::string_view s);
 
 struct ExtractedAnswer {
   AnswerSource source = AnswerSource::kNone;
-  std::string text;                    // the raw extracted span, e.g. "\frac{1}{2}"
+  std::string text;                       // the raw extracted span, e.g. "\frac{1}{2}"
   std::optional<std::string> normalized;  // canonical number, if it parses
 };
 ExtractedAnswer extract_answer(std::string_view generated);

@@ -46,16 +46,16 @@ void for_each_jsonl(std::string_view text, const std::string& origin, bool skip_
     }
     if (error.empty()) continue;
     const std::string msg = origin + ":" + std::to_string(line_no) + ": " + error;
-    QWENQAT_CHECK(skip_bad_lines, msg, " (fix the line, or pass --skip-bad-lines to skip and count "
-                                       "malformed lines)");
+    QWENQAT_CHECK(skip_bad_lines, msg,
+                  " (fix the line, or pass --skip-bad-lines to skip and count "
+                  "malformed lines)");
     ++st.bad_lines;
     if (st.first_errors.size() < 10) st.first_errors.push_back(msg);
   }
 }
 
 std::string string_field(const Json& j, const char* field) {
-  QWENQAT_CHECK(j.contains(field) && j[field].is_string(), "missing string field \"", field,
-                "\"");
+  QWENQAT_CHECK(j.contains(field) && j[field].is_string(), "missing string field \"", field, "\"");
   std::string s = j[field].get<std::string>();
   QWENQAT_CHECK(!trim(s).empty(), "field \"", field, "\" is empty");
   return s;
@@ -77,8 +77,9 @@ std::vector<Gsm8kProblem> parse_gsm8k(std::string_view text, const std::string& 
     p.line = line;
     out.push_back(std::move(p));
   });
-  QWENQAT_CHECK(!out.empty(), origin, ": no GSM8K problems found (expected JSONL lines with "
-                                      "\"question\" and \"answer\")");
+  QWENQAT_CHECK(!out.empty(), origin,
+                ": no GSM8K problems found (expected JSONL lines with "
+                "\"question\" and \"answer\")");
   return out;
 }
 
@@ -116,8 +117,7 @@ std::string solution_reasoning(std::string_view answer) {
 }
 
 std::vector<PromptCompletion> read_prompt_completion_jsonl(const std::filesystem::path& path,
-                                                           bool skip_bad_lines,
-                                                           ReadStats* stats) {
+                                                           bool skip_bad_lines, ReadStats* stats) {
   std::vector<PromptCompletion> out;
   for_each_jsonl(read_file(path), path.string(), skip_bad_lines, stats,
                  [&](const Json& j, int64_t) {
@@ -128,8 +128,7 @@ std::vector<PromptCompletion> read_prompt_completion_jsonl(const std::filesystem
                    pc.completion = string_field(j, "completion");
                    out.push_back(std::move(pc));
                  });
-  QWENQAT_CHECK(!out.empty(), path.string(),
-                ": no {\"prompt\", \"completion\"} pairs found");
+  QWENQAT_CHECK(!out.empty(), path.string(), ": no {\"prompt\", \"completion\"} pairs found");
   return out;
 }
 

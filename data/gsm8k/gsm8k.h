@@ -22,8 +22,8 @@ struct Gsm8kProblem {
 };
 
 struct ReadStats {
-  int64_t lines = 0;      // non-blank lines seen
-  int64_t bad_lines = 0;  // malformed lines skipped (only with skip_bad_lines)
+  int64_t lines = 0;                      // non-blank lines seen
+  int64_t bad_lines = 0;                  // malformed lines skipped (only with skip_bad_lines)
   std::vector<std::string> first_errors;  // up to 10 "FILE:LINE: reason" messages
 };
 

@@ -31,8 +31,9 @@ DataSplit make_split(int64_t n, double holdout, uint64_t seed, std::string sourc
 }
 
 Json split_to_json(const DataSplit& s) {
-  return {{"format", "qwenqat-split-v1"}, {"seed", s.seed},   {"holdout", s.holdout},
-          {"total", s.total},             {"source", s.source}, {"train", s.train},
+  return {{"format", "qwenqat-split-v1"}, {"seed", s.seed},
+          {"holdout", s.holdout},         {"total", s.total},
+          {"source", s.source},           {"train", s.train},
           {"heldout", s.heldout}};
 }
 

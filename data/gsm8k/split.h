@@ -18,9 +18,9 @@ namespace qwenqat::data {
 
 struct DataSplit {
   uint64_t seed = 0;
-  double holdout = 0.05;  // fraction held out, in [0, 1)
-  int64_t total = 0;      // number of problems split
-  std::string source;     // the data file (informational)
+  double holdout = 0.05;         // fraction held out, in [0, 1)
+  int64_t total = 0;             // number of problems split
+  std::string source;            // the data file (informational)
   std::vector<int64_t> train;    // 0-based problem indices, ascending
   std::vector<int64_t> heldout;  // 0-based problem indices, ascending
 };

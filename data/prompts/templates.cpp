@@ -11,12 +11,16 @@ constexpr std::string_view kInstruction =
 
 const std::vector<PromptTemplate>& all_templates() {
   static const std::vector<PromptTemplate> templates = {
-      {"r1", "<｜begin▁of▁sentence｜><｜User｜>",
-       "\n" + std::string(kInstruction) + "<｜Assistant｜><think>\n", "<｜end▁of▁sentence｜>",
+      {"r1",
+       "<｜begin▁of▁sentence｜><｜User｜>",
+       "\n" + std::string(kInstruction) + "<｜Assistant｜><think>\n",
+       "<｜end▁of▁sentence｜>",
        {"<｜begin▁of▁sentence｜>", "<｜User｜>", "<｜Assistant｜>", "<think>", "</think>",
         "<｜end▁of▁sentence｜>"}},
-      {"qwen", "<|im_start|>user\n",
-       "\n" + std::string(kInstruction) + "<|im_end|>\n<|im_start|>assistant\n", "<|im_end|>",
+      {"qwen",
+       "<|im_start|>user\n",
+       "\n" + std::string(kInstruction) + "<|im_end|>\n<|im_start|>assistant\n",
+       "<|im_end|>",
        {"<|im_start|>", "<|im_end|>"}},
       {"plain", "Question: ", "\nAnswer:", "", {}},
   };

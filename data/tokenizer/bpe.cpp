@@ -1,8 +1,8 @@
 // Implementation of bpe.h: vocab/merges parsing and the merge loop.
 #include "data/tokenizer/bpe.h"
 
-#include <cstring>
 #include <algorithm>
+#include <cstring>
 #include <functional>
 
 #include "data/tokenizer/text_util.h"
@@ -12,7 +12,7 @@ namespace qwenqat::data {
 namespace {
 
 constexpr size_t kMaxCachedIds = size_t{1} << 22;  // cache is cleared beyond this
-constexpr size_t kMaxCachedWordBytes = 256;         // longer pieces are not cached
+constexpr size_t kMaxCachedWordBytes = 256;        // longer pieces are not cached
 constexpr size_t kInitialSlots = size_t{1} << 15;
 
 // FNV-1a with a final avalanche; words are short, so this beats std::hash.
@@ -113,10 +113,10 @@ BpeModel BpeModel::from_json(const Json& model, const std::string& origin) {
                   ": model.merges[", rank, "] has a token outside the byte-level alphabet");
     const auto ia = m.bytes_to_id_.find(left), ib = m.bytes_to_id_.find(right);
     const auto ic = m.bytes_to_id_.find(left + right);
-    QWENQAT_CHECK(ia != m.bytes_to_id_.end() && ib != m.bytes_to_id_.end() &&
-                      ic != m.bytes_to_id_.end(),
-                  origin, ": model.merges[", rank, "] (\"", a, "\", \"", b,
-                  "\") uses a token missing from model.vocab");
+    QWENQAT_CHECK(
+        ia != m.bytes_to_id_.end() && ib != m.bytes_to_id_.end() && ic != m.bytes_to_id_.end(),
+        origin, ": model.merges[", rank, "] (\"", a, "\", \"", b,
+        "\") uses a token missing from model.vocab");
     // The first occurrence of a pair keeps its (lowest) rank, as in tokenizers.
     m.insert_merge(pair_key(ia->second, ib->second), Merge{static_cast<int32_t>(rank), ic->second});
   }
@@ -187,8 +187,8 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
   heap.clear();
   for (int i = 0; i < n; ++i) {
     const int32_t id = byte_ids_[static_cast<unsigned char>(word[i])];
-    QWENQAT_CHECK(id >= 0, "tokenizer: byte 0x", std::hex, static_cast<int>(
-                      static_cast<unsigned char>(word[i])),
+    QWENQAT_CHECK(id >= 0, "tokenizer: byte 0x", std::hex,
+                  static_cast<int>(static_cast<unsigned char>(word[i])),
                   " has no token in model.vocab (not a byte-level BPE vocabulary)");
     sym[i] = {id, i - 1, i + 1 < n ? i + 1 : -1, true};
   }
@@ -220,8 +220,7 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
   for (int i = 0; i >= 0 && i < n; i = sym[i].next) out.push_back(sym[i].id);
 }
 
-bool BpeModel::cache_lookup(std::string_view word, uint64_t hash,
-                            std::vector<int32_t>& out) const {
+bool BpeModel::cache_lookup(std::string_view word, uint64_t hash, std::vector<int32_t>& out) const {
   if (cache_slots_.empty()) return false;
   const size_t mask = cache_slots_.size() - 1;
   for (size_t i = hash & mask;; i = (i + 1) & mask) {

@@ -114,13 +114,13 @@ void Regex::find_all(std::string_view text, size_t base,
   size_t pos = 0;
   while (pos < text.size()) {
     // The JIT entry point skips pcre2_match's option checks (input is valid UTF-8).
-    const int rc = jit_ok_ ? pcre2_jit_match(code, subject, text.size(), pos, 0, state.md,
-                                             state.ctx)
-                           : pcre2_match(code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK,
-                                         state.md, state.ctx);
+    const int rc =
+        jit_ok_
+            ? pcre2_jit_match(code, subject, text.size(), pos, 0, state.md, state.ctx)
+            : pcre2_match(code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, state.md, state.ctx);
     if (rc == PCRE2_ERROR_NOMATCH) break;
-    QWENQAT_CHECK(rc >= 0, "tokenizer: pre-tokenizer regex failed (", pcre2_message(rc),
-                  ") on a ", text.size(), "-byte piece");
+    QWENQAT_CHECK(rc >= 0, "tokenizer: pre-tokenizer regex failed (", pcre2_message(rc), ") on a ",
+                  text.size(), "-byte piece");
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(state.md);
     size_t start = ov[0], end = ov[1];
     if (end == start) {  // empty match: step over one code point
@@ -158,8 +158,8 @@ void PreTokenizer::parse_one(const Json& p, const std::string& origin) {
     QWENQAT_CHECK((literal && pat["String"].is_string()) ||
                       (pat.contains("Regex") && pat["Regex"].is_string()),
                   origin, ": pre_tokenizer Split pattern must hold a \"Regex\" or \"String\"");
-    const std::string text = literal ? pat["String"].get<std::string>()
-                                     : pat["Regex"].get<std::string>();
+    const std::string text =
+        literal ? pat["String"].get<std::string>() : pat["Regex"].get<std::string>();
     QWENQAT_CHECK(!p.value("invert", false), origin,
                   ": pre_tokenizer Split with invert=true is not supported");
     const std::string behavior = p.value("behavior", std::string("Isolated"));

@@ -111,8 +111,8 @@ Tokenizer Tokenizer::from_json(const Json& tok, const Json& config, const std::s
   }
   t.added_index_.assign(t.vocab_size_, -1);
   for (size_t i = 0; i < t.added_.size(); ++i) {
-    QWENQAT_CHECK(t.added_index_[t.added_[i].id] < 0, origin, ": added token id ",
-                  t.added_[i].id, " appears twice");
+    QWENQAT_CHECK(t.added_index_[t.added_[i].id] < 0, origin, ": added token id ", t.added_[i].id,
+                  " appears twice");
     t.added_index_[t.added_[i].id] = static_cast<int32_t>(i);
     // The ByteLevel decoder maps a token's characters through the byte
     // alphabet when all of them are in it, and keeps its UTF-8 otherwise.
@@ -134,8 +134,8 @@ Tokenizer Tokenizer::from_json(const Json& tok, const Json& config, const std::s
   t.bos_id_ = resolve("bos_token");
   t.eos_id_ = resolve("eos_token");
   t.pad_id_ = resolve("pad_token");
-  const bool config_decides = config.is_object() &&
-                              (config.contains("add_bos_token") || config.contains("add_eos_token"));
+  const bool config_decides =
+      config.is_object() && (config.contains("add_bos_token") || config.contains("add_eos_token"));
   if (config_decides) {
     if (config.value("add_bos_token", false)) {
       QWENQAT_CHECK(t.bos_id_.has_value(), origin,
@@ -199,8 +199,8 @@ std::string Tokenizer::id_to_token(int32_t id) const {
 }
 
 template <class OnGap>
-void Tokenizer::split_added(std::string_view text, const AddedMatcher& m,
-                            std::vector<int32_t>& out, OnGap&& on_gap) const {
+void Tokenizer::split_added(std::string_view text, const AddedMatcher& m, std::vector<int32_t>& out,
+                            OnGap&& on_gap) const {
   if (m.empty()) {
     on_gap(text);
     return;
@@ -258,7 +258,9 @@ void Tokenizer::encode_plain(std::string_view text, std::vector<int32_t>& out) c
   thread_local std::vector<std::pair<size_t, size_t>> pieces;
   std::string prefixed;
   if (pre_.add_prefix_space() && !text.empty() && text[0] != ' ') {
-    prefixed = " " + std::string(text);
+    prefixed.reserve(text.size() + 1);
+    prefixed.push_back(' ');
+    prefixed.append(text);
     text = prefixed;
   }
   pre_.split(text, pieces);

@@ -98,8 +98,8 @@ class Tokenizer {
   PreTokenizer pre_;
   std::vector<NormalForm> normalizers_;
   std::vector<AddedToken> added_;
-  std::vector<int32_t> added_index_;        // id -> index into added_, or -1
-  std::vector<std::string> added_bytes_;    // decoded bytes per added_ entry
+  std::vector<int32_t> added_index_;      // id -> index into added_, or -1
+  std::vector<std::string> added_bytes_;  // decoded bytes per added_ entry
   AddedMatcher raw_matcher_, normalized_matcher_;
   std::vector<int32_t> prefix_ids_, suffix_ids_;
   std::optional<int32_t> bos_id_, eos_id_, pad_id_;

@@ -20,7 +20,9 @@ TEST(Answer, NormalizesNumbers) {
   EXPECT_EQ(norm("18."), "18");
   EXPECT_EQ(norm(".5"), "0.5");
   EXPECT_EQ(norm("-5"), "-5");
-  EXPECT_EQ(norm("\xE2\x88\x92" "7"), "-7");  // Unicode minus sign
+  EXPECT_EQ(norm("\xE2\x88\x92"
+                 "7"),
+            "-7");  // Unicode minus sign
   EXPECT_EQ(norm("3/4"), "0.75");
   EXPECT_EQ(norm("1/3"), "1/3");
   EXPECT_EQ(norm("\\frac{3}{4}"), "0.75");

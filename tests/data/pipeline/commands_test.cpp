@@ -42,7 +42,8 @@ TEST(Commands, TokenizeTextFileJsonlAndDecode) {
   j.jsonl = true;
   out.str("");
   run_tokenize(j, out);
-  EXPECT_EQ(out.str(), "{\"ids\":[97,98],\"k\":1,\"text\":\"ab\"}\n{\"ids\":[99],\"text\":\"c\"}\n");
+  EXPECT_EQ(out.str(),
+            "{\"ids\":[97,98],\"k\":1,\"text\":\"ab\"}\n{\"ids\":[99],\"text\":\"c\"}\n");
 
   write_file_atomic(dir / "bad.jsonl", "{\"text\": \"ab\"}\n{\"txt\": 1}\n");
   j.file = (dir / "bad.jsonl").string();
@@ -74,7 +75,7 @@ TEST(Commands, PreviewMarksLossTokens) {
   EXPECT_NE(s.find("=== example 2"), std::string::npos);
   EXPECT_NE(s.find("template qwen"), std::string::npos);
   EXPECT_NE(s.find("*258:\"<|im_end|>\""), std::string::npos);  // loss on the end of turn
-  EXPECT_EQ(s.find("*257:"), std::string::npos);                 // never on the prompt's <|im_start|>
+  EXPECT_EQ(s.find("*257:"), std::string::npos);  // never on the prompt's <|im_start|>
   o.json = true;
   o.n = 1;
   out.str("");

@@ -16,8 +16,7 @@
 namespace qwenqat::data {
 namespace {
 
-constexpr const char* kGood =
-    R"({"question": "Q1?", "answer": "2*3=<<2*3=6>>6 cups\n#### 6"})";
+constexpr const char* kGood = R"({"question": "Q1?", "answer": "2*3=<<2*3=6>>6 cups\n#### 6"})";
 
 TEST(Gsm8k, ParsesAndStripsAnnotations) {
   const auto p = parse_gsm8k(std::string(kGood) + "\n\n", "t.jsonl", false);
@@ -30,12 +29,11 @@ TEST(Gsm8k, ParsesAndStripsAnnotations) {
 }
 
 TEST(Gsm8k, BadLinesNameFileAndLine) {
-  const std::string text = std::string(kGood) + "\n" +
-                           "{not json\n" +                                   // line 2
-                           R"({"question": "Q"})" + "\n" +                   // line 3
+  const std::string text = std::string(kGood) + "\n" + "{not json\n" +            // line 2
+                           R"({"question": "Q"})" + "\n" +                        // line 3
                            R"({"question": "Q", "answer": "no final"})" + "\n" +  // line 4
-                           R"([1, 2])" + "\n" +                              // line 5
-                           R"({"question": 5, "answer": "#### 1"})" + "\n" +  // line 6
+                           R"([1, 2])" + "\n" +                                   // line 5
+                           R"({"question": 5, "answer": "#### 1"})" + "\n" +      // line 6
                            R"({"question": "Q", "answer": "x ####  "})" + "\n" + kGood;
   try {
     parse_gsm8k(text, "data/train.jsonl", false);

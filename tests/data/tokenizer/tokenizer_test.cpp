@@ -70,7 +70,8 @@ TEST(Tokenizer, ConfigDrivesBosAndSpecialIds) {
 TEST(Tokenizer, DecodeSkipsSpecialTokensOnly) {
   QWENQAT_REQUIRE_SHARED(shared);
   const Tokenizer& tok = real_tokenizer(shared);
-  const std::string text = "<｜begin▁of▁sentence｜><｜User｜>Hi<think>\nx</think><｜end▁of▁sentence｜>";
+  const std::string text =
+      "<｜begin▁of▁sentence｜><｜User｜>Hi<think>\nx</think><｜end▁of▁sentence｜>";
   const auto ids = tok.encode(text);
   EXPECT_EQ(tok.decode(ids), text);
   EXPECT_EQ(tok.decode(ids, true), "<｜User｜>Hi<think>\nx</think>");
@@ -98,9 +99,10 @@ TEST(Tokenizer, RoundTripsGsm8kLines) {
 // Random valid UTF-8 drawn from ASCII, Latin, combining marks, CJK, emoji,
 // whitespace (incl. U+0085, U+3000) and pieces of added tokens.
 std::string random_utf8(SplitMix64& rng) {
-  static const char32_t kPool[] = {'a', 'Z', '0', '9', ' ', '\n', '\r', '\t', '\'', 's', '<', '|',
-                                   '>', '$', '.', ',', 0x85, 0xA0, 0xE9, 0x301, 0x308, 0x3000,
-                                   0x4E2D, 0x1F999, 0xFF26, 0x2028, 0x0, 0x7F, 0x10FFFF, 0xFFFD};
+  static const char32_t kPool[] = {'a',    'Z',    '0',  '9',   ' ',      '\n',   '\r',   '\t',
+                                   '\'',   's',    '<',  '|',   '>',      '$',    '.',    ',',
+                                   0x85,   0xA0,   0xE9, 0x301, 0x308,    0x3000, 0x4E2D, 0x1F999,
+                                   0xFF26, 0x2028, 0x0,  0x7F,  0x10FFFF, 0xFFFD};
   static const char* kPieces[] = {"<think>", "</think>", "<｜User｜>", "'ll", "  ", "123", "é"};
   std::string s;
   const int n = static_cast<int>(rng.below(40));
@@ -141,9 +143,9 @@ TEST(Tokenizer, RoundTripsRandomUtf8) {
 TEST(Tokenizer, InvalidUtf8IsAClearError) {
   QWENQAT_REQUIRE_SHARED(shared);
   const Tokenizer& tok = real_tokenizer(shared);
-  for (const std::string& bad : {std::string("ab\xff"), std::string("\xc3"),
-                                std::string("\xed\xa0\x80"), std::string("\xc0\xaf"),
-                                std::string("x\xf4\x90\x80\x80")}) {
+  for (const std::string& bad :
+       {std::string("ab\xff"), std::string("\xc3"), std::string("\xed\xa0\x80"),
+        std::string("\xc0\xaf"), std::string("x\xf4\x90\x80\x80")}) {
     try {
       tok.encode(bad);
       FAIL() << "expected an error";
@@ -170,7 +172,6 @@ TEST(Tokenizer, IncrementalDecoderHoldsSplitCharacters) {
   EXPECT_EQ(cut.push(ids[0]), " ");
   EXPECT_EQ(cut.finish(), "\xEF\xBF\xBD");
 }
-
 
 TEST(Tokenizer, WrittenByteLevelTokenizerLoadsAndRoundTrips) {
   testing::TempDir dir;
@@ -200,17 +201,29 @@ Json small_tokenizer_json() {
   vocab["abc"] = 257;
   vocab["bc"] = 258;
   Json added = Json::array();
-  added.push_back({{"id", 300}, {"content", "[M]"}, {"special", true}, {"lstrip", true},
-                   {"rstrip", true}, {"normalized", false}, {"single_word", false}});
-  added.push_back({{"id", 301}, {"content", "cat"}, {"special", false}, {"single_word", true},
-                   {"normalized", false}, {"lstrip", false}, {"rstrip", false}});
-  return {{"normalizer", nullptr},
-          {"pre_tokenizer", {{"type", "ByteLevel"}, {"use_regex", true},
-                             {"add_prefix_space", false}}},
-          {"decoder", {{"type", "ByteLevel"}}},
-          {"added_tokens", added},
-          {"model", {{"type", "BPE"}, {"vocab", vocab},
-                     {"merges", Json::array({"a b", Json::array({"ab", "c"}), "b c"})}}}};
+  added.push_back({{"id", 300},
+                   {"content", "[M]"},
+                   {"special", true},
+                   {"lstrip", true},
+                   {"rstrip", true},
+                   {"normalized", false},
+                   {"single_word", false}});
+  added.push_back({{"id", 301},
+                   {"content", "cat"},
+                   {"special", false},
+                   {"single_word", true},
+                   {"normalized", false},
+                   {"lstrip", false},
+                   {"rstrip", false}});
+  return {
+      {"normalizer", nullptr},
+      {"pre_tokenizer", {{"type", "ByteLevel"}, {"use_regex", true}, {"add_prefix_space", false}}},
+      {"decoder", {{"type", "ByteLevel"}}},
+      {"added_tokens", added},
+      {"model",
+       {{"type", "BPE"},
+        {"vocab", vocab},
+        {"merges", Json::array({"a b", Json::array({"ab", "c"}), "b c"})}}}};
 }
 
 TEST(Tokenizer, MergesByRankAndAddedTokenOptions) {
@@ -274,7 +287,10 @@ TEST(Tokenizer, WhitespaceEscapesFollowOniguruma) {
   EXPECT_NE(r.find(R"(\x{85})"), std::string::npos);
   Regex ws(R"(\s+)", false, "test");
   std::vector<std::pair<size_t, size_t>> m;
-  ws.find_all("a\xC2\x85" "b", 0, m);  // U+0085 NEL is White_Space
+  ws.find_all(
+      "a\xC2\x85"
+      "b",
+      0, m);  // U+0085 NEL is White_Space
   ASSERT_EQ(m.size(), 1u);
   EXPECT_EQ(m[0], std::make_pair(size_t{1}, size_t{3}));
 }
