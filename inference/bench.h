@@ -1,0 +1,49 @@
+// `qwenqat bench`: prefill and decode throughput of the engine, effective
+// weight bandwidth, peak RSS, and the machine's measured memory read
+// bandwidth, on a model file or on random weights of a given config (real
+// shapes without the real weights).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "data/util/json_io.h"
+#include "inference/weights.h"
+
+namespace qwenqat::engine {
+
+struct BenchOptions {
+  std::string model;          // checkpoint dir or .h5; or empty with random_config
+  std::string random_config;  // config.json: random weights of these shapes
+  std::string random_quant = "w4g32";  // scheme of the random linears/embedding, or "f32"
+  int64_t prompt_tokens = 128;
+  int64_t gen_tokens = 64;
+  int64_t batch = 1;
+  int threads = 0;            // 0: hardware threads
+  std::string kv_cache = "f32";
+  std::string kernels = "auto";
+  int64_t bandwidth_mb = 1024;  // buffer of the read-bandwidth probe; 0 skips it
+  bool json = false;
+};
+
+// Random weights of `config`'s shapes: every linear, lm_head and the
+// embedding packed with `quant` (random codes, scales ~ N(0, 0.02)-like), or
+// float32 when quant == "f32"; norms 1, biases small. Fast (no quantization
+// search): for speed and memory measurements only.
+std::shared_ptr<MemorySource> random_weight_source(const models::Qwen2Config& config,
+                                                   const std::string& quant, uint64_t seed);
+
+// Multi-threaded sequential read of a `bytes` buffer (best of 3), GB/s.
+double measure_read_bandwidth(int64_t bytes, int threads);
+
+// User + system CPU seconds of this process so far.
+double process_cpu_seconds();
+
+// Peak resident set size of this process, bytes.
+uint64_t peak_rss_bytes();
+
+// Runs the benchmark; returns the figures (also used for --json).
+Json run_bench(const BenchOptions& options);
+
+}  // namespace qwenqat::engine

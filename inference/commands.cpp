@@ -1,0 +1,238 @@
+// generate / bench subcommands and logits_json.
+#include "inference/commands.h"
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <optional>
+
+#include "data/prompts/templates.h"
+#include "data/tokenizer/decoder.h"
+#include "data/tokenizer/tokenizer.h"
+#include "data/util/check.h"
+#include "inference/bench.h"
+#include "inference/generate.h"
+#include "inference/h5_source.h"
+#include "inference/model.h"
+
+namespace qwenqat::engine {
+namespace {
+
+// The tokenizer for a model: --tokenizer if given, else the one stored with
+// the model; nullopt when neither exists.
+std::optional<data::Tokenizer> load_tokenizer(const WeightSource& src, const std::string& path) {
+  if (!path.empty()) return data::Tokenizer::load(path);
+  const std::string tok = src.tokenizer_json();
+  if (tok.empty()) return std::nullopt;
+  const std::string cfg = src.tokenizer_config_json();
+  return data::Tokenizer::from_json(parse_json(tok, src.origin() + ": tokenizer.json"),
+                                    cfg.empty() ? Json() : parse_json(cfg, src.origin() +
+                                                                                ": tokenizer_config.json"),
+                                    src.origin());
+}
+
+std::string pick_template(const std::string& requested, const WeightSource& src,
+                          const data::Tokenizer& tok) {
+  if (requested != "auto") return requested;
+  if (const auto* h5 = dynamic_cast<const H5Source*>(&src)) {
+    for (const auto& n : data::template_names())
+      if (n == h5->prompt_template()) return n;
+  }
+  return data::default_template_name(tok);
+}
+
+}  // namespace
+
+std::vector<int32_t> parse_id_list(const std::string& s, const std::string& flag) {
+  std::vector<int32_t> ids;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t j = s.find(',', i);
+    if (j == std::string::npos) j = s.size();
+    std::string item = s.substr(i, j - i);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    QWENQAT_CHECK(!item.empty() && item.find_first_not_of("0123456789") == std::string::npos &&
+                      item.size() <= 9,
+                  flag, ": '", item, "' is not a token id; give non-negative integers like 1,2,3");
+    ids.push_back(static_cast<int32_t>(std::stol(item)));
+    i = j + 1;
+  }
+  QWENQAT_CHECK(!ids.empty(), flag, ": no token ids given; use e.g. 1,2,3");
+  return ids;
+}
+
+void run_generate(const GenerateCommandOptions& o) {
+  QWENQAT_CHECK(o.prompt.empty() != o.ids.empty(), "generate: give exactly one of --prompt and --ids");
+  const int threads = o.threads == 0 ? ThreadPool::hardware_threads() : o.threads;
+  ThreadPool pool(threads);  // validates --threads first
+  set_kernel_isa(parse_isa(o.kernels, "--kernels"));
+  GenerateOptions g;
+  g.kv_dtype = parse_kv_dtype(o.kv_cache, "--kv-cache");
+  g.max_new_tokens = o.max_new_tokens;
+  g.max_context = o.max_context;
+  g.sampling = {o.temperature, o.top_p, o.top_k, o.seed};
+  g.sampling.validate();
+  g.stop_strings = o.stop;
+  if (!o.templ.empty() && o.templ != "auto" && o.templ != "none") data::get_template(o.templ);
+
+  auto src = open_weight_source(o.model);
+  const auto tok = load_tokenizer(*src, o.tokenizer);
+  std::vector<int32_t> prompt;
+  if (!o.ids.empty()) {
+    prompt = parse_id_list(o.ids, "--ids");
+  } else {
+    QWENQAT_CHECK(tok.has_value(), "--prompt needs a tokenizer but ", src->origin(),
+                  " has none; pass --tokenizer PATH or use --ids");
+    std::string text = o.prompt;
+    if (o.templ != "none") {
+      const auto& t = data::get_template(pick_template(o.templ, *src, *tok));
+      data::check_template_tokens(t, *tok);
+      text = t.render_prompt(o.prompt);
+      const std::string eot = data::end_of_turn_text(t, *tok);
+      if (auto id = tok->token_to_id(eot)) g.eos_ids.push_back(*id);
+    }
+    prompt = tok->encode(text);
+  }
+  Model model(src);
+  const auto& cfg = model.config();
+  if (cfg.eos_token_id >= 0) g.eos_ids.push_back(static_cast<int32_t>(cfg.eos_token_id));
+  if (tok && tok->eos_id()) g.eos_ids.push_back(*tok->eos_id());
+  std::unique_ptr<data::IncrementalDecoder> stream;
+  if (tok) {
+    stream = std::make_unique<data::IncrementalDecoder>(*tok);
+    g.decode = [&](int32_t id) {
+      std::string s;
+      tok->append_token_bytes(id, false, s);
+      return s;
+    };
+  }
+  QWENQAT_CHECK(o.stop.empty() || tok, "--stop needs a tokenizer");
+  bool first = true;
+  auto on_token = [&](size_t, int32_t id) {
+    if (o.json) return;
+    if (stream) {
+      std::cout << stream->push(id);
+    } else {
+      std::cout << (first ? "" : ",") << id;
+    }
+    first = false;
+    std::cout.flush();
+  };
+  const auto result = generate(model, {prompt}, g, pool, on_token);
+  if (o.json) {
+    Json j{{"prompt_ids", prompt},
+           {"tokens", result[0].tokens},
+           {"stop_reason", result[0].stop_reason}};
+    if (tok) j["text"] = tok->decode(result[0].tokens);
+    std::cout << j.dump() << "\n";
+    return;
+  }
+  if (stream) std::cout << stream->finish();
+  std::cout << "\n";
+  std::cerr << "[" << result[0].tokens.size() << " tokens, stop: " << result[0].stop_reason
+            << "]\n";
+}
+
+Json logits_json(const std::filesystem::path& model_path, const std::vector<int32_t>& ids,
+                 int threads) {
+  Model model(open_weight_source(model_path));
+  ThreadPool pool(threads);
+  QWENQAT_CHECK(!ids.empty(), "--ids: no token ids given");
+  KvCache cache(model.config(), 1, static_cast<int64_t>(ids.size()), KvDtype::kF32);
+  std::vector<float> logits;
+  model.forward({{0, ids}}, cache, pool, logits, true);
+  const int64_t V = model.config().vocab_size;
+  Json rows = Json::array();
+  for (size_t t = 0; t < ids.size(); ++t)
+    rows.push_back(std::vector<float>(logits.begin() + t * V, logits.begin() + (t + 1) * V));
+  return Json{{"logits", std::move(rows)}};
+}
+
+void register_commands(CLI::App& app) {
+  auto go = std::make_shared<GenerateCommandOptions>();
+  auto* gen = app.add_subcommand(
+      "generate", "Generate text with the native engine (Hugging Face checkpoint or .h5 export)");
+  gen->add_option("--model", go->model, "Model: checkpoint directory or .h5 export")->required();
+  gen->add_option("--prompt", go->prompt, "Prompt text (rendered with --template)");
+  gen->add_option("--ids", go->ids, "Prompt as token ids, e.g. 1,2,3 (no template)");
+  gen->add_option("--template", go->templ,
+                  "Prompt template: auto (the model's), r1, qwen, plain or none")
+      ->capture_default_str();
+  gen->add_option("--tokenizer", go->tokenizer,
+                  "tokenizer.json (or its directory) to use instead of the model's");
+  gen->add_option("--max-new-tokens", go->max_new_tokens, "Most tokens to generate")
+      ->capture_default_str();
+  gen->add_option("--temperature", go->temperature, "Sampling temperature (0 = greedy)")
+      ->capture_default_str();
+  gen->add_option("--top-p", go->top_p, "Nucleus sampling mass (1 = off)")->capture_default_str();
+  gen->add_option("--top-k", go->top_k, "Sample among the k most likely tokens (0 = off)")
+      ->capture_default_str();
+  gen->add_option("--seed", go->seed, "Sampling seed")->capture_default_str();
+  gen->add_option("--threads", go->threads, "Worker threads (0 = all hardware threads)")
+      ->capture_default_str();
+  gen->add_option("--kv-cache", go->kv_cache, "KV cache element type: f32 or f16")
+      ->capture_default_str();
+  gen->add_option("--kernels", go->kernels, "Kernel set: auto, avx2 or scalar (reference)")
+      ->capture_default_str();
+  gen->add_option("--max-context", go->max_context,
+                  "Context limit in tokens (0 = the model's max_position_embeddings)")
+      ->capture_default_str();
+  gen->add_option("--stop", go->stop, "Stop when the text contains this string (repeatable)");
+  gen->add_flag("--json", go->json, "Print one JSON object at the end instead of streaming")
+      ->capture_default_str();
+  gen->callback([go] { run_generate(*go); });
+
+  auto bo = std::make_shared<BenchOptions>();
+  auto* bench = app.add_subcommand(
+      "bench", "Benchmark the native engine: prefill/decode tokens/s, weight GB/s, peak RSS");
+  bench->add_option("--model", bo->model, "Model: checkpoint directory or .h5 export");
+  bench->add_option("--random-config", bo->random_config,
+                    "Instead of --model: random weights with this config.json's shapes");
+  bench->add_option("--random-quant", bo->random_quant,
+                    "Scheme of the random weights (e.g. w4g32, w8g32, f32)")
+      ->capture_default_str();
+  bench->add_option("--prompt-tokens", bo->prompt_tokens, "Prompt length per sequence")
+      ->capture_default_str();
+  bench->add_option("--gen-tokens", bo->gen_tokens, "Decode steps")->capture_default_str();
+  bench->add_option("--batch", bo->batch, "Sequences decoded together")->capture_default_str();
+  bench->add_option("--threads", bo->threads, "Worker threads (0 = all hardware threads)")
+      ->capture_default_str();
+  bench->add_option("--kv-cache", bo->kv_cache, "KV cache element type: f32 or f16")
+      ->capture_default_str();
+  bench->add_option("--kernels", bo->kernels, "Kernel set: auto, avx2 or scalar")
+      ->capture_default_str();
+  bench->add_option("--bandwidth-mb", bo->bandwidth_mb,
+                    "Buffer size (MiB) of the memory read-bandwidth probe; 0 skips it")
+      ->capture_default_str();
+  bench->add_flag("--json", bo->json, "Print the figures as JSON")->capture_default_str();
+  bench->callback([bo] {
+    const Json r = run_bench(*bo);
+    if (bo->json) {
+      std::cout << r.dump(2) << "\n";
+      return;
+    }
+    std::printf("model            %s (%s)\n", r["model"].get<std::string>().c_str(),
+                r["schemes"].get<std::string>().c_str());
+    std::printf("threads          %d, kernels %s, batch %lld\n", r["threads"].get<int>(),
+                r["kernels"].get<std::string>().c_str(), static_cast<long long>(bo->batch));
+    if (r.contains("memory_read_bandwidth_gbs"))
+      std::printf("memory read bw   %.2f GB/s (machine, measured)\n",
+                  r["memory_read_bandwidth_gbs"].get<double>());
+    std::printf("prefill          %.2f tokens/s (%lld tokens in %.2f s)\n",
+                r["prefill_tokens_per_s"].get<double>(),
+                static_cast<long long>(bo->batch * bo->prompt_tokens),
+                r["prefill_seconds"].get<double>());
+    std::printf("decode           %.2f tokens/s (%.2f steps/s)\n",
+                r["decode_tokens_per_s"].get<double>(), r["decode_steps_per_s"].get<double>());
+    std::printf("weight bandwidth %.2f GB/s (%.3f GB per step)\n",
+                r["decode_weight_bandwidth_gbs"].get<double>(),
+                r["weight_bytes_per_step"].get<double>() / 1e9);
+    std::printf("peak RSS         %.2f GB\n", r["peak_rss_bytes"].get<double>() / 1e9);
+    std::printf("cpu seconds      prefill %.2f, decode %.2f (wall %.2f, %.2f)\n",
+                r["prefill_cpu_seconds"].get<double>(), r["decode_cpu_seconds"].get<double>(),
+                r["prefill_seconds"].get<double>(), r["decode_seconds"].get<double>());
+  });
+}
+
+}  // namespace qwenqat::engine
