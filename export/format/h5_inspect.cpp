@@ -69,8 +69,8 @@ Json inspect_model_file(const std::filesystem::path& path) {
   Json r;
   r["file"] = path.string();
   r["file_bytes"] = int64_t(file.file_size());
-  r["format_version"] =
-      std::to_string(file.format_version_major()) + "." + std::to_string(file.format_version_minor());
+  r["format_version"] = std::to_string(file.format_version_major()) + "." +
+                        std::to_string(file.format_version_minor());
   r["writer"] = file.writer();
   r["created"] = file.created() ? Json(*file.created()) : Json();
   r["prompt_template"] = file.prompt_template();
@@ -128,19 +128,20 @@ Json inspect_model_file(const std::filesystem::path& path) {
 }
 
 std::string inspect_table(const Json& r) {
-  QWENQAT_CHECK(r.is_object() && r.contains("tensors") && r.contains("classes") &&
-                    r.contains("totals"),
-                "inspect_table: the report is not one made by inspect_model_file");
+  QWENQAT_CHECK(
+      r.is_object() && r.contains("tensors") && r.contains("classes") && r.contains("totals"),
+      "inspect_table: the report is not one made by inspect_model_file");
   std::string out;
   char line[512];
   auto str = [](const Json& j) { return j.is_string() ? j.get<std::string>() : j.dump(); };
   out += "qwenqat model file " + str(r["file"]) + " (format " + str(r["format_version"]) +
          ", written by " + str(r["writer"]) + ")\n";
   if (!r["created"].is_null()) out += "created: " + str(r["created"]) + "\n";
-  if (!str(r["prompt_template"]).empty()) out += "prompt template: " + str(r["prompt_template"]) + "\n";
+  if (!str(r["prompt_template"]).empty())
+    out += "prompt template: " + str(r["prompt_template"]) + "\n";
   const Json& m = r["model"];
-  out += "model: " + str(m["model_type"]) + ", " + str(m["num_hidden_layers"]) + " layers, hidden " +
-         str(m["hidden_size"]) + ", vocab " + str(m["vocab_size"]) + "\n\n";
+  out += "model: " + str(m["model_type"]) + ", " + str(m["num_hidden_layers"]) +
+         " layers, hidden " + str(m["hidden_size"]) + ", vocab " + str(m["vocab_size"]) + "\n\n";
 
   std::snprintf(line, sizeof line, "%-52s %-8s %-16s %14s %8s\n", "tensor", "scheme", "shape",
                 "bytes", "bits/w");

@@ -43,12 +43,13 @@ Range contiguous_range(hid_t ds, uint64_t expected, size_t align, const std::str
   QWENQAT_CHECK(H5Pget_nfilters(dcpl) == 0, what, " is filtered (compressed): ", kReexport);
   const haddr_t offset = H5Dget_offset(ds);
   H5Eclear2(H5E_DEFAULT);
-  QWENQAT_CHECK(offset != HADDR_UNDEF, what,
-                " has no data in the file (it was never written; the file is incomplete): ",
-                kReexport);
+  QWENQAT_CHECK(
+      offset != HADDR_UNDEF, what,
+      " has no data in the file (it was never written; the file is incomplete): ", kReexport);
   const hsize_t storage = H5Dget_storage_size(ds);
-  QWENQAT_CHECK(storage == expected, what, " holds ", storage, " bytes but its shape and type need ",
-                expected, " (the file is corrupt): ", kReexport);
+  QWENQAT_CHECK(storage == expected, what, " holds ", storage,
+                " bytes but its shape and type need ", expected,
+                " (the file is corrupt): ", kReexport);
   return {uint64_t(offset), uint64_t(storage), align, what};
 }
 
@@ -136,10 +137,10 @@ void read_quantized_tensor(hid_t g, Pending& p) {
   PackedView& v = t.packed;
   const int64_t bits = need_int(g, "bits", owner), group = need_int(g, "group_size", owner);
   const int64_t sym = need_int(g, "symmetric", owner);
-  QWENQAT_CHECK(bits >= 2 && bits <= 8 && group >= 0 && group <= (int64_t(1) << 30) &&
-                    (sym == 0 || sym == 1),
-                owner, ": invalid quantization attributes bits=", bits, " group_size=", group,
-                " symmetric=", sym, " (the file is corrupt)");
+  QWENQAT_CHECK(
+      bits >= 2 && bits <= 8 && group >= 0 && group <= (int64_t(1) << 30) && (sym == 0 || sym == 1),
+      owner, ": invalid quantization attributes bits=", bits, " group_size=", group,
+      " symmetric=", sym, " (the file is corrupt)");
   v.spec = {int(bits), int(group), sym == 1};
   v.rows = need_int(g, "rows", owner);
   v.cols = need_int(g, "cols", owner);
@@ -192,8 +193,8 @@ void read_tensor(hid_t tensors, Pending& p) {
   h5::Id g(H5Gopen2(tensors, t.name.c_str(), H5P_DEFAULT), "cannot open /tensors/" + t.name);
   auto kind = h5::read_string_attr(g, "kind", owner);
   auto shape = h5::read_ints_attr(g, "shape", owner);
-  QWENQAT_CHECK(kind.has_value() && shape.has_value(), owner,
-                " lacks attribute kind or shape (", kReexport, ")");
+  QWENQAT_CHECK(kind.has_value() && shape.has_value(), owner, " lacks attribute kind or shape (",
+                kReexport, ")");
   QWENQAT_CHECK(!shape->empty() && shape->size() <= 8, owner, ": shape must have rank 1..8");
   for (int64_t d : *shape) QWENQAT_CHECK(d > 0, owner, ": shape dims must be positive, got ", d);
   t.shape = *shape;
@@ -219,9 +220,12 @@ int64_t H5Tensor::numel() const {
 std::string H5Tensor::scheme() const {
   if (quantized) return packed.spec.name();
   switch (data.dtype) {
-    case models::DType::kF16: return "f16";
-    case models::DType::kBF16: return "bf16";
-    default: return "f32";
+    case models::DType::kF16:
+      return "f16";
+    case models::DType::kBF16:
+      return "bf16";
+    default:
+      return "f32";
   }
 }
 
@@ -238,9 +242,9 @@ H5ModelFile::H5ModelFile(const std::filesystem::path& path) {
                 "--model CHECKPOINT --out MODEL.h5`)");
   std::vector<Pending> pending;
   {
-    h5::Id file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT),
-                "cannot open " + name + " as an HDF5 file; it is truncated or corrupt (" +
-                    kReexport + ")");
+    h5::Id file(
+        H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT),
+        "cannot open " + name + " as an HDF5 file; it is truncated or corrupt (" + kReexport + ")");
     auto format = h5::read_string_attr(file, "format", name);
     QWENQAT_CHECK(format.has_value() && *format == kH5FormatName, name,
                   " is an HDF5 file but not a qwenqat model file (root attribute format is ",
@@ -250,7 +254,8 @@ H5ModelFile::H5ModelFile(const std::filesystem::path& path) {
     version_minor_ = need_int(file, "format_version_minor", name);
     QWENQAT_CHECK(version_major_ <= kH5FormatVersionMajor, name, " uses qwenqat HDF5 format ",
                   version_major_, ".", version_minor_, ", newer than this qwenqat reads (",
-                  kH5FormatVersionMajor, ".x): upgrade qwenqat, or re-export the model with this "
+                  kH5FormatVersionMajor,
+                  ".x): upgrade qwenqat, or re-export the model with this "
                   "version of qwenqat");
     QWENQAT_CHECK(version_major_ >= 1, name, ": invalid format_version_major ", version_major_);
     writer_ = h5::read_string_attr(file, "writer", name).value_or("");
@@ -264,8 +269,7 @@ H5ModelFile::H5ModelFile(const std::filesystem::path& path) {
     const htri_t has_tensors = H5Lexists(file, "tensors", H5P_DEFAULT);
     h5::check(has_tensors < 0 ? -1 : 0,
               "cannot look up /tensors in " + name + ": the file is truncated or corrupt");
-    QWENQAT_CHECK(has_tensors > 0, name, " has no /tensors group (",
-                  kReexport, ")");
+    QWENQAT_CHECK(has_tensors > 0, name, " has no /tensors group (", kReexport, ")");
     h5::Id tensors(H5Gopen2(file, "tensors", H5P_DEFAULT), "cannot open /tensors in " + name);
     std::vector<std::string> names;
     h5::check(H5Literate(tensors, H5_INDEX_NAME, H5_ITER_INC, nullptr, collect_name, &names),
@@ -285,8 +289,7 @@ H5ModelFile::H5ModelFile(const std::filesystem::path& path) {
   auto locate = [&](const Range& r, const std::string& tensor) -> const uint8_t* {
     QWENQAT_CHECK(r.offset <= map_.size() && r.size <= map_.size() - r.offset, name, ": ", r.what,
                   " lies at bytes [", r.offset, ", ", r.offset + r.size, ") but the file has ",
-                  map_.size(), " bytes: the file is truncated (tensor ", tensor, "); ",
-                  kReexport);
+                  map_.size(), " bytes: the file is truncated (tensor ", tensor, "); ", kReexport);
     const uint8_t* p = base + r.offset;
     QWENQAT_CHECK(reinterpret_cast<uintptr_t>(p) % r.align == 0, name, ": ", r.what,
                   " is not aligned to ", r.align, " bytes (not written by qwenqat?); ", kReexport);

@@ -25,12 +25,12 @@ namespace qwenqat::format {
 // are valid as long as that object lives. Every dataset is 64-byte aligned when
 // written by qwenqat (checked: at least the element alignment).
 struct H5Tensor {
-  std::string name;                 // Hugging Face name, e.g. "model.layers.0.mlp.up_proj.weight"
+  std::string name;  // Hugging Face name, e.g. "model.layers.0.mlp.up_proj.weight"
   bool quantized = false;
-  std::vector<int64_t> shape;       // logical shape ([rows, cols] when quantized)
-  models::TensorView data;          // float tensors: dtype kF32/kF16/kBF16, shape, bytes
-  PackedView packed;                // quantized tensors: codes, scales, offsets
-  uint64_t file_bytes = 0;          // bytes of its datasets in the file (codes+scales+offsets)
+  std::vector<int64_t> shape;  // logical shape ([rows, cols] when quantized)
+  models::TensorView data;     // float tensors: dtype kF32/kF16/kBF16, shape, bytes
+  PackedView packed;           // quantized tensors: codes, scales, offsets
+  uint64_t file_bytes = 0;     // bytes of its datasets in the file (codes+scales+offsets)
 
   int64_t numel() const;
   // "f32" / "f16" / "bf16" for float tensors, the QuantSpec name ("w4g32") otherwise.

@@ -15,10 +15,14 @@ namespace {
 
 const char* float_dtype_attr(models::DType d) {
   switch (d) {
-    case models::DType::kF32: return "f32";
-    case models::DType::kF16: return "f16";
-    case models::DType::kBF16: return "bf16";
-    default: return nullptr;
+    case models::DType::kF32:
+      return "f32";
+    case models::DType::kF16:
+      return "f16";
+    case models::DType::kBF16:
+      return "bf16";
+    default:
+      return nullptr;
   }
 }
 
@@ -83,15 +87,14 @@ void H5ModelWriter::discard() noexcept {
 void H5ModelWriter::set_text(const char* member, std::string_view text, bool json) {
   QWENQAT_CHECK(!committed_, "cannot add ", member, " to ", path_.string(), ": already committed");
   QWENQAT_CHECK(texts_.count(member) == 0, member, " was set twice for ", path_.string());
-  if (json) (void)parse_json(text, std::string(member) + " (to be stored in " + path_.string() + ")");
+  if (json)
+    (void)parse_json(text, std::string(member) + " (to be stored in " + path_.string() + ")");
   texts_.insert(member);
   h5::write_dataset(file_, member, H5T_STD_U8LE, {hsize_t(text.size())}, text.data(),
                     path_.string());
 }
 
-void H5ModelWriter::set_config_json(std::string_view text) {
-  set_text(kH5ConfigJson, text, true);
-}
+void H5ModelWriter::set_config_json(std::string_view text) { set_text(kH5ConfigJson, text, true); }
 void H5ModelWriter::set_tokenizer_json(std::string_view text) {
   set_text(kH5TokenizerJson, text, true);
 }
@@ -114,7 +117,8 @@ h5::Id H5ModelWriter::create_tensor_group(const std::string& name, const char* k
                 ": already committed");
   QWENQAT_CHECK(!name.empty() && name.find('/') == std::string::npos &&
                     name.find('\0') == std::string::npos && name != "." && name != "..",
-                "tensor name '", name, "' cannot be stored in an HDF5 file (empty or contains '/')");
+                "tensor name '", name,
+                "' cannot be stored in an HDF5 file (empty or contains '/')");
   QWENQAT_CHECK(names_.insert(name).second, "tensor ", name, " was added twice to ",
                 path_.string());
   h5::Id gcpl = h5::untimed_gcpl();
@@ -169,8 +173,9 @@ void H5ModelWriter::add_float_tensor_f32(const std::string& name, models::DType 
 void H5ModelWriter::add_packed_tensor(const std::string& name, const PackedView& p) {
   validate_view(p, "tensor " + name);
   QWENQAT_CHECK((p.offsets != nullptr) == !p.spec.symmetric, "tensor ", name, ": scheme ",
-                p.spec.name(), (p.spec.symmetric ? " is symmetric but offsets were given"
-                                                 : " is asymmetric but has no offsets"));
+                p.spec.name(),
+                (p.spec.symmetric ? " is symmetric but offsets were given"
+                                  : " is asymmetric but has no offsets"));
   h5::Id g = create_tensor_group(name, "quantized");
   const std::string owner = "tensor " + name;
   h5::write_string_attr(g, "scheme", p.spec.name(), owner);
@@ -194,8 +199,8 @@ void H5ModelWriter::commit() {
   try {
     QWENQAT_CHECK(texts_.count(kH5ConfigJson) == 1, "cannot finish ", path_.string(),
                   ": no config.json was stored (the model file needs one)");
-    QWENQAT_CHECK(tensors_.close(), "cannot close /tensors in ", path_.string(), " (HDF5: ",
-                  h5::error_stack(), ")");
+    QWENQAT_CHECK(tensors_.close(), "cannot close /tensors in ", path_.string(),
+                  " (HDF5: ", h5::error_stack(), ")");
     QWENQAT_CHECK(file_.close(), "cannot finish writing ", path_.string(),
                   " (disk full? HDF5: ", h5::error_stack(), ")");
     commit_temp_file(temp_, path_);

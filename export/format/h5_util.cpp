@@ -72,14 +72,30 @@ bool Id::close() {
   if (id_ < 0) return true;
   herr_t rc = -1;
   switch (H5Iget_type(id_)) {
-    case H5I_FILE: rc = H5Fclose(id_); break;
-    case H5I_GROUP: rc = H5Gclose(id_); break;
-    case H5I_DATASET: rc = H5Dclose(id_); break;
-    case H5I_ATTR: rc = H5Aclose(id_); break;
-    case H5I_DATASPACE: rc = H5Sclose(id_); break;
-    case H5I_DATATYPE: rc = H5Tclose(id_); break;
-    case H5I_GENPROP_LST: rc = H5Pclose(id_); break;
-    default: rc = H5Idec_ref(id_); break;
+    case H5I_FILE:
+      rc = H5Fclose(id_);
+      break;
+    case H5I_GROUP:
+      rc = H5Gclose(id_);
+      break;
+    case H5I_DATASET:
+      rc = H5Dclose(id_);
+      break;
+    case H5I_ATTR:
+      rc = H5Aclose(id_);
+      break;
+    case H5I_DATASPACE:
+      rc = H5Sclose(id_);
+      break;
+    case H5I_DATATYPE:
+      rc = H5Tclose(id_);
+      break;
+    case H5I_GENPROP_LST:
+      rc = H5Pclose(id_);
+      break;
+    default:
+      rc = H5Idec_ref(id_);
+      break;
   }
   id_ = -1;
   return rc >= 0;
@@ -172,8 +188,7 @@ std::optional<std::vector<int64_t>> read_ints_attr(hid_t obj, const char* name,
   return v;
 }
 
-std::optional<std::string> read_string_attr(hid_t obj, const char* name,
-                                            const std::string& owner) {
+std::optional<std::string> read_string_attr(hid_t obj, const char* name, const std::string& owner) {
   Id attr = open_attr(obj, name, owner);
   if (attr.get() < 0) return std::nullopt;
   const std::string what = std::string("attribute ") + name + " of " + owner;

@@ -63,8 +63,7 @@ Id untimed_gcpl();
 void write_int_attr(hid_t obj, const char* name, int64_t v, const std::string& owner);
 void write_ints_attr(hid_t obj, const char* name, const std::vector<int64_t>& v,
                      const std::string& owner);
-void write_string_attr(hid_t obj, const char* name, const std::string& v,
-                       const std::string& owner);
+void write_string_attr(hid_t obj, const char* name, const std::string& v, const std::string& owner);
 
 bool has_attr(hid_t obj, const char* name);
 // Attribute readers: nullopt when the attribute is absent; throw naming `owner`
@@ -73,8 +72,7 @@ bool has_attr(hid_t obj, const char* name);
 std::optional<int64_t> read_int_attr(hid_t obj, const char* name, const std::string& owner);
 std::optional<std::vector<int64_t>> read_ints_attr(hid_t obj, const char* name,
                                                    const std::string& owner);
-std::optional<std::string> read_string_attr(hid_t obj, const char* name,
-                                            const std::string& owner);
+std::optional<std::string> read_string_attr(hid_t obj, const char* name, const std::string& owner);
 
 // Creates a contiguous dataset `name` under `loc` with file type `file_type`
 // and dims `dims`, and writes `data` (same element type in memory) into it.

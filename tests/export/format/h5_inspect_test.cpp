@@ -1,12 +1,13 @@
 // Tests of inspect_model_file / inspect_table: tensor classes, bytes and bits
 // per weight including scales and offsets, per-class totals, the file size and
 // the bf16 comparison, computed independently from the synthetic model.
+#include "export/format/h5_inspect.h"
+
 #include <gtest/gtest.h>
 
 #include <map>
 
 #include "data/util/check.h"
-#include "export/format/h5_inspect.h"
 #include "tests/export/format/h5_test_model.h"
 #include "tests/util/test_util.h"
 
@@ -66,11 +67,11 @@ TEST(H5Inspect, ReportMatchesTheWrittenModel) {
     }
     return -1.0;
   };
-  EXPECT_DOUBLE_EQ(bpw("model.layers.0.self_attn.q_proj.weight"), 4.5);   // w4g32: 4 + 16/32
-  EXPECT_DOUBLE_EQ(bpw("model.layers.0.self_attn.k_proj.weight"), 6.0);   // w4g16a: 4 + 32/16
-  EXPECT_DOUBLE_EQ(bpw("model.embed_tokens.weight"), 8.25);               // w8c, 64 cols
-  EXPECT_DOUBLE_EQ(bpw("model.layers.0.self_attn.v_proj.weight"),         // w4g8, 40 cols:
-                   (32.0 * 8 + 5 * 16) / 40.0);                           // padded chunks
+  EXPECT_DOUBLE_EQ(bpw("model.layers.0.self_attn.q_proj.weight"), 4.5);  // w4g32: 4 + 16/32
+  EXPECT_DOUBLE_EQ(bpw("model.layers.0.self_attn.k_proj.weight"), 6.0);  // w4g16a: 4 + 32/16
+  EXPECT_DOUBLE_EQ(bpw("model.embed_tokens.weight"), 8.25);              // w8c, 64 cols
+  EXPECT_DOUBLE_EQ(bpw("model.layers.0.self_attn.v_proj.weight"),        // w4g8, 40 cols:
+                   (32.0 * 8 + 5 * 16) / 40.0);                          // padded chunks
   EXPECT_DOUBLE_EQ(bpw("model.norm.weight"), 32.0);
 
   const std::vector<std::string> order = {"embeddings", "attention", "mlp", "head", "other"};

@@ -195,37 +195,44 @@ TEST(H5ModelBadInput, InconsistentTensorAttributesAreRejected) {
     std::function<void(hid_t)> edit;
   };
   const std::vector<Case> cases = {
-      {"row_bytes", [&](hid_t f) {
+      {"row_bytes",
+       [&](hid_t f) {
          h5::Id g(H5Gopen2(f, q.c_str(), H5P_DEFAULT), "g");
          H5Adelete(g, "row_bytes");
          h5::write_int_attr(g, "row_bytes", 31, "test");
        }},
-      {"scheme", [&](hid_t f) {
+      {"scheme",
+       [&](hid_t f) {
          h5::Id g(H5Gopen2(f, q.c_str(), H5P_DEFAULT), "g");
          H5Adelete(g, "scheme");
          h5::write_string_attr(g, "scheme", "w8g32", "test");
        }},
-      {"dataset scales of tensor", [&](hid_t f) {
+      {"dataset scales of tensor",
+       [&](hid_t f) {
          h5::Id g(H5Gopen2(f, q.c_str(), H5P_DEFAULT), "g");
          H5Ldelete(g, "scales", H5P_DEFAULT);
        }},
-      {"group size 48", [&](hid_t f) {
+      {"group size 48",
+       [&](hid_t f) {
          h5::Id g(H5Gopen2(f, q.c_str(), H5P_DEFAULT), "g");
          H5Adelete(g, "group_size");
          h5::write_int_attr(g, "group_size", 48, "test");
        }},
-      {"has shape", [&](hid_t f) {
+      {"has shape",
+       [&](hid_t f) {
          h5::Id g(H5Gopen2(f, "tensors/model.norm.weight", H5P_DEFAULT), "g");
          H5Adelete(g, "shape");
          h5::write_ints_attr(g, "shape", {65}, "test");
        }},
-      {"dtype 'f8'", [&](hid_t f) {
+      {"dtype 'f8'",
+       [&](hid_t f) {
          h5::Id g(H5Gopen2(f, "tensors/model.norm.weight", H5P_DEFAULT), "g");
          H5Adelete(g, "dtype");
          h5::write_string_attr(g, "dtype", "f8", "test");
        }},
       {"no config.json", [&](hid_t f) { H5Ldelete(f, "config.json", H5P_DEFAULT); }},
-      {"is not a group", [&](hid_t f) {
+      {"is not a group",
+       [&](hid_t f) {
          const uint8_t b = 1;
          h5::Id g(H5Gopen2(f, "tensors", H5P_DEFAULT), "g");
          h5::write_dataset(g, "stray", H5T_STD_U8LE, {1}, &b, "test");
@@ -256,8 +263,8 @@ TEST(H5ModelBadInput, UnwritableOutputLeavesNothingBehind) {
   EXPECT_TRUE(std::filesystem::is_directory(dir / "taken" / "x"));
   if (::geteuid() != 0) {  // root ignores permissions
     std::filesystem::create_directories(dir / "ro");
-    std::filesystem::permissions(dir / "ro", std::filesystem::perms::owner_read |
-                                                 std::filesystem::perms::owner_exec);
+    std::filesystem::permissions(
+        dir / "ro", std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
     EXPECT_THROW(H5ModelWriter(dir / "ro" / "m.h5"), Error);
     EXPECT_TRUE(dir_entries(dir / "ro").empty());
   }
@@ -299,7 +306,8 @@ TEST(H5ModelBadInput, BadWriterCallsThrow) {
   w.add_float_tensor("a", models::DType::kF32, {6}, bytes);
   EXPECT_THROW(w.add_float_tensor("a", models::DType::kF32, {6}, bytes), Error);  // duplicate
   const auto wts = testing::random_floats(64, 3);
-  const PackedMatrix p = pack(quant::quantize_matrix(wts.data(), 2, 32, quant::parse_spec("w4g32")));
+  const PackedMatrix p =
+      pack(quant::quantize_matrix(wts.data(), 2, 32, quant::parse_spec("w4g32")));
   PackedView bad = view_of(p);
   bad.row_bytes = 15;
   EXPECT_THROW(w.add_packed_tensor("q", bad), Error);

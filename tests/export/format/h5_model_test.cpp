@@ -166,7 +166,8 @@ TEST(H5Model, SameContentGivesByteIdenticalFiles) {
 
 TEST(H5Model, CreatedTimestampOnlyWhenAsked) {
   TempDir dir;
-  testing::write_tiny_model(testing::make_tiny_model(), dir / "m.h5", {.write_created_timestamp = true});
+  testing::write_tiny_model(testing::make_tiny_model(), dir / "m.h5",
+                            {.write_created_timestamp = true});
   const H5ModelFile f(dir / "m.h5");
   ASSERT_TRUE(f.created().has_value());
   EXPECT_EQ(f.created()->size(), 20u);  // 2026-01-02T03:04:05Z
@@ -201,6 +202,32 @@ TEST(H5Model, StandardHdf5ToolsReadTheFile) {
     EXPECT_NE(dump.find("\"qwenqat\""), std::string::npos) << dump.substr(0, 2000);
     EXPECT_NE(dump.find("\"w4g16a\""), std::string::npos);
   }
+}
+
+TEST(H5Model, RealConfigAndTokenizerFilesRoundTrip) {
+  QWENQAT_REQUIRE_SHARED(shared);
+  const auto model_dir = shared / "models/deepseek-r1-distill-qwen-1.5b";
+  const std::string config = read_file(model_dir / "config.json");
+  const std::string tokenizer = read_file(model_dir / "tokenizer.json");
+  const std::string tokenizer_config = read_file(model_dir / "tokenizer_config.json");
+  TempDir dir;
+  {
+    H5ModelWriter w(dir / "m.h5");
+    w.set_config_json(config);
+    w.set_tokenizer_json(tokenizer);
+    w.set_tokenizer_config_json(tokenizer_config);
+    w.add_float_tensor_f32("model.norm.weight", models::DType::kBF16, {1536},
+                           std::vector<float>(1536, 1.0f));
+    w.commit();
+  }
+  const H5ModelFile f(dir / "m.h5");
+  EXPECT_TRUE(f.config_text() == config);
+  EXPECT_TRUE(f.tokenizer_json_text() == tokenizer);  // ~7 MB, byte for byte
+  EXPECT_TRUE(f.tokenizer_config_text() == tokenizer_config);
+  const auto c = f.config();
+  EXPECT_EQ(c.hidden_size, 1536);
+  EXPECT_EQ(c.num_hidden_layers, 28);
+  EXPECT_EQ(c.vocab_size, 151936);
 }
 
 }  // namespace

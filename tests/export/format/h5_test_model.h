@@ -70,8 +70,10 @@ inline FloatCase make_float(models::DType dtype, std::vector<int64_t> shape, uin
 inline TinyModel make_tiny_model(uint32_t seed = 1) {
   TinyModel m;
   m.floats["model.norm.weight"] = make_float(models::DType::kF32, {64}, seed + 1);
-  m.floats["model.layers.0.input_layernorm.weight"] = make_float(models::DType::kF16, {64}, seed + 2);
-  m.floats["model.layers.0.self_attn.q_proj.bias"] = make_float(models::DType::kBF16, {64}, seed + 3);
+  m.floats["model.layers.0.input_layernorm.weight"] =
+      make_float(models::DType::kF16, {64}, seed + 2);
+  m.floats["model.layers.0.self_attn.q_proj.bias"] =
+      make_float(models::DType::kBF16, {64}, seed + 3);
   m.floats["model.layers.0.post_attention_layernorm.weight"] =
       make_float(models::DType::kBF16, {2, 4, 8}, seed + 4);
   struct Q {
@@ -93,7 +95,8 @@ inline TinyModel make_tiny_model(uint32_t seed = 1) {
   uint32_t s = seed + 100;
   for (const Q& q : qs) {
     const auto w = random_floats(size_t(q.rows * q.cols), ++s, 0.05f);
-    m.quantized[q.name] = quant::quantize_matrix(w.data(), q.rows, q.cols, quant::parse_spec(q.scheme));
+    m.quantized[q.name] =
+        quant::quantize_matrix(w.data(), q.rows, q.cols, quant::parse_spec(q.scheme));
     m.packed[q.name] = format::pack(m.quantized[q.name]);
   }
   return m;
