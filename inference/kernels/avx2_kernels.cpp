@@ -14,7 +14,6 @@
 
 #include <cstring>
 
-#include "data/util/half.h"
 
 namespace qwenqat::engine::avx2 {
 
@@ -31,6 +30,9 @@ bool supports_gemv(const format::PackedView& w) {
 #pragma GCC target("avx2,fma,f16c")
 
 namespace {
+
+// fp16 -> float32 with F16C: exact, the same value as qwenqat::fp16_to_f32.
+inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
 inline float hsum(__m256 v) {
   __m128 lo = _mm256_castps256_ps128(v);
@@ -70,19 +72,19 @@ void dequantize_row(const format::PackedView& w, int64_t r, float* out) {
   const __m256i zero = _mm256_set1_epi32(spec.symmetric ? spec.zero_code() : 0);
   auto emit = [&](int64_t e, __m256i codes) {
     const int64_t g = e / glen;
-    const __m256 s = _mm256_set1_ps(fp16_to_f32(sc[g]));
+    const __m256 s = _mm256_set1_ps(h2f(sc[g]));
     if (spec.symmetric) {
       _mm256_storeu_ps(out + e, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(codes, zero)), s));
     } else {
-      const __m256 o = _mm256_set1_ps(fp16_to_f32(of[g]));
+      const __m256 o = _mm256_set1_ps(h2f(of[g]));
       _mm256_storeu_ps(out + e, _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(codes), s), o));
     }
   };
   auto scalar_one = [&](int64_t e, int u) {
     const int64_t g = e / glen;
     quant::GroupParams p;
-    p.scale = fp16_to_f32(sc[g]);
-    p.offset = of ? fp16_to_f32(of[g]) : 0.0f;
+    p.scale = h2f(sc[g]);
+    p.offset = of ? h2f(of[g]) : 0.0f;
     out[e] = quant::dequantize_one(static_cast<uint8_t>(u), p, spec);
   };
   if (spec.bits == 4) {
@@ -104,38 +106,40 @@ void dequantize_row(const format::PackedView& w, int64_t r, float* out) {
   }
 }
 
-void gemv_rows(const format::PackedView& w, const float* x, float* y, int64_t r0, int64_t r1) {
-  const auto& spec = w.spec;
-  const int64_t glen = spec.group_len(w.cols);
-  const int64_t groups = w.groups_per_row();
-  const int64_t chunks_per_group = glen / 32;
-  const float zero = static_cast<float>(spec.symmetric ? spec.zero_code() : 0);
-  // Per-group sums of x, for the zero point / offset term.
-  float xsum_stack[1024];
-  float* xsum = groups <= 1024 ? xsum_stack : nullptr;
-  float xsum_one = 0.0f;
-  if (!xsum) xsum = &xsum_one;  // very many groups: computed on the fly below
-  auto group_xsum = [&](int64_t g) {
-    __m256 a = _mm256_setzero_ps();
-    for (int64_t e = g * glen; e < (g + 1) * glen; e += 8) a = _mm256_add_ps(a, _mm256_loadu_ps(x + e));
-    return hsum(a);
-  };
-  if (groups <= 1024) {
-    for (int64_t g = 0; g < groups; ++g) xsum[g] = group_xsum(g);
+namespace {
+
+// sum_g coef_g * xsum[g] with coef = fp16 values at p (8 at a time).
+inline float dot_fp16(const uint16_t* p, const float* xsum, int64_t groups) {
+  __m256 acc = _mm256_setzero_ps();
+  int64_t g = 0;
+  for (; g + 8 <= groups; g += 8) {
+    const __m256 c = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + g)));
+    acc = _mm256_fmadd_ps(c, _mm256_loadu_ps(xsum + g), acc);
   }
+  float s = hsum(acc);
+  for (; g < groups; ++g) s += h2f(p[g]) * xsum[g];
+  return s;
+}
+
+// Rows [r0, r1) of a 4- or 8-bit matrix whose groups are whole 32-element
+// chunks. xsum: per-group sums of x.
+template <int kBits>
+void gemv_impl(const format::PackedView& w, const float* x, const float* xsum, float* y,
+               int64_t r0, int64_t r1) {
+  const int64_t glen = w.spec.group_len(w.cols);
+  const int64_t groups = w.groups_per_row();
+  const int64_t cpg = glen / 32;  // chunks per group
+  const float zero = static_cast<float>(w.spec.symmetric ? w.spec.zero_code() : 0);
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* row = w.data + r * w.row_bytes;
     const uint16_t* sc = w.scales + r * groups;
-    const uint16_t* of = w.offsets ? w.offsets + r * groups : nullptr;
     __m256 total = _mm256_setzero_ps();
-    float corr = 0.0f;
     for (int64_t g = 0; g < groups; ++g) {
       __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-      __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-      for (int64_t k = g * chunks_per_group; k < (g + 1) * chunks_per_group; ++k) {
+      for (int64_t k = g * cpg; k < (g + 1) * cpg; ++k) {
         const float* xs = x + k * 32;
         __m256i c[4];
-        if (spec.bits == 4) {
+        if constexpr (kBits == 4) {
           unpack_q4_chunk(row + k * 16, c);
         } else {
           const uint8_t* p = row + k * 32;
@@ -146,16 +150,33 @@ void gemv_rows(const format::PackedView& w, const float* x, float* y, int64_t r0
         }
         a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(c[0]), _mm256_loadu_ps(xs), a0);
         a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(c[1]), _mm256_loadu_ps(xs + 8), a1);
-        a2 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(c[2]), _mm256_loadu_ps(xs + 16), a2);
-        a3 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(c[3]), _mm256_loadu_ps(xs + 24), a3);
+        a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(c[2]), _mm256_loadu_ps(xs + 16), a0);
+        a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(c[3]), _mm256_loadu_ps(xs + 24), a1);
       }
-      const float s = fp16_to_f32(sc[g]);
-      const __m256 a = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
-      total = _mm256_fmadd_ps(a, _mm256_set1_ps(s), total);
-      const float xs_g = groups <= 1024 ? xsum[g] : group_xsum(g);
-      corr += (of ? fp16_to_f32(of[g]) : -zero * s) * xs_g;
+      total = _mm256_fmadd_ps(_mm256_add_ps(a0, a1), _mm256_set1_ps(h2f(sc[g])), total);
     }
+    // Zero point (symmetric: -zero * scale) or offset, times the group's x sum.
+    const float corr = w.offsets ? dot_fp16(w.offsets + r * groups, xsum, groups)
+                                 : -zero * dot_fp16(sc, xsum, groups);
     y[r] = hsum(total) + corr;
+  }
+}
+
+}  // namespace
+
+void gemv_rows(const format::PackedView& w, const float* x, float* y, int64_t r0, int64_t r1,
+               float* xsum) {
+  const int64_t glen = w.spec.group_len(w.cols);
+  const int64_t groups = w.groups_per_row();
+  for (int64_t g = 0; g < groups; ++g) {
+    __m256 a = _mm256_setzero_ps();
+    for (int64_t e = g * glen; e < (g + 1) * glen; e += 8) a = _mm256_add_ps(a, _mm256_loadu_ps(x + e));
+    xsum[g] = hsum(a);
+  }
+  if (w.spec.bits == 4) {
+    gemv_impl<4>(w, x, xsum, y, r0, r1);
+  } else {
+    gemv_impl<8>(w, x, xsum, y, r0, r1);
   }
 }
 

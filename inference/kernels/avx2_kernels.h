@@ -21,7 +21,9 @@ bool supports_gemv(const format::PackedView& w);
 void dequantize_row(const format::PackedView& w, int64_t r, float* out);
 
 // y[r] = w[r, :] . x for r in [r0, r1); requires supports_gemv(w).
-void gemv_rows(const format::PackedView& w, const float* x, float* y, int64_t r0, int64_t r1);
+// xsum: scratch of w.groups_per_row() floats.
+void gemv_rows(const format::PackedView& w, const float* x, float* y, int64_t r0, int64_t r1,
+               float* xsum);
 
 // Cache-blocked GEMM on a float tile: tile [tile_rows, cols] (row stride
 // `cols`), x [n, cols] (stride x_stride); y[b * y_stride + i] += tile[i] . x[b]

@@ -103,7 +103,7 @@ void packed_matmul_rows(const format::PackedView& w, const float* x, int64_t n, 
     return;
   }
   if (n == 1 && avx2::supports_gemv(w)) {
-    avx2::gemv_rows(w, x, y, r0, r1);
+    avx2::gemv_rows(w, x, y, r0, r1, scratch(w.groups_per_row()));
     return;
   }
   float* tile = scratch(kTileRows * cols);
