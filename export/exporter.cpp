@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <optional>
 
 #include "data/prompts/templates.h"
 #include "data/tokenizer/tokenizer.h"
@@ -75,6 +76,11 @@ std::vector<ExportTensor> load_export_tensors(const fs::path& model, Json* quant
   if (quantization_json) *quantization_json = qj;
 
   models::Checkpoint ck(model);
+  // Quantizer state: quantizers.safetensors (what qwenqat train writes) or,
+  // failing that, the model file itself.
+  std::optional<models::Checkpoint> qfile;
+  if (fs::exists(model / "quantizers.safetensors")) qfile.emplace(model / "quantizers.safetensors");
+  const models::Checkpoint& qck = qfile ? *qfile : ck;
   std::vector<ExportTensor> out;
   for (const auto& name : qwen2_tensor_names(config.num_hidden_layers, config.tie_word_embeddings)) {
     const auto& t = ck.get(name);
@@ -84,7 +90,7 @@ std::vector<ExportTensor> load_export_tensors(const fs::path& model, Json* quant
     const std::string layer = layer_of(name);
     const auto scheme = layer.empty() || t.shape.size() != 2 ? qat::LayerScheme{false, {}, 0}
                                                              : qconfig.scheme_for(layer);
-    const auto* scale = ck.find(layer + ".weight_fake_quant.scale");
+    const auto* scale = qck.find(layer + ".weight_fake_quant.scale");
     if (scheme.quantize) {
       QWENQAT_CHECK(scale != nullptr, model.string(), ": layer ", layer, " is quantized (",
                     scheme.name(), ") but tensor ", layer,
@@ -97,7 +103,7 @@ std::vector<ExportTensor> load_export_tensors(const fs::path& model, Json* quant
                     cols, "] needs ", rows * groups);
       std::vector<uint16_t> offsets;
       if (!scheme.weight.symmetric) {
-        const auto* off = ck.find(layer + ".weight_fake_quant.offset");
+        const auto* off = qck.find(layer + ".weight_fake_quant.offset");
         QWENQAT_CHECK(off != nullptr && off->numel() == rows * groups, "tensor ", layer,
                       ".weight_fake_quant.offset is missing or misshapen (asymmetric ",
                       scheme.weight.name(), ")");

@@ -1,7 +1,8 @@
 // The exporter: a QAT (or PTQ, `train --steps 0`) checkpoint -> deployable
-// files. Torch-free: it reads the checkpoint's safetensors (weights plus the
-// quantizers' "<layer>.weight_fake_quant.scale" / ".offset" tensors) and
-// quantization.json, and re-derives the integer codes with the same numerics
+// files. Torch-free: it reads the checkpoint's safetensors weights, the
+// quantizers' "<layer>.weight_fake_quant.scale" / ".offset" tensors (from
+// quantizers.safetensors, as `qwenqat train` writes them, or from the model
+// file) and quantization.json, and re-derives the integer codes with the same numerics
 // the fake-quant forward pass uses (quant::quantize_matrix_with on the
 // deployed fp16 scales), so dequantize(export) == fake_quant(weights) exactly.
 #pragma once
