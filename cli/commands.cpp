@@ -2,6 +2,7 @@
 #include "cli/commands.h"
 
 #include "data/commands.h"
+#include "export/format/gguf_commands.h"
 #include "inference/commands.h"
 #include "models/commands.h"
 #include "experiments/sweep/report_commands.h"
@@ -13,6 +14,7 @@ void register_all(CLI::App& app) {
   engine::register_commands(app);
   models::register_commands(app);
   experiments::register_report_commands(app);
+  format::register_gguf_commands(app);
   (void)app;
 }
 

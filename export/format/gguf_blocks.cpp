@@ -26,7 +26,9 @@ constexpr TypeEntry kTypes[] = {
     {28, {"F64", 1, 8}},      {30, {"BF16", 1, 2}},
 };
 
-bool positive_finite_fp16(uint16_t h) { return (h & 0x8000) == 0 && h != 0 && (h & 0x7c00) != 0x7c00; }
+bool positive_finite_fp16(uint16_t h) {
+  return (h & 0x8000) == 0 && h != 0 && (h & 0x7c00) != 0x7c00;
+}
 
 void check_spec(const quant::QuantizedMatrix& q, const quant::QuantSpec& want, const char* type,
                 const std::string& tensor) {
@@ -50,8 +52,8 @@ quant::QuantizedMatrix empty_matrix(const quant::QuantSpec& spec, int64_t rows, 
 }
 
 void check_block_scale(uint16_t d, int64_t block, const std::string& tensor) {
-  QWENQAT_CHECK(positive_finite_fp16(d), tensor, ": block ", block, " has scale ",
-                fp16_to_f32(d), ", which has no exact form as a positive quantization scale");
+  QWENQAT_CHECK(positive_finite_fp16(d), tensor, ": block ", block, " has scale ", fp16_to_f32(d),
+                ", which has no exact form as a positive quantization scale");
 }
 
 // Nibble order shared by Q4_0 and Q4_1.
@@ -84,8 +86,12 @@ std::string ggml_type_name(uint32_t type) {
 
 bool ggml_type_readable(GgmlType type) {
   switch (type) {
-    case GgmlType::kF32: case GgmlType::kF16: case GgmlType::kBF16:
-    case GgmlType::kQ8_0: case GgmlType::kQ4_0: case GgmlType::kQ4_1:
+    case GgmlType::kF32:
+    case GgmlType::kF16:
+    case GgmlType::kBF16:
+    case GgmlType::kQ8_0:
+    case GgmlType::kQ4_0:
+    case GgmlType::kQ4_1:
       return true;
     default:
       return false;

@@ -15,15 +15,32 @@ namespace qwenqat::format {
 
 // ggml tensor type ids as stored in GGUF tensor infos.
 enum class GgmlType : uint32_t {
-  kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ4_1 = 3, kQ5_0 = 6, kQ5_1 = 7, kQ8_0 = 8, kQ8_1 = 9,
-  kQ2_K = 10, kQ3_K = 11, kQ4_K = 12, kQ5_K = 13, kQ6_K = 14, kQ8_K = 15,
-  kI8 = 24, kI16 = 25, kI32 = 26, kI64 = 27, kF64 = 28, kBF16 = 30,
+  kF32 = 0,
+  kF16 = 1,
+  kQ4_0 = 2,
+  kQ4_1 = 3,
+  kQ5_0 = 6,
+  kQ5_1 = 7,
+  kQ8_0 = 8,
+  kQ8_1 = 9,
+  kQ2_K = 10,
+  kQ3_K = 11,
+  kQ4_K = 12,
+  kQ5_K = 13,
+  kQ6_K = 14,
+  kQ8_K = 15,
+  kI8 = 24,
+  kI16 = 25,
+  kI32 = 26,
+  kI64 = 27,
+  kF64 = 28,
+  kBF16 = 30,
 };
 
 struct GgmlTypeTraits {
-  const char* name;   // "Q4_0"
-  int64_t block_size; // elements per block (1 for plain types)
-  int64_t type_size;  // bytes per block
+  const char* name;    // "Q4_0"
+  int64_t block_size;  // elements per block (1 for plain types)
+  int64_t type_size;   // bytes per block
 };
 // Traits of a known type id; nullptr if this project does not know the id.
 const GgmlTypeTraits* ggml_type_traits(uint32_t type);
@@ -46,8 +63,8 @@ struct BlockQ4_0 {
   uint8_t qs[16];  // byte j: element j (low nibble), element j+16 (high); w = (nibble-8)*d
 };
 struct BlockQ4_1 {
-  uint16_t d;      // fp16 scale
-  uint16_t m;      // fp16 min; w = nibble*d + m
+  uint16_t d;  // fp16 scale
+  uint16_t m;  // fp16 min; w = nibble*d + m
   uint8_t qs[16];
 };
 static_assert(sizeof(BlockQ8_0) == 34, "ggml block_q8_0 is 34 bytes");

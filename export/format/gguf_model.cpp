@@ -18,22 +18,29 @@ constexpr int32_t kTokenNormal = 1, kTokenControl = 3, kTokenUserDefined = 4, kT
 // llama_ftype values for general.file_type.
 uint32_t file_type_of(GgmlType t) {
   switch (t) {
-    case GgmlType::kF32: return 0;
-    case GgmlType::kF16: return 1;
-    case GgmlType::kQ4_0: return 2;
-    case GgmlType::kQ4_1: return 3;
-    case GgmlType::kQ8_0: return 7;
-    case GgmlType::kBF16: return 32;
-    default: fail("GGUF export: no llama.cpp file type for ", ggml_type_name(uint32_t(t)));
+    case GgmlType::kF32:
+      return 0;
+    case GgmlType::kF16:
+      return 1;
+    case GgmlType::kQ4_0:
+      return 2;
+    case GgmlType::kQ4_1:
+      return 3;
+    case GgmlType::kQ8_0:
+      return 7;
+    case GgmlType::kBF16:
+      return 32;
+    default:
+      fail("GGUF export: no llama.cpp file type for ", ggml_type_name(uint32_t(t)));
   }
 }
 
 // Position of a llama.cpp tensor in llama.cpp's file order.
 int64_t order_key(const std::string& gguf_name, int64_t n_layers) {
-  static const char* kLayerOrder[] = {
-      "attn_norm.weight", "ffn_norm.weight",    "attn_q.weight",   "attn_q.bias",
-      "attn_k.weight",    "attn_k.bias",        "attn_v.weight",   "attn_v.bias",
-      "attn_output.weight", "ffn_gate.weight",  "ffn_up.weight",   "ffn_down.weight"};
+  static const char* kLayerOrder[] = {"attn_norm.weight", "ffn_norm.weight", "attn_q.weight",
+                                      "attn_q.bias",      "attn_k.weight",   "attn_k.bias",
+                                      "attn_v.weight",    "attn_v.bias",     "attn_output.weight",
+                                      "ffn_gate.weight",  "ffn_up.weight",   "ffn_down.weight"};
   if (gguf_name == "token_embd.weight") return 0;
   if (gguf_name == "output_norm.weight") return (n_layers + 1) * 100;
   if (gguf_name == "output.weight") return (n_layers + 1) * 100 + 1;
@@ -85,7 +92,8 @@ std::string token_content(const Json& v) {
 
 // Converts one tensor to ggml bytes; returns the type.
 GgmlType convert(GgufModelTensor& t, const GgufModelOptions& options, std::vector<uint8_t>& out) {
-  const int forms = int(!t.values.empty()) + int(t.quantized.has_value()) + int(t.raw_type.has_value());
+  const int forms =
+      int(!t.values.empty()) + int(t.quantized.has_value()) + int(t.raw_type.has_value());
   QWENQAT_CHECK(forms == 1, "GGUF export: tensor ", t.name,
                 " must have exactly one of float values, a quantized matrix or raw ggml data");
   if (t.raw_type) {
@@ -95,9 +103,8 @@ GgmlType convert(GgufModelTensor& t, const GgufModelOptions& options, std::vecto
   if (t.quantized) {
     const quant::QuantizedMatrix& q = *t.quantized;
     const std::vector<int64_t> qshape = {q.rows, q.cols};
-    QWENQAT_CHECK(t.shape == qshape, "GGUF export: tensor ", t.name,
-                  " has shape ", shape_str(t.shape), " but its quantized matrix is [", q.rows,
-                  ", ", q.cols, "]");
+    QWENQAT_CHECK(t.shape == qshape, "GGUF export: tensor ", t.name, " has shape ",
+                  shape_str(t.shape), " but its quantized matrix is [", q.rows, ", ", q.cols, "]");
     const GgmlType type = ggml_type_for(q.spec, t.name);
     auto copy = [&](const auto& blocks) {
       out.resize(blocks.size() * sizeof(blocks[0]));
@@ -140,11 +147,15 @@ std::string gguf_tensor_name(const std::string& hf) {
   static const std::map<std::string, std::string> kLayer = {
       {"input_layernorm.weight", "attn_norm.weight"},
       {"post_attention_layernorm.weight", "ffn_norm.weight"},
-      {"self_attn.q_proj.weight", "attn_q.weight"}, {"self_attn.q_proj.bias", "attn_q.bias"},
-      {"self_attn.k_proj.weight", "attn_k.weight"}, {"self_attn.k_proj.bias", "attn_k.bias"},
-      {"self_attn.v_proj.weight", "attn_v.weight"}, {"self_attn.v_proj.bias", "attn_v.bias"},
+      {"self_attn.q_proj.weight", "attn_q.weight"},
+      {"self_attn.q_proj.bias", "attn_q.bias"},
+      {"self_attn.k_proj.weight", "attn_k.weight"},
+      {"self_attn.k_proj.bias", "attn_k.bias"},
+      {"self_attn.v_proj.weight", "attn_v.weight"},
+      {"self_attn.v_proj.bias", "attn_v.bias"},
       {"self_attn.o_proj.weight", "attn_output.weight"},
-      {"mlp.gate_proj.weight", "ffn_gate.weight"}, {"mlp.up_proj.weight", "ffn_up.weight"},
+      {"mlp.gate_proj.weight", "ffn_gate.weight"},
+      {"mlp.up_proj.weight", "ffn_up.weight"},
       {"mlp.down_proj.weight", "ffn_down.weight"}};
   if (auto it = kTop.find(hf); it != kTop.end()) return it->second;
   static const std::regex kRe(R"(model\.layers\.(0|[1-9][0-9]{0,5})\.(.+))");
@@ -181,8 +192,7 @@ void add_qwen2_tokenizer(GgufWriter& w, const Json& tok, const Json& tok_config,
     present[size_t(id)] = 1;
   };
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-    QWENQAT_CHECK(it->is_number_integer() && it->get<int64_t>() >= 0 &&
-                      it->get<int64_t>() < kMaxId,
+    QWENQAT_CHECK(it->is_number_integer() && it->get<int64_t>() >= 0 && it->get<int64_t>() < kMaxId,
                   "tokenizer.json: model.vocab[", it.key(), "] is not a valid token id");
     put(it->get<int64_t>(), it.key(), kTokenNormal);
   }
@@ -220,8 +230,9 @@ void add_qwen2_tokenizer(GgufWriter& w, const Json& tok, const Json& tok_config,
       }
     }
   }
-  const bool deepseek =
-      id_of("<\xEF\xBD\x9C" "begin\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>") >= 0;
+  const bool deepseek = id_of(
+                            "<\xEF\xBD\x9C"
+                            "begin\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>") >= 0;
   w.set("tokenizer.ggml.model", GgufValue::string("gpt2"));
   w.set("tokenizer.ggml.pre", GgufValue::string(deepseek ? "deepseek-r1-qwen" : "qwen2"));
   w.set("tokenizer.ggml.tokens", GgufValue::strings(tokens));
@@ -291,9 +302,10 @@ void write_qwen2_gguf(const std::filesystem::path& path, const models::Qwen2Conf
   for (const auto& [type, count] : layer_types) {
     if (count > best) best = count, main_type = type;
   }
-  QWENQAT_CHECK(config.head_dim == 0 || config.head_dim * config.num_attention_heads == config.hidden_size,
-                "GGUF export: head_dim ", config.head_dim, " != hidden_size / num_attention_heads ",
-                "is not supported by llama.cpp's qwen2 architecture");
+  QWENQAT_CHECK(
+      config.head_dim == 0 || config.head_dim * config.num_attention_heads == config.hidden_size,
+      "GGUF export: head_dim ", config.head_dim, " != hidden_size / num_attention_heads ",
+      "is not supported by llama.cpp's qwen2 architecture");
   w.set("general.architecture", GgufValue::string("qwen2"));
   w.set("general.name", GgufValue::string(options.name));
   w.set("qwen2.block_count", GgufValue::uint32(uint32_t(config.num_hidden_layers)));

@@ -61,8 +61,7 @@ void add_qwen2_tokenizer(GgufWriter& w, const Json& tokenizer, const Json& token
 // lists the supported ones).
 void write_qwen2_gguf(const std::filesystem::path& path, const models::Qwen2Config& config,
                       std::string_view tokenizer_json, const Json& tokenizer_config,
-                      std::vector<GgufModelTensor> tensors,
-                      const GgufModelOptions& options = {});
+                      std::vector<GgufModelTensor> tensors, const GgufModelOptions& options = {});
 // The same with tokenizer.json already parsed (parsing the real 7 MB file
 // takes about a second).
 void write_qwen2_gguf(const std::filesystem::path& path, const models::Qwen2Config& config,

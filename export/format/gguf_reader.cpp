@@ -56,16 +56,36 @@ GgufValue read_value(Cursor& c, GgufType type, const std::string& key, int depth
   GgufValue v;
   v.type = type;
   switch (type) {
-    case GgufType::kUint8: v.u = c.read<uint8_t>(key); break;
-    case GgufType::kInt8: v.i = c.read<int8_t>(key); break;
-    case GgufType::kUint16: v.u = c.read<uint16_t>(key); break;
-    case GgufType::kInt16: v.i = c.read<int16_t>(key); break;
-    case GgufType::kUint32: v.u = c.read<uint32_t>(key); break;
-    case GgufType::kInt32: v.i = c.read<int32_t>(key); break;
-    case GgufType::kUint64: v.u = c.read<uint64_t>(key); break;
-    case GgufType::kInt64: v.i = c.read<int64_t>(key); break;
-    case GgufType::kFloat32: v.f = c.read<float>(key); break;
-    case GgufType::kFloat64: v.f = c.read<double>(key); break;
+    case GgufType::kUint8:
+      v.u = c.read<uint8_t>(key);
+      break;
+    case GgufType::kInt8:
+      v.i = c.read<int8_t>(key);
+      break;
+    case GgufType::kUint16:
+      v.u = c.read<uint16_t>(key);
+      break;
+    case GgufType::kInt16:
+      v.i = c.read<int16_t>(key);
+      break;
+    case GgufType::kUint32:
+      v.u = c.read<uint32_t>(key);
+      break;
+    case GgufType::kInt32:
+      v.i = c.read<int32_t>(key);
+      break;
+    case GgufType::kUint64:
+      v.u = c.read<uint64_t>(key);
+      break;
+    case GgufType::kInt64:
+      v.i = c.read<int64_t>(key);
+      break;
+    case GgufType::kFloat32:
+      v.f = c.read<float>(key);
+      break;
+    case GgufType::kFloat64:
+      v.f = c.read<double>(key);
+      break;
     case GgufType::kBool: {
       const uint8_t b = c.read<uint8_t>(key);
       QWENQAT_CHECK(b <= 1, c.file(), ": GGUF key ", key, ": BOOL byte is ", int(b),
@@ -73,10 +93,12 @@ GgufValue read_value(Cursor& c, GgufType type, const std::string& key, int depth
       v.u = b;
       break;
     }
-    case GgufType::kString: v.s = c.read_string("GGUF key " + key); break;
+    case GgufType::kString:
+      v.s = c.read_string("GGUF key " + key);
+      break;
     case GgufType::kArray: {
-      QWENQAT_CHECK(depth < kMaxArrayDepth, c.file(), ": GGUF key ", key, ": arrays nested deeper than ",
-                    kMaxArrayDepth);
+      QWENQAT_CHECK(depth < kMaxArrayDepth, c.file(), ": GGUF key ", key,
+                    ": arrays nested deeper than ", kMaxArrayDepth);
       const uint32_t et = c.read<uint32_t>(key + " (array type)");
       QWENQAT_CHECK(gguf_type_valid(et), c.file(), ": GGUF key ", key,
                     ": unknown array element type ", et);
@@ -86,11 +108,11 @@ GgufValue read_value(Cursor& c, GgufType type, const std::string& key, int depth
       const uint64_t min_size = v.elem_type == GgufType::kString  ? 8
                                 : v.elem_type == GgufType::kArray ? 12
                                                                   : gguf_scalar_size(v.elem_type);
-      QWENQAT_CHECK(n <= c.remaining() / min_size, c.file(), ": GGUF key ", key,
-                    ": array length ", n, " cannot fit in the ", c.remaining(),
-                    " bytes left in the file");
+      QWENQAT_CHECK(n <= c.remaining() / min_size, c.file(), ": GGUF key ", key, ": array length ",
+                    n, " cannot fit in the ", c.remaining(), " bytes left in the file");
       v.array.reserve(size_t(n));
-      for (uint64_t k = 0; k < n; ++k) v.array.push_back(read_value(c, v.elem_type, key, depth + 1));
+      for (uint64_t k = 0; k < n; ++k)
+        v.array.push_back(read_value(c, v.elem_type, key, depth + 1));
       break;
     }
   }
@@ -152,9 +174,9 @@ GgufFile::GgufFile(const std::filesystem::path& path) : file_(path) {
     int64_t numel = 1;
     for (uint32_t d = 0; d < nd; ++d) {
       const uint64_t dim = c.read<uint64_t>("tensor " + t.name + " dims");
-      QWENQAT_CHECK(dim >= 1 && dim <= (uint64_t(1) << 40) &&
-                        uint64_t(numel) <= (uint64_t(1) << 50) / dim,
-                    name, ": tensor ", t.name, " has an invalid or too large dimension ", dim);
+      QWENQAT_CHECK(
+          dim >= 1 && dim <= (uint64_t(1) << 40) && uint64_t(numel) <= (uint64_t(1) << 50) / dim,
+          name, ": tensor ", t.name, " has an invalid or too large dimension ", dim);
       numel *= int64_t(dim);
       t.dims.push_back(int64_t(dim));
     }

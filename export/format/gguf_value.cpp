@@ -21,19 +21,32 @@ bool is_signed(GgufType t) {
 
 const char* gguf_type_name(GgufType t) {
   switch (t) {
-    case GgufType::kUint8: return "UINT8";
-    case GgufType::kInt8: return "INT8";
-    case GgufType::kUint16: return "UINT16";
-    case GgufType::kInt16: return "INT16";
-    case GgufType::kUint32: return "UINT32";
-    case GgufType::kInt32: return "INT32";
-    case GgufType::kFloat32: return "FLOAT32";
-    case GgufType::kBool: return "BOOL";
-    case GgufType::kString: return "STRING";
-    case GgufType::kArray: return "ARRAY";
-    case GgufType::kUint64: return "UINT64";
-    case GgufType::kInt64: return "INT64";
-    case GgufType::kFloat64: return "FLOAT64";
+    case GgufType::kUint8:
+      return "UINT8";
+    case GgufType::kInt8:
+      return "INT8";
+    case GgufType::kUint16:
+      return "UINT16";
+    case GgufType::kInt16:
+      return "INT16";
+    case GgufType::kUint32:
+      return "UINT32";
+    case GgufType::kInt32:
+      return "INT32";
+    case GgufType::kFloat32:
+      return "FLOAT32";
+    case GgufType::kBool:
+      return "BOOL";
+    case GgufType::kString:
+      return "STRING";
+    case GgufType::kArray:
+      return "ARRAY";
+    case GgufType::kUint64:
+      return "UINT64";
+    case GgufType::kInt64:
+      return "INT64";
+    case GgufType::kFloat64:
+      return "FLOAT64";
   }
   return "INVALID";
 }
@@ -42,11 +55,23 @@ bool gguf_type_valid(uint32_t t) { return t <= 12; }
 
 size_t gguf_scalar_size(GgufType t) {
   switch (t) {
-    case GgufType::kUint8: case GgufType::kInt8: case GgufType::kBool: return 1;
-    case GgufType::kUint16: case GgufType::kInt16: return 2;
-    case GgufType::kUint32: case GgufType::kInt32: case GgufType::kFloat32: return 4;
-    case GgufType::kUint64: case GgufType::kInt64: case GgufType::kFloat64: return 8;
-    default: return 0;
+    case GgufType::kUint8:
+    case GgufType::kInt8:
+    case GgufType::kBool:
+      return 1;
+    case GgufType::kUint16:
+    case GgufType::kInt16:
+      return 2;
+    case GgufType::kUint32:
+    case GgufType::kInt32:
+    case GgufType::kFloat32:
+      return 4;
+    case GgufType::kUint64:
+    case GgufType::kInt64:
+    case GgufType::kFloat64:
+      return 8;
+    default:
+      return 0;
   }
 }
 
@@ -119,8 +144,8 @@ std::string GgufValue::type_string() const {
 int64_t GgufValue::as_int(const std::string& key) const {
   if (is_signed(type)) return i;
   if (is_unsigned(type)) {
-    QWENQAT_CHECK(u <= uint64_t(std::numeric_limits<int64_t>::max()), "GGUF key ", key,
-                  ": value ", u, " is too large");
+    QWENQAT_CHECK(u <= uint64_t(std::numeric_limits<int64_t>::max()), "GGUF key ", key, ": value ",
+                  u, " is too large");
     return int64_t(u);
   }
   fail("GGUF key ", key, " should be an integer, but it is ", type_string());

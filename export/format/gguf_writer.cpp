@@ -25,18 +25,42 @@ class Bytes {
   }
   void put_value(const GgufValue& v) {
     switch (v.type) {
-      case GgufType::kUint8: put<uint8_t>(uint8_t(v.u)); break;
-      case GgufType::kInt8: put<int8_t>(int8_t(v.i)); break;
-      case GgufType::kUint16: put<uint16_t>(uint16_t(v.u)); break;
-      case GgufType::kInt16: put<int16_t>(int16_t(v.i)); break;
-      case GgufType::kUint32: put<uint32_t>(uint32_t(v.u)); break;
-      case GgufType::kInt32: put<int32_t>(int32_t(v.i)); break;
-      case GgufType::kUint64: put<uint64_t>(v.u); break;
-      case GgufType::kInt64: put<int64_t>(v.i); break;
-      case GgufType::kFloat32: put<float>(float(v.f)); break;
-      case GgufType::kFloat64: put<double>(v.f); break;
-      case GgufType::kBool: put<uint8_t>(v.u ? 1 : 0); break;
-      case GgufType::kString: put_string(v.s); break;
+      case GgufType::kUint8:
+        put<uint8_t>(uint8_t(v.u));
+        break;
+      case GgufType::kInt8:
+        put<int8_t>(int8_t(v.i));
+        break;
+      case GgufType::kUint16:
+        put<uint16_t>(uint16_t(v.u));
+        break;
+      case GgufType::kInt16:
+        put<int16_t>(int16_t(v.i));
+        break;
+      case GgufType::kUint32:
+        put<uint32_t>(uint32_t(v.u));
+        break;
+      case GgufType::kInt32:
+        put<int32_t>(int32_t(v.i));
+        break;
+      case GgufType::kUint64:
+        put<uint64_t>(v.u);
+        break;
+      case GgufType::kInt64:
+        put<int64_t>(v.i);
+        break;
+      case GgufType::kFloat32:
+        put<float>(float(v.f));
+        break;
+      case GgufType::kFloat64:
+        put<double>(v.f);
+        break;
+      case GgufType::kBool:
+        put<uint8_t>(v.u ? 1 : 0);
+        break;
+      case GgufType::kString:
+        put_string(v.s);
+        break;
       case GgufType::kArray:
         put<uint32_t>(uint32_t(v.elem_type));
         put<uint64_t>(v.array.size());

@@ -104,8 +104,8 @@ void validate_view(const PackedView& p, const std::string& tensor) {
                 " columns of ", p.spec.bits, "-bit codes need ", expect);
   QWENQAT_CHECK(p.data != nullptr && p.scales != nullptr, tensor,
                 ": packed view has no data or scales");
-  QWENQAT_CHECK(p.spec.symmetric || p.offsets != nullptr, tensor,
-                ": asymmetric packed view (", p.spec.name(), ") has no offsets");
+  QWENQAT_CHECK(p.spec.symmetric || p.offsets != nullptr, tensor, ": asymmetric packed view (",
+                p.spec.name(), ") has no offsets");
 }
 
 quant::QuantizedMatrix unpack(const PackedView& p, const std::string& tensor) {
@@ -117,7 +117,8 @@ quant::QuantizedMatrix unpack(const PackedView& p, const std::string& tensor) {
   q.codes.resize(size_t(p.rows * p.cols));
   for (int64_t r = 0; r < p.rows; ++r) {
     const uint8_t* row = p.data + r * p.row_bytes;
-    for (int64_t j = 0; j < p.cols; ++j) q.codes[size_t(r * p.cols + j)] = code_at(row, j, p.spec.bits);
+    for (int64_t j = 0; j < p.cols; ++j)
+      q.codes[size_t(r * p.cols + j)] = code_at(row, j, p.spec.bits);
   }
   const size_t n = size_t(p.rows * p.groups_per_row());
   q.scales.assign(p.scales, p.scales + n);
@@ -127,8 +128,7 @@ quant::QuantizedMatrix unpack(const PackedView& p, const std::string& tensor) {
 }
 
 void dequantize_row(const PackedView& p, int64_t r, float* out) {
-  QWENQAT_CHECK(r >= 0 && r < p.rows, "dequantize_row: row ", r, " out of range [0, ", p.rows,
-                ")");
+  QWENQAT_CHECK(r >= 0 && r < p.rows, "dequantize_row: row ", r, " out of range [0, ", p.rows, ")");
   const int64_t g = p.spec.group_len(p.cols), groups = p.groups_per_row();
   const uint8_t* row = p.data + r * p.row_bytes;
   for (int64_t k = 0; k < groups; ++k) {

@@ -48,9 +48,7 @@ double squared_error(const float* w, int64_t n, const GroupParams& p, const Quan
   return err;
 }
 
-bool valid_scale_bits(uint16_t h) {
-  return (h & 0x8000) == 0 && h != 0 && (h & 0x7c00) != 0x7c00;
-}
+bool valid_scale_bits(uint16_t h) { return (h & 0x8000) == 0 && h != 0 && (h & 0x7c00) != 0x7c00; }
 
 }  // namespace
 
@@ -120,8 +118,8 @@ GroupParams choose_qparams(const float* w, int64_t n, const QuantSpec& spec, Sca
   QWENQAT_CHECK(n > 0, "choose_qparams: empty group");
   float lo = w[0], hi = w[0];
   for (int64_t i = 0; i < n; ++i) {
-    QWENQAT_CHECK(std::isfinite(w[i]), "cannot quantize a non-finite weight (", w[i],
-                  " at index ", i, " of its group); check the checkpoint for NaN/inf");
+    QWENQAT_CHECK(std::isfinite(w[i]), "cannot quantize a non-finite weight (", w[i], " at index ",
+                  i, " of its group); check the checkpoint for NaN/inf");
     lo = std::min(lo, w[i]);
     hi = std::max(hi, w[i]);
   }
@@ -171,8 +169,8 @@ void QuantizedMatrix::validate(const std::string& tensor) const {
   spec.validate(cols, tensor);
   QWENQAT_CHECK(rows > 0, tensor, ": a quantized matrix needs at least one row, got ", rows);
   const size_t n_params = size_t(rows * spec.groups_per_row(cols));
-  QWENQAT_CHECK(codes.size() == size_t(rows * cols), tensor, ": ", codes.size(),
-                " codes for a [", rows, ", ", cols, "] matrix");
+  QWENQAT_CHECK(codes.size() == size_t(rows * cols), tensor, ": ", codes.size(), " codes for a [",
+                rows, ", ", cols, "] matrix");
   QWENQAT_CHECK(scales.size() == n_params, tensor, ": ", scales.size(), " scales, expected ",
                 n_params, " (", spec.name(), ")");
   QWENQAT_CHECK(offsets.size() == (spec.symmetric ? 0 : n_params), tensor, ": ", offsets.size(),

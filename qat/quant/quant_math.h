@@ -18,12 +18,12 @@ namespace qwenqat::quant {
 
 // Weight quantization of one [rows, cols] matrix; groups run along cols.
 struct QuantSpec {
-  int bits = 4;          // 2..8
-  int group_size = 32;   // elements per group; 0 = per channel (one group per row)
+  int bits = 4;         // 2..8
+  int group_size = 32;  // elements per group; 0 = per channel (one group per row)
   bool symmetric = true;
 
   int levels() const { return 1 << bits; }
-  int umax() const { return levels() - 1; }          // largest unsigned code
+  int umax() const { return levels() - 1; }                          // largest unsigned code
   int zero_code() const { return symmetric ? 1 << (bits - 1) : 0; }  // u of q=0 (symmetric)
   int64_t group_len(int64_t cols) const { return group_size == 0 ? cols : group_size; }
   int64_t groups_per_row(int64_t cols) const { return cols / group_len(cols); }

@@ -120,7 +120,8 @@ TEST(GgufModelShared, F32FileMatchesLlamaCpp) {
   EXPECT_EQ(ours.get("tokenizer.ggml.padding_token_id").as_int("p"), 151643);
   EXPECT_TRUE(ours.get("tokenizer.ggml.add_bos_token").as_bool("b"));
   for (const auto& name : t.ckpt->names()) {
-    EXPECT_EQ(ours.to_f32(ours.get_tensor(gguf_tensor_name(name))), models::to_f32(t.ckpt->get(name)));
+    EXPECT_EQ(ours.to_f32(ours.get_tensor(gguf_tensor_name(name))),
+              models::to_f32(t.ckpt->get(name)));
   }
 }
 
@@ -132,7 +133,8 @@ TEST(GgufModelShared, ReferenceQuantizedFilesMatchLlamaCpp) {
     const GgufFile ref(shared / "reference" / "tiny-qwen2-f32" / f);
     GgufModelOptions opt;
     opt.name = "tiny-qwen2-ref";
-    write_qwen2_gguf(dir / f, t.config, t.tokenizer, t.tokenizer_config, tiny_tensors(t, &ref), opt);
+    write_qwen2_gguf(dir / f, t.config, t.tokenizer, t.tokenizer_config, tiny_tensors(t, &ref),
+                     opt);
     expect_like_reference(GgufFile(dir / f), ref);
   }
 }
@@ -158,10 +160,10 @@ Json small_tokenizer() {
   t["model"]["type"] = "BPE";
   for (int i = 0; i < 30; ++i) t["model"]["vocab"][std::string("t").append(std::to_string(i))] = i;
   t["model"]["merges"] = Json::array({"t1 t2", Json::array({"t3", "t4"})});
-  t["added_tokens"] = Json::array(
-      {Json{{"id", 30}, {"content", "<|endoftext|>"}, {"special", true}},
-       Json{{"id", 31}, {"content", "<tool>"}, {"special", false}},
-       Json{{"id", 45}, {"content", "<beyond>"}, {"special", true}}});
+  t["added_tokens"] =
+      Json::array({Json{{"id", 30}, {"content", "<|endoftext|>"}, {"special", true}},
+                   Json{{"id", 31}, {"content", "<tool>"}, {"special", false}},
+                   Json{{"id", 45}, {"content", "<beyond>"}, {"special", true}}});
   return t;
 }
 
@@ -176,7 +178,8 @@ std::vector<GgufModelTensor> small_tensors(const models::Qwen2Config& c,
     int64_t n = 1;
     for (int64_t d : shape) n *= d;
     std::vector<float> w(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) w[size_t(i)] = float((i * 37 + seed * 11) % 101) / 101.0f - 0.4f;
+    for (int64_t i = 0; i < n; ++i)
+      w[size_t(i)] = float((i * 37 + seed * 11) % 101) / 101.0f - 0.4f;
     if (linear) {
       const auto& spec = specs[seed % specs.size()];
       t.quantized = quant::quantize_matrix(w.data(), shape[0], shape[1], spec);
@@ -245,8 +248,8 @@ TEST(GgufModel, QuantizedTensorsReadBackExactly) {
 TEST(GgufModel, TokenizerRules) {
   TempDir dir;
   const auto c = small_config();
-  Json cfg = {{"add_bos_token", false}, {"pad_token", {{"content", "<tool>"}}},
-              {"bos_token", "t5"}};
+  Json cfg = {
+      {"add_bos_token", false}, {"pad_token", {{"content", "<tool>"}}}, {"bos_token", "t5"}};
   write_qwen2_gguf(dir / "t.gguf", c, small_tokenizer(), cfg, small_tensors(c, {{8, 32, true}}));
   const GgufFile g(dir / "t.gguf");
   EXPECT_EQ(g.get("tokenizer.ggml.pre").as_string("p"), "qwen2");

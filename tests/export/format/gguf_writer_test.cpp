@@ -14,6 +14,7 @@
 #include "data/util/check.h"
 #include "data/util/file_io.h"
 #include "data/util/half.h"
+#include "export/format/gguf_commands.h"
 #include "export/format/gguf_model.h"
 #include "export/format/gguf_reader.h"
 #include "models/checkpoint/safetensors.h"
@@ -131,6 +132,37 @@ TEST(GgufModel, TensorNames) {
                           "model.layers.0.mlp.up_proj.scale", "rotary.inv_freq", ""}) {
     EXPECT_THROW(gguf_tensor_name(bad), Error) << bad;
   }
+}
+
+TEST(GgufInfo, DescribesAFile) {
+  TempDir dir;
+  GgufWriter w;
+  w.set("general.architecture", GgufValue::string("qwen2"));
+  w.set("tokenizer.ggml.tokens", GgufValue::strings({"a", "b", "c"}));
+  std::vector<float> x(64, 0.5f);
+  w.add_float_tensor("token_embd.weight", {2, 32}, x.data(), GgmlType::kF16);
+  w.write(dir / "i.gguf");
+  GgufInfoOptions opt;
+  opt.file = dir / "i.gguf";
+  opt.tensors = true;
+  opt.max_array = 2;
+  const Json j = gguf_info_json(opt);
+  EXPECT_EQ(j["version"], 3);
+  EXPECT_EQ(j["metadata"]["general.architecture"]["value"], "qwen2");
+  EXPECT_EQ(j["metadata"]["tokenizer.ggml.tokens"]["type"], "ARRAY[STRING]");
+  EXPECT_EQ(j["metadata"]["tokenizer.ggml.tokens"]["count"], 3);
+  EXPECT_EQ(j["metadata"]["tokenizer.ggml.tokens"]["value"], Json::array({"a", "b"}));
+  EXPECT_EQ(j["tensors"][0]["type"], "F16");
+  EXPECT_EQ(j["tensors"][0]["shape"], Json::array({2, 32}));
+  EXPECT_EQ(j["tensors"][0]["bytes"], 128);
+  const std::string text = gguf_info_text(opt);
+  EXPECT_NE(text.find("tokenizer.ggml.tokens [ARRAY[STRING] x 3] = [\"a\",\"b\"] ..."),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("tensor token_embd.weight F16 [2,32] 128 bytes"), std::string::npos) << text;
+  write_file_atomic(dir / "bad.gguf", "GGUF");
+  opt.file = dir / "bad.gguf";
+  EXPECT_THROW(gguf_info_json(opt), Error);
 }
 
 }  // namespace

@@ -37,8 +37,8 @@ TEST(QuantSpec, NamesRoundTrip) {
 }
 
 TEST(QuantSpec, ParseRejectsBadNames) {
-  for (const char* bad : {"", "w", "w4", "w1g32", "w9g32", "w16c", "w4g", "w4g0", "w4g032",
-                          "q4g32", "w4g32b", "w4g32aa", "W4G32", "w4x", "w04g32", "w4g99999999999"}) {
+  for (const char* bad : {"", "w", "w4", "w1g32", "w9g32", "w16c", "w4g", "w4g0", "w4g032", "q4g32",
+                          "w4g32b", "w4g32aa", "W4G32", "w4x", "w04g32", "w4g99999999999"}) {
     EXPECT_THROW(parse_spec(bad), Error) << bad;
   }
   try {
@@ -225,7 +225,7 @@ TEST(QuantMath, QuantizeWithRejectsBadParams) {
   const QuantSpec s{4, 32, true};
   std::vector<float> w(64, 0.1f);
   EXPECT_NO_THROW(quantize_matrix_with(w.data(), 1, 64, s, {0x3c00, 0x3c00}, {}));
-  EXPECT_THROW(quantize_matrix_with(w.data(), 1, 64, s, {0x3c00}, {}), Error);        // count
+  EXPECT_THROW(quantize_matrix_with(w.data(), 1, 64, s, {0x3c00}, {}), Error);          // count
   EXPECT_THROW(quantize_matrix_with(w.data(), 1, 64, s, {0x3c00, 0x0000}, {}), Error);  // zero
   EXPECT_THROW(quantize_matrix_with(w.data(), 1, 64, s, {0x3c00, 0xbc00}, {}), Error);  // < 0
   EXPECT_THROW(quantize_matrix_with(w.data(), 1, 64, s, {0x3c00, 0x7c00}, {}), Error);  // inf
