@@ -38,6 +38,16 @@ std::optional<double> value_of(const SweepRow& r, PlotMetric m) {
   return std::nullopt;
 }
 
+// "w4g32 KD", "w8c PTQ", "fp": a point label that fits beside a marker.
+std::string short_label(const SweepRow& r) {
+  const auto& p = r.point;
+  if (p.method == "fp") return "fp";
+  const char* m = p.method == "ptq" ? "PTQ" : p.method == "qat" ? "QAT" : "KD";
+  std::string s = p.scheme.name() + " " + m;
+  if (p.mixed_precision != "none") s += " " + p.mixed_precision;
+  return s;
+}
+
 std::string axis_label(PlotMetric m) {
   switch (m) {
     case PlotMetric::kAccuracy: return "GSM8K accuracy (%)";
@@ -168,7 +178,7 @@ PlotFiles write_plot(const std::vector<SweepRow>& rows, PlotMetric metric,
   dat << "# pareto front: size_mb value label\n";
   for (size_t i : front) {
     files.pareto_ids.push_back(used[i]->point.id);
-    dat << xy[i].x << " " << xy[i].y << " \"" << used[i]->point.id << "\"\n";
+    dat << xy[i].x << " " << xy[i].y << " \"" << short_label(*used[i]) << "\"\n";
   }
   write_file_atomic(files.data, dat.str());
 
@@ -178,7 +188,7 @@ PlotFiles write_plot(const std::vector<SweepRow>& rows, PlotMetric metric,
      << "set title \"" << (title.empty() ? "Quantized variants: " + metric_name(metric) + " vs size" : title)
      << "\" noenhanced\n"
      << "set xlabel 'model size (MB, log scale)'\nset ylabel '" << axis_label(metric) << "'\n"
-     << "set logscale x 2\nset grid\nset key outside right top noenhanced\n"
+     << "set logscale x 2\nset grid\nset key inside right bottom box opaque noenhanced\n"
      << "set datafile missing 'NaN'\n";
   if (fp_value) gp << "fp = " << *fp_value << "\n";
   gp << "do for [t=1:2] {\n"

@@ -48,6 +48,20 @@ std::optional<double> optional_number(const Json& j, const std::string& what, co
 
 }  // namespace
 
+void set_generation_metrics(PointMetrics& m, const EvalSummary& summary) {
+  QWENQAT_CHECK(summary.problems > 0, "the generation eval of this point scored no problems");
+  m.accuracy = summary.accuracy;
+}
+
+void set_teacher_forced_metrics(PointMetrics& m, const TeacherForcedAccumulator& acc) {
+  QWENQAT_CHECK(acc.tokens() > 0, "the teacher-forced eval of this point scored no tokens");
+  m.perplexity = acc.perplexity();
+  if (acc.has_reference()) {
+    m.kl_mean = acc.kl_stats().mean;
+    m.top1_agreement = acc.top1_agreement().value;
+  }
+}
+
 Json row_to_json(const SweepRow& r) {
   const auto& p = r.point;
   const auto& m = r.metrics;

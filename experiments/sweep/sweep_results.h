@@ -14,6 +14,8 @@
 #include "data/util/json_io.h"
 #include "experiments/eval/jsonl.h"
 #include "experiments/eval/metrics.h"
+#include "experiments/eval/results.h"
+#include "experiments/eval/teacher_forced.h"
 #include "experiments/sweep/sweep_spec.h"
 
 namespace qwenqat::experiments {
@@ -29,6 +31,13 @@ struct PointMetrics {
   std::optional<double> top1_agreement;  // share of tokens with the same argmax as fp
   Json extra = Json::object();           // runner-specific details (paths, timings)
 };
+
+// Copies an evaluation's outcome into a point's metrics: accuracy (mean
+// pass@1 with its interval) from a generation eval; perplexity, mean KL and
+// top-1 agreement (the latter two only if it had a reference) from a
+// teacher-forced eval. Throws if the eval scored nothing.
+void set_generation_metrics(PointMetrics& m, const EvalSummary& summary);
+void set_teacher_forced_metrics(PointMetrics& m, const TeacherForcedAccumulator& acc);
 
 struct SweepRow {
   SweepPoint point;  // point.index is not stored (it depends on the grid)

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 #include <set>
 
@@ -180,6 +181,29 @@ TEST(SweepResults, RowRoundTripAndBadRows) {
   j = row_to_json(r);
   j["accuracy"] = 1.5;
   EXPECT_THROW(row_from_json(j, "x"), Error);
+}
+
+TEST(SweepResults, MetricsFromEvaluations) {
+  PointMetrics m;
+  EvalSummary empty;
+  EXPECT_THROW(set_generation_metrics(m, empty), Error);
+  EvalSummary s;
+  s.problems = 10;
+  s.accuracy = proportion_with_ci(3, 10);
+  set_generation_metrics(m, s);
+  EXPECT_NEAR(m.accuracy->value, 0.3, 1e-12);
+  TeacherForcedAccumulator acc;
+  EXPECT_THROW(set_teacher_forced_metrics(m, acc), Error);
+  // Two positions, vocab 2; reference uniform, model [0, ln 3] on row 0: the
+  // scored token (id 1) has p = 3/4 -> perplexity 4/3; KL(U || [1/4, 3/4]) =
+  // 0.5 ln(0.5/0.25) + 0.5 ln(0.5/0.75) = 0.143841; argmax 0 vs 1 -> top-1 0.
+  const float ln3 = float(std::log(3.0));
+  std::vector<float> q = {0.0f, ln3, 0.0f, 0.0f}, ref = {0.0f, 0.0f, 0.0f, 0.0f};
+  acc.add({"s", {0, 1}, 1}, q, ref, 2);
+  set_teacher_forced_metrics(m, acc);
+  EXPECT_NEAR(*m.perplexity, 4.0 / 3.0, 1e-6);
+  EXPECT_NEAR(*m.kl_mean, 0.1438410, 1e-6);
+  EXPECT_EQ(*m.top1_agreement, 0.0);
 }
 
 }  // namespace
