@@ -1,0 +1,189 @@
+// `qwenqat train` (see commands.h): flags, model + quantizer setup or resume,
+// data, the trainer, and the summary.
+#include "qat/commands.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "data/util/check.h"
+#include "data/util/file_io.h"
+#include "data/util/json_io.h"
+#include "models/checkpoint_io.h"
+
+namespace qwenqat::qat {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A run directory (-> its "latest" checkpoint) or a checkpoint directory.
+fs::path resolve_checkpoint(const fs::path& p) {
+  if (fs::exists(p / "latest")) {
+    std::string name = read_file(p / "latest");
+    while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+    return p / name;
+  }
+  QWENQAT_CHECK(fs::exists(p / "trainer_state.json"), "--resume ", p.string(),
+                ": neither a run directory (with a \"latest\" file) nor a checkpoint directory "
+                "(with trainer_state.json)");
+  return p;
+}
+
+}  // namespace
+
+Json run_train(const TrainCommandOptions& o) {
+  o.train.validate();
+  QWENQAT_CHECK(o.batch_size >= 1, "--batch-size must be >= 1, got ", o.batch_size);
+  QWENQAT_CHECK(o.max_length >= 2, "--max-length must be >= 2, got ", o.max_length);
+  models::ModuleOptions mo;
+  mo.dtype = models::parse_torch_dtype(o.dtype);
+  TrainOptions train = o.train;
+  train.save_dtype = mo.dtype == torch::kBFloat16 ? models::DType::kBF16
+                     : mo.dtype == torch::kHalf   ? models::DType::kF16
+                                                  : models::DType::kF32;
+  fs::path run_dir = o.out;
+  fs::path checkpoint;
+  fs::path model_dir = o.model;
+  if (!o.resume.empty()) {
+    checkpoint = resolve_checkpoint(o.resume);
+    if (run_dir.empty()) run_dir = checkpoint.parent_path();
+    model_dir = checkpoint;
+  }
+  QWENQAT_CHECK(!model_dir.empty(), "--model is required (a Hugging Face model directory)");
+  QWENQAT_CHECK(!run_dir.empty(), "--out is required (the run directory)");
+
+  auto model = models::load_model(model_dir, mo);
+  std::optional<QatModel> qat;
+  if (!checkpoint.empty()) {
+    qat.emplace(load_quantization(*model, checkpoint));
+  } else {
+    QatConfig config = o.qconfig.empty()
+                           ? QatConfig::from_preset(o.preset)
+                           : QatConfig::from_json(read_json_file(o.qconfig), o.qconfig);
+    if (!o.scale_init.empty()) config.scale_init = parse_scale_init(o.scale_init, "--scale-init");
+    if (o.freeze_scales) config.learnable_scales = false;
+    qat.emplace(prepare(*model, config));
+  }
+
+  DataOptions data = o.data;
+  if (data.tokenizer.empty() && fs::exists(model_dir / "tokenizer.json")) {
+    data.tokenizer = model_dir;
+  }
+  if (train.tokenizer_src.empty() && !data.tokenizer.empty()) {
+    train.tokenizer_src = fs::is_directory(data.tokenizer) ? data.tokenizer
+                                                            : data.tokenizer.parent_path();
+  }
+  const TrainData td = load_train_data(data, model->config().vocab_size);
+  fs::create_directories(run_dir);
+  if (!td.split.train.empty()) data::write_split(run_dir / "split.json", td.split);
+
+  data::BatcherOptions bo;
+  bo.batch_size = o.batch_size;
+  bo.max_length = o.max_length;
+  bo.seed = train.seed;
+  bo.pad_id = 0;
+  data::Batcher train_batches(td.train, bo);
+  std::optional<data::Batcher> eval_batches;
+  if (!td.eval.empty()) {
+    auto eo = bo;
+    eo.shuffle = false;
+    eval_batches.emplace(td.eval, eo);
+  }
+  Trainer trainer(model, *qat, train, std::move(train_batches), std::move(eval_batches), run_dir);
+  if (!checkpoint.empty()) trainer.resume(checkpoint);
+  const auto steps = trainer.run();
+  const auto eval = trainer.evaluate();
+
+  Json summary;
+  summary["run_dir"] = run_dir.string();
+  summary["checkpoint"] = (run_dir / read_file(run_dir / "latest")).string();
+  summary["steps"] = trainer.step();
+  summary["quantized_layers"] = qat->num_quantized();
+  summary["train_examples"] = td.train.size();
+  summary["eval_examples"] = td.eval.size();
+  summary["eval_ce"] = eval.ce;
+  if (!steps.empty()) summary["final_train_ce"] = steps.back().ce;
+  std::string& cp = summary["checkpoint"].get_ref<std::string&>();
+  while (!cp.empty() && cp.back() == '\n') cp.pop_back();
+  return summary;
+}
+
+void register_commands(CLI::App& app) {
+  auto o = std::make_shared<TrainCommandOptions>();
+  auto* cmd = app.add_subcommand(
+      "train", "Quantization-aware training of a Qwen2 checkpoint (--steps 0: round-to-nearest "
+               "post-training quantization); writes a run directory of checkpoints");
+  cmd->add_option("--model", o->model, "Hugging Face model directory (config.json + safetensors)");
+  cmd->add_option("--out", o->out, "run directory (metrics.jsonl, checkpoint-<step>/, latest)");
+  cmd->add_option("--preset", o->preset,
+                  "quantization preset: w4g32 w4g64 w4g128 w4g32a w8g32 w8c w4g32a8 w4g128a8 "
+                  "w3g32 w2g32 w4g32-mixed, or any w<bits>g<group>[a] / w<bits>c")
+      ->capture_default_str();
+  cmd->add_option("--qconfig", o->qconfig, "quantization config JSON (overrides --preset)");
+  cmd->add_option("--scale-init", o->scale_init, "scale initialization: minmax | mse "
+                  "(default: the config's, minmax)");
+  cmd->add_flag("--freeze-scales", o->freeze_scales, "keep scales at their initial values")
+      ->capture_default_str();
+  cmd->add_option("--dtype", o->dtype, "compute dtype: f32 | bf16")->capture_default_str();
+  cmd->add_option("--resume", o->resume, "continue a run: its directory or a checkpoint dir");
+  cmd->add_option("--data", o->data.data, "training data: a .jsonl file (GSM8K, "
+                  "prompt/completion or tokens) or \"embedded\"")->capture_default_str();
+  cmd->add_option("--data-format", o->data.format,
+                  "auto | gsm8k | prompt-completion | tokens")->capture_default_str();
+  cmd->add_option("--eval-data", o->data.eval_data, "held-out file (default: split --data)");
+  cmd->add_option("--holdout", o->data.holdout, "fraction of --data held out for evaluation")
+      ->capture_default_str();
+  cmd->add_option("--tokenizer", o->data.tokenizer,
+                  "tokenizer.json or its directory (default: the model directory's)");
+  cmd->add_option("--template", o->data.template_name,
+                  "prompt template for GSM8K: r1 | qwen | plain (default: by tokenizer)");
+  cmd->add_flag("--skip-bad-lines", o->data.skip_bad_lines, "skip malformed data lines")
+      ->capture_default_str();
+  cmd->add_option("--batch-size", o->batch_size, "examples per micro-batch")->capture_default_str();
+  cmd->add_option("--max-length", o->max_length, "examples are cut to this many tokens")
+      ->capture_default_str();
+  auto& t = o->train;
+  cmd->add_option("--steps", t.steps, "optimizer steps (0 = PTQ only)")->capture_default_str();
+  cmd->add_option("--grad-accum", t.grad_accum, "micro-batches per step")->capture_default_str();
+  cmd->add_option("--lr", t.lr, "peak learning rate of the weights")->capture_default_str();
+  cmd->add_option("--scale-lr", t.scale_lr, "peak learning rate of the scales")
+      ->capture_default_str();
+  cmd->add_option("--weight-decay", t.weight_decay, "AdamW weight decay of matrices")
+      ->capture_default_str();
+  cmd->add_option("--warmup", t.warmup_steps, "linear warm-up steps")->capture_default_str();
+  cmd->add_option("--min-lr-ratio", t.min_lr_ratio, "cosine floor as a fraction of the peak")
+      ->capture_default_str();
+  cmd->add_option("--grad-clip", t.grad_clip, "max gradient norm (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--ce-weight", t.ce_weight, "weight of the cross-entropy loss")
+      ->capture_default_str();
+  cmd->add_option("--kd-weight", t.kd_weight, "weight of the distillation loss (teacher = the "
+                  "same weights unquantized)")->capture_default_str();
+  cmd->add_option("--kd-temperature", t.kd_temperature, "distillation temperature")
+      ->capture_default_str();
+  cmd->add_flag("!--train-weights,--scales-only", t.train_weights,
+                "train only the quantizer scales (weights frozen)")->capture_default_str();
+  cmd->add_option("--eval-every", t.eval_every, "evaluate every N steps (0 = at the end)")
+      ->capture_default_str();
+  cmd->add_option("--save-every", t.save_every, "checkpoint every N steps (0 = at the end)")
+      ->capture_default_str();
+  cmd->add_option("--keep-checkpoints", t.keep_checkpoints, "newest checkpoints kept")
+      ->capture_default_str();
+  cmd->add_option("--seed", t.seed, "seed of data order, split and torch")->capture_default_str();
+  cmd->add_flag("!--no-progress", t.progress, "no progress bar")->capture_default_str();
+  cmd->add_flag("--json", o->json, "print the summary as JSON")->capture_default_str();
+  cmd->callback([o]() {
+    o->data.split_seed = o->train.seed;
+    const Json summary = run_train(*o);
+    if (o->json) {
+      std::cout << summary.dump(2) << std::endl;
+    } else {
+      std::printf("trained %lld steps; held-out CE %.4f; checkpoint %s\n",
+                  static_cast<long long>(summary["steps"].get<int64_t>()),
+                  summary["eval_ce"].get<double>(),
+                  summary["checkpoint"].get<std::string>().c_str());
+    }
+  });
+}
+
+}  // namespace qwenqat::qat

@@ -1,0 +1,37 @@
+// `qwenqat train`: quantization-aware training (or, with --steps 0, plain
+// round-to-nearest post-training quantization) of a Hugging Face Qwen2
+// checkpoint; writes a run directory (docs/QAT.md).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <string>
+
+#include "qat/train_data.h"
+#include "qat/trainer.h"
+
+namespace qwenqat::qat {
+
+struct TrainCommandOptions {
+  std::string model;        // Hugging Face model directory
+  std::string out;          // run directory
+  std::string preset = "w4g32";
+  std::string qconfig;      // QatConfig JSON file (overrides --preset)
+  std::string scale_init;   // "" = the config's; minmax | mse
+  bool freeze_scales = false;
+  std::string dtype = "f32";
+  std::string resume;       // run directory or checkpoint-<step> directory
+  int64_t batch_size = 4;
+  int64_t max_length = 512;
+  bool json = false;
+  DataOptions data;
+  TrainOptions train;
+};
+
+// Runs the command; returns the JSON summary it prints.
+Json run_train(const TrainCommandOptions& o);
+
+void register_commands(CLI::App& app);
+
+}  // namespace qwenqat::qat

@@ -1,0 +1,133 @@
+// The QAT training loop: AdamW (weight decay on matrices only) with a
+// separate learning rate for the quantizer scales, linear warm-up + cosine
+// decay, global gradient-norm clipping, gradient accumulation, masked
+// next-token cross entropy mixed with knowledge distillation from the same
+// weights with quantization off (KL(teacher || student) at temperature T,
+// scaled by T^2), held-out evaluation, metrics as JSON lines, and atomic
+// checkpoints that --resume continues exactly. Deterministic on CPU for a
+// given seed and thread count. Layout of a run directory: docs/QAT.md.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "data/batching.h"
+#include "models/checkpoint/safetensors.h"
+#include "models/qwen2_model.h"
+#include "qat/prepare.h"
+
+namespace qwenqat::qat {
+
+struct TrainOptions {
+  int64_t steps = 100;          // optimizer steps; 0 = post-training quantization only
+  int64_t grad_accum = 1;       // micro-batches per optimizer step
+  double lr = 1e-5;             // peak learning rate of the weights (> 0)
+  double scale_lr = 1e-4;       // peak learning rate of scales / offsets (> 0)
+  double weight_decay = 0.01;   // AdamW decay of 2-D weights (not norms, biases, scales)
+  int64_t warmup_steps = 0;     // linear warm-up from lr/warmup to lr
+  double min_lr_ratio = 0.1;    // cosine decays to lr * min_lr_ratio at the last step
+  double grad_clip = 1.0;       // max global L2 norm of all gradients; 0 = off
+  double ce_weight = 1.0;       // loss = ce_weight * CE + kd_weight * KD
+  double kd_weight = 0.0;
+  double kd_temperature = 1.0;
+  bool train_weights = true;    // false: only the scales train (weights frozen)
+  int64_t eval_every = 0;       // held-out evaluation every N steps (0: only at the end)
+  int64_t save_every = 0;       // checkpoint every N steps (0: only at the end)
+  int64_t keep_checkpoints = 2; // newest checkpoint-<step> dirs kept (>= 1)
+  uint64_t seed = 0;            // data order and torch's generator
+  bool progress = true;         // progress bar on stderr
+  models::DType save_dtype = models::DType::kF32;  // checkpoint dtype (use the model's)
+  std::filesystem::path tokenizer_src;  // tokenizer files copied into checkpoints ("" = none)
+
+  // Throws qwenqat::Error naming the flag (--lr, --steps, ...) when invalid.
+  void validate() const;
+};
+
+// One optimizer step's figures (also a line of metrics.jsonl).
+struct StepMetrics {
+  int64_t step = 0;  // 1-based: the step just completed
+  double loss = 0, ce = 0, kd = 0, lr = 0, scale_lr = 0, grad_norm = 0;
+  int64_t tokens = 0;  // loss tokens in the step
+  double tokens_per_s = 0;
+};
+
+struct EvalMetrics {
+  int64_t step = 0;
+  double ce = 0;       // mean masked next-token CE on the held-out examples
+  int64_t tokens = 0;
+};
+
+// Trains `model` (already prepare()d; `qat` aliases its quantizers). The run
+// directory receives metrics.jsonl, checkpoint-<step>/ (a Hugging Face model
+// directory + quantization.json + quantizers.safetensors + optimizer.pt +
+// trainer_state.json) and a "latest" file naming the newest checkpoint.
+// Not thread-safe.
+class Trainer {
+ public:
+  Trainer(models::Qwen2ForCausalLM model, QatModel& qat, TrainOptions options,
+          data::Batcher train, std::optional<data::Batcher> eval,
+          std::filesystem::path run_dir);
+
+  // Continues from `checkpoint` (a checkpoint-<step> dir of this run whose
+  // weights and quantizers are already loaded into the model): restores the
+  // optimizer, the step counter and the RNG state.
+  void resume(const std::filesystem::path& checkpoint);
+
+  // Runs the remaining steps (evaluating and checkpointing as configured)
+  // and returns every step's metrics. A NaN/Inf loss or gradient stops with
+  // qwenqat::Error naming the step and the last good checkpoint. Throws
+  // before the first step if there are no batches.
+  std::vector<StepMetrics> run();
+
+  EvalMetrics evaluate();  // on the held-out batches (ce 0, tokens 0 if none)
+  // Writes checkpoint-<step> atomically; returns its path.
+  std::filesystem::path save_checkpoint();
+  int64_t step() const { return step_; }
+  // Called after each step (for tests and the CLI); may throw to stop.
+  std::function<void(const StepMetrics&)> on_step;
+
+ private:
+  double lr_factor(int64_t step) const;  // schedule factor for 0-based step
+  void append_metrics(const Json& j);
+  // Loss of one micro-batch; adds CE/KD sums (per-token means are over
+  // `step_tokens`) and returns the weighted loss to backpropagate.
+  torch::Tensor micro_batch_loss(const data::Batch& b, int64_t step_tokens, double* ce,
+                                 double* kd);
+
+  models::Qwen2ForCausalLM model_;
+  QatModel& qat_;
+  TrainOptions options_;
+  data::Batcher train_;
+  std::optional<data::Batcher> eval_;
+  std::filesystem::path run_dir_;
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::vector<double> group_lr_;  // peak lr per optimizer param group
+  int64_t step_ = 0;
+  std::filesystem::path last_checkpoint_;
+};
+
+// Masked next-token cross entropy and distillation terms of a batch.
+// logits [B, T, V] float32; ids [B, T] int64; mask [B, T] (1 = completion
+// token to predict). Position t predicts token t+1 where mask[t+1] == 1.
+// Returns the SUM over those tokens (not the mean).
+torch::Tensor masked_ce_sum(const torch::Tensor& logits, const torch::Tensor& ids,
+                            const torch::Tensor& mask);
+// sum over masked positions of T^2 * KL(softmax(t/T) || softmax(s/T)).
+torch::Tensor masked_kd_sum(const torch::Tensor& student_logits,
+                            const torch::Tensor& teacher_logits, const torch::Tensor& mask,
+                            double temperature);
+
+// Batch -> tensors: ids [B, T] int64, loss mask [B, T] float32, attention
+// mask [B, T] int64, positions [B, T] int64.
+struct BatchTensors {
+  torch::Tensor ids, loss_mask, attention_mask, positions;
+};
+BatchTensors to_tensors(const data::Batch& b, torch::Device device);
+
+}  // namespace qwenqat::qat
