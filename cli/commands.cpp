@@ -5,6 +5,7 @@
 #include "export/format/gguf_commands.h"
 #include "inference/commands.h"
 #include "models/commands.h"
+#include "qat/commands.h"
 #include "experiments/sweep/report_commands.h"
 
 namespace qwenqat::cli {
@@ -13,6 +14,7 @@ void register_all(CLI::App& app) {
   data::register_commands(app);
   engine::register_commands(app);
   models::register_commands(app);
+  qat::register_commands(app);
   experiments::register_report_commands(app);
   format::register_gguf_commands(app);
   (void)app;
