@@ -219,9 +219,8 @@ Json run_bench(const BenchOptions& o) {
   out["prefill_cpu_seconds"] = cpu1 - cpu0;
   out["decode_cpu_seconds"] = cpu2 - cpu1;
   if (out.contains("memory_read_bandwidth_gbs")) {
-    out["decode_bandwidth_fraction"] =
-        out["decode_weight_bandwidth_gbs"].get<double>() /
-        out["memory_read_bandwidth_gbs"].get<double>();
+    out["decode_bandwidth_fraction"] = out["decode_weight_bandwidth_gbs"].get<double>() /
+                                       out["memory_read_bandwidth_gbs"].get<double>();
   }
   return out;
 }

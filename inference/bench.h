@@ -14,13 +14,13 @@
 namespace qwenqat::engine {
 
 struct BenchOptions {
-  std::string model;          // checkpoint dir or .h5; or empty with random_config
-  std::string random_config;  // config.json: random weights of these shapes
+  std::string model;                   // checkpoint dir or .h5; or empty with random_config
+  std::string random_config;           // config.json: random weights of these shapes
   std::string random_quant = "w4g32";  // scheme of the random linears/embedding, or "f32"
   int64_t prompt_tokens = 128;
   int64_t gen_tokens = 64;
   int64_t batch = 1;
-  int threads = 0;            // 0: hardware threads
+  int threads = 0;  // 0: hardware threads
   std::string kv_cache = "f32";
   std::string kernels = "auto";
   int64_t bandwidth_mb = 1024;  // buffer of the read-bandwidth probe; 0 skips it

@@ -12,7 +12,6 @@
 #include "data/util/check.h"
 #include "inference/bench.h"
 #include "inference/generate.h"
-#include "inference/h5_source.h"
 #include "inference/model.h"
 
 namespace qwenqat::engine {
@@ -25,10 +24,10 @@ std::optional<data::Tokenizer> load_tokenizer(const WeightSource& src, const std
   const std::string tok = src.tokenizer_json();
   if (tok.empty()) return std::nullopt;
   const std::string cfg = src.tokenizer_config_json();
-  return data::Tokenizer::from_json(parse_json(tok, src.origin() + ": tokenizer.json"),
-                                    cfg.empty() ? Json() : parse_json(cfg, src.origin() +
-                                                                                ": tokenizer_config.json"),
-                                    src.origin());
+  return data::Tokenizer::from_json(
+      parse_json(tok, src.origin() + ": tokenizer.json"),
+      cfg.empty() ? Json() : parse_json(cfg, src.origin() + ": tokenizer_config.json"),
+      src.origin());
 }
 
 std::string pick_template(const std::string& requested, const WeightSource& src,
@@ -63,7 +62,8 @@ std::vector<int32_t> parse_id_list(const std::string& s, const std::string& flag
 }
 
 void run_generate(const GenerateCommandOptions& o) {
-  QWENQAT_CHECK(o.prompt.empty() != o.ids.empty(), "generate: give exactly one of --prompt and --ids");
+  QWENQAT_CHECK(o.prompt.empty() != o.ids.empty(),
+                "generate: give exactly one of --prompt and --ids");
   const int threads = o.threads == 0 ? ThreadPool::hardware_threads() : o.threads;
   ThreadPool pool(threads);  // validates --threads first
   set_kernel_isa(parse_isa(o.kernels, "--kernels"));
@@ -189,8 +189,9 @@ void register_commands(CLI::App& app) {
   bench->add_option("--model", bo->model, "Model: checkpoint directory or .h5 export");
   bench->add_option("--random-config", bo->random_config,
                     "Instead of --model: random weights with this config.json's shapes");
-  bench->add_option("--random-quant", bo->random_quant,
-                    "Scheme of the random weights (e.g. w4g32, w8g32, f32)")
+  bench
+      ->add_option("--random-quant", bo->random_quant,
+                   "Scheme of the random weights (e.g. w4g32, w8g32, f32)")
       ->capture_default_str();
   bench->add_option("--prompt-tokens", bo->prompt_tokens, "Prompt length per sequence")
       ->capture_default_str();
@@ -202,8 +203,9 @@ void register_commands(CLI::App& app) {
       ->capture_default_str();
   bench->add_option("--kernels", bo->kernels, "Kernel set: auto, avx2 or scalar")
       ->capture_default_str();
-  bench->add_option("--bandwidth-mb", bo->bandwidth_mb,
-                    "Buffer size (MiB) of the memory read-bandwidth probe; 0 skips it")
+  bench
+      ->add_option("--bandwidth-mb", bo->bandwidth_mb,
+                   "Buffer size (MiB) of the memory read-bandwidth probe; 0 skips it")
       ->capture_default_str();
   bench->add_flag("--json", bo->json, "Print the figures as JSON")->capture_default_str();
   bench->callback([bo] {

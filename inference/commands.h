@@ -5,7 +5,6 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -17,19 +16,19 @@ namespace qwenqat::engine {
 
 struct GenerateCommandOptions {
   std::string model;
-  std::string prompt;         // text, rendered with the template
-  std::string ids;            // or "1,2,3": raw token ids, no template
+  std::string prompt;          // text, rendered with the template
+  std::string ids;             // or "1,2,3": raw token ids, no template
   std::string templ = "auto";  // auto | r1 | qwen | plain | none
-  std::string tokenizer;      // tokenizer.json (or dir) overriding the model's
+  std::string tokenizer;       // tokenizer.json (or dir) overriding the model's
   int64_t max_new_tokens = 256;
   float temperature = 0.6f;
   float top_p = 0.95f;
   int64_t top_k = 0;
   uint64_t seed = 0;
-  int threads = 0;            // 0: hardware threads
+  int threads = 0;  // 0: hardware threads
   std::string kv_cache = "f32";
   std::string kernels = "auto";
-  int64_t max_context = 0;    // 0: max_position_embeddings
+  int64_t max_context = 0;  // 0: max_position_embeddings
   std::vector<std::string> stop;
   bool json = false;
 };

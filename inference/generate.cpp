@@ -19,8 +19,7 @@ std::vector<Generation> generate(Model& model, const std::vector<std::vector<int
   const auto& cfg = model.config();
   const int64_t limit = options.max_context > 0 ? options.max_context : cfg.max_position_embeddings;
   QWENQAT_CHECK(limit <= cfg.max_position_embeddings, "context limit ", limit,
-                " exceeds the model's max_position_embeddings (", cfg.max_position_embeddings,
-                ")");
+                " exceeds the model's max_position_embeddings (", cfg.max_position_embeddings, ")");
   int64_t longest = 0;
   for (size_t i = 0; i < prompts.size(); ++i) {
     const int64_t n = static_cast<int64_t>(prompts[i].size());
@@ -62,8 +61,7 @@ std::vector<Generation> generate(Model& model, const std::vector<std::vector<int
       g.tokens.push_back(tok);
       if (options.decode) g.text += options.decode(tok);
       if (on_token) on_token(i, tok);
-      if (std::find(options.eos_ids.begin(), options.eos_ids.end(), tok) !=
-          options.eos_ids.end()) {
+      if (std::find(options.eos_ids.begin(), options.eos_ids.end(), tok) != options.eos_ids.end()) {
         g.stop_reason = "eos";
       } else if (std::any_of(options.stop_strings.begin(), options.stop_strings.end(),
                              [&](const std::string& st) {

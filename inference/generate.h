@@ -18,9 +18,9 @@ namespace qwenqat::engine {
 
 struct GenerateOptions {
   int64_t max_new_tokens = 256;
-  SamplingOptions sampling;          // sequence i uses seed sampling.seed + i
-  std::vector<int32_t> eos_ids;      // generation ends after emitting one of these
-  std::vector<std::string> stop_strings;  // needs `decode`
+  SamplingOptions sampling;                    // sequence i uses seed sampling.seed + i
+  std::vector<int32_t> eos_ids;                // generation ends after emitting one of these
+  std::vector<std::string> stop_strings;       // needs `decode`
   std::function<std::string(int32_t)> decode;  // token id -> text piece
   KvDtype kv_dtype = KvDtype::kF32;
   // Context limit in tokens (prompt + generated); 0 = the model's

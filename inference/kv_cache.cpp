@@ -26,8 +26,8 @@ KvCache::KvCache(const models::Qwen2Config& config, int64_t num_slots, int64_t m
       lengths_(static_cast<size_t>(std::max<int64_t>(num_slots, 0)), 0) {
   QWENQAT_CHECK(num_slots >= 1, "the KV cache needs at least one sequence slot (got ", num_slots,
                 ")");
-  QWENQAT_CHECK(max_context >= 1, "the context limit must be at least 1 token (got ",
-                max_context, ")");
+  QWENQAT_CHECK(max_context >= 1, "the context limit must be at least 1 token (got ", max_context,
+                ")");
   const size_t n = static_cast<size_t>(num_slots * num_layers_ * max_context * kv_dim_);
   if (dtype == KvDtype::kF32) {
     k32_.resize(n);
@@ -54,8 +54,8 @@ size_t KvCache::offset(int64_t slot, int64_t layer, int64_t pos) const {
 }
 
 void KvCache::store(int64_t slot, int64_t layer, int64_t pos, const float* k, const float* v) {
-  QWENQAT_CHECK(pos >= 0 && pos < max_context_, "position ", pos,
-                " is past the context limit of ", max_context_, " tokens");
+  QWENQAT_CHECK(pos >= 0 && pos < max_context_, "position ", pos, " is past the context limit of ",
+                max_context_, " tokens");
   const size_t o = offset(slot, layer, pos);
   if (dtype_ == KvDtype::kF32) {
     std::memcpy(&k32_[o], k, kv_dim_ * sizeof(float));

@@ -21,8 +21,7 @@ class KvCache {
  public:
   // max_context >= 1 positions per slot; memory: 2 * slots * layers *
   // max_context * kv_dim * (4 or 2) bytes (allocated up front).
-  KvCache(const models::Qwen2Config& config, int64_t num_slots, int64_t max_context,
-          KvDtype dtype);
+  KvCache(const models::Qwen2Config& config, int64_t num_slots, int64_t max_context, KvDtype dtype);
 
   int64_t num_slots() const { return num_slots_; }
   int64_t max_context() const { return max_context_; }

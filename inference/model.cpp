@@ -96,8 +96,8 @@ Model::Model(std::shared_ptr<const WeightSource> source)
 uint64_t Model::weight_bytes_per_step() const {
   uint64_t b = tied_ ? embed_tokens_.weight_bytes() : lm_head_.weight_bytes();
   for (const auto& L : layers_) {
-    for (const Linear* l : {&L.q_proj, &L.k_proj, &L.v_proj, &L.o_proj, &L.gate_proj, &L.up_proj,
-                            &L.down_proj})
+    for (const Linear* l :
+         {&L.q_proj, &L.k_proj, &L.v_proj, &L.o_proj, &L.gate_proj, &L.up_proj, &L.down_proj})
       b += l->weight_bytes();
   }
   return b;
@@ -106,8 +106,8 @@ uint64_t Model::weight_bytes_per_step() const {
 std::string Model::describe_schemes() const {
   std::map<std::string, int> counts;
   for (const auto& L : layers_) {
-    for (const Linear* l : {&L.q_proj, &L.k_proj, &L.v_proj, &L.o_proj, &L.gate_proj, &L.up_proj,
-                            &L.down_proj})
+    for (const Linear* l :
+         {&L.q_proj, &L.k_proj, &L.v_proj, &L.o_proj, &L.gate_proj, &L.up_proj, &L.down_proj})
       ++counts[l->scheme()];
   }
   ++counts[(tied_ ? embed_tokens_ : lm_head_).scheme()];
@@ -117,9 +117,9 @@ std::string Model::describe_schemes() const {
   return s;
 }
 
-void Model::attention(const std::vector<SequenceStep>& steps,
-                      const std::vector<int64_t>& first_row, int64_t layer,
-                      const KvCache& cache, ThreadPool& pool, const float* q, float* out) const {
+void Model::attention(const std::vector<SequenceStep>& steps, const std::vector<int64_t>& first_row,
+                      int64_t layer, const KvCache& cache, ThreadPool& pool, const float* q,
+                      float* out) const {
   const int64_t d = config_.dim_head(), heads = config_.num_attention_heads;
   const int64_t kv_heads = config_.num_key_value_heads, group = heads / kv_heads;
   const int64_t QD = config_.q_dim();

@@ -77,8 +77,4 @@ class Model {
   std::vector<float> inv_freq_;  // [head_dim / 2]
 };
 
-// Loads `path`: a Hugging Face checkpoint directory (float baseline) or a
-// qwenqat .h5 export. Throws naming the path when neither.
-std::shared_ptr<const WeightSource> open_weight_source(const std::filesystem::path& path);
-
 }  // namespace qwenqat::engine

@@ -1,4 +1,4 @@
-// Weight sources (Hugging Face checkpoint, in-memory) and Linear.
+// Weight sources (Hugging Face checkpoint, in-memory, .h5 export) and Linear.
 #include "inference/weights.h"
 
 #include <algorithm>
@@ -29,14 +29,46 @@ std::optional<SourceTensor> CheckpointSource::find(const std::string& name) cons
 }
 
 std::string CheckpointSource::tokenizer_json() const {
-  const auto p = std::filesystem::is_directory(dir_) ? dir_ / "tokenizer.json" : std::filesystem::path();
+  const auto p =
+      std::filesystem::is_directory(dir_) ? dir_ / "tokenizer.json" : std::filesystem::path();
   return !p.empty() && std::filesystem::exists(p) ? read_file(p) : "";
 }
 
 std::string CheckpointSource::tokenizer_config_json() const {
-  const auto p =
-      std::filesystem::is_directory(dir_) ? dir_ / "tokenizer_config.json" : std::filesystem::path();
+  const auto p = std::filesystem::is_directory(dir_) ? dir_ / "tokenizer_config.json"
+                                                     : std::filesystem::path();
   return !p.empty() && std::filesystem::exists(p) ? read_file(p) : "";
+}
+
+H5Source::H5Source(const std::filesystem::path& path) : file_(path), config_(file_.config()) {}
+
+std::optional<SourceTensor> H5Source::find(const std::string& name) const {
+  const format::H5Tensor* t = file_.find(name);
+  if (!t) return std::nullopt;
+  SourceTensor s;
+  s.shape = t->shape;
+  s.quantized = t->quantized;
+  if (t->quantized) {
+    s.packed = t->packed;
+  } else {
+    s.view = t->data;
+  }
+  return s;
+}
+
+std::shared_ptr<const WeightSource> open_weight_source(const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  QWENQAT_CHECK(fs::exists(path), "--model ", path.string(),
+                " does not exist; give a Hugging Face checkpoint directory or a .h5 export");
+  if (fs::is_directory(path)) return std::make_shared<CheckpointSource>(path);
+  if (path.extension() == ".h5") return std::make_shared<H5Source>(path);
+  if (path.extension() == ".safetensors") {
+    fail("--model ", path.string(),
+         ": give the checkpoint's directory (the engine needs config.json beside the weights)");
+  }
+  fail("--model ", path.string(),
+       ": not a Hugging Face checkpoint directory (config.json + model.safetensors) nor a .h5 "
+       "export");
 }
 
 MemorySource::MemorySource(models::Qwen2Config config, std::string origin)

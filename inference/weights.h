@@ -3,7 +3,7 @@
 // tensor (F32/F16/BF16 bytes, converted to float32 when the model is built) or
 // as a packed quantized matrix (format::PackedView, used in place, zero-copy).
 // Sources: a Hugging Face checkpoint (float baseline), an in-memory source
-// (tests, random-weight benchmarks) and, in h5_source.h, the qwenqat .h5 export.
+// (tests, random-weight benchmarks) and the qwenqat .h5 export (zero-copy).
 #pragma once
 
 #include <cstdint>
@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "export/format/h5_model_reader.h"
 #include "export/format/packed_tensor.h"
 #include "inference/kernels/packed_matmul.h"
 #include "inference/thread_pool.h"
@@ -25,8 +26,8 @@ namespace qwenqat::engine {
 struct SourceTensor {
   std::vector<int64_t> shape;  // logical shape
   bool quantized = false;
-  models::TensorView view;     // !quantized: dtype F32/F16/BF16 (or F64) + bytes
-  format::PackedView packed;   // quantized: codes, fp16 scales/offsets
+  models::TensorView view;    // !quantized: dtype F32/F16/BF16 (or F64) + bytes
+  format::PackedView packed;  // quantized: codes, fp16 scales/offsets
 };
 
 // Read-only after construction; safe to share between threads.
@@ -79,6 +80,30 @@ class MemorySource : public WeightSource {
   std::map<std::string, format::PackedMatrix> packed_;
 };
 
+// The qwenqat .h5 export (format::H5ModelFile): packed tensors are used in
+// place from the memory map, float tensors converted when the model is built.
+class H5Source : public WeightSource {
+ public:
+  // Opens and validates the file (format version, layout, byte ranges);
+  // throws qwenqat::Error naming the file and what is wrong.
+  explicit H5Source(const std::filesystem::path& path);
+  models::Qwen2Config config() const override { return config_; }
+  std::optional<SourceTensor> find(const std::string& name) const override;
+  std::string origin() const override { return file_.path().string(); }
+  std::string tokenizer_json() const override { return file_.tokenizer_json_text(); }
+  std::string tokenizer_config_json() const override { return file_.tokenizer_config_text(); }
+  // The prompt template recorded at export ("" when absent).
+  const std::string& prompt_template() const { return file_.prompt_template(); }
+
+ private:
+  format::H5ModelFile file_;
+  models::Qwen2Config config_;
+};
+
+// Opens a --model path: a Hugging Face checkpoint directory (float baseline)
+// or a .h5 export. Throws qwenqat::Error naming the path when neither.
+std::shared_ptr<const WeightSource> open_weight_source(const std::filesystem::path& path);
+
 // A [rows, cols] weight (Hugging Face nn.Linear layout: out x in) with an
 // optional bias, float32 (owned) or packed (view into the source). Immutable
 // after construction; forward() may run concurrently on different pools.
@@ -108,9 +133,9 @@ class Linear {
  private:
   int64_t rows_ = 0, cols_ = 0;
   std::string scheme_;
-  std::vector<float> f32_;                   // [rows, cols] when float
+  std::vector<float> f32_;  // [rows, cols] when float
   std::optional<format::PackedView> packed_;
-  std::vector<float> bias_;                  // empty or [rows]
+  std::vector<float> bias_;  // empty or [rows]
 };
 
 }  // namespace qwenqat::engine

@@ -14,7 +14,6 @@
 
 #include <cstring>
 
-
 namespace qwenqat::engine::avx2 {
 
 bool supports_dequant(const format::PackedView& w) {
@@ -74,7 +73,8 @@ void dequantize_row(const format::PackedView& w, int64_t r, float* out) {
     const int64_t g = e / glen;
     const __m256 s = _mm256_set1_ps(h2f(sc[g]));
     if (spec.symmetric) {
-      _mm256_storeu_ps(out + e, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(codes, zero)), s));
+      _mm256_storeu_ps(out + e,
+                       _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(codes, zero)), s));
     } else {
       const __m256 o = _mm256_set1_ps(h2f(of[g]));
       _mm256_storeu_ps(out + e, _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(codes), s), o));
@@ -124,8 +124,8 @@ inline float dot_fp16(const uint16_t* p, const float* xsum, int64_t groups) {
 // Rows [r0, r1) of a 4- or 8-bit matrix whose groups are whole 32-element
 // chunks. xsum: per-group sums of x.
 template <int kBits>
-void gemv_impl(const format::PackedView& w, const float* x, const float* xsum, float* y,
-               int64_t r0, int64_t r1) {
+void gemv_impl(const format::PackedView& w, const float* x, const float* xsum, float* y, int64_t r0,
+               int64_t r1) {
   const int64_t glen = w.spec.group_len(w.cols);
   const int64_t groups = w.groups_per_row();
   const int64_t cpg = glen / 32;  // chunks per group
@@ -170,7 +170,8 @@ void gemv_rows(const format::PackedView& w, const float* x, float* y, int64_t r0
   const int64_t groups = w.groups_per_row();
   for (int64_t g = 0; g < groups; ++g) {
     __m256 a = _mm256_setzero_ps();
-    for (int64_t e = g * glen; e < (g + 1) * glen; e += 8) a = _mm256_add_ps(a, _mm256_loadu_ps(x + e));
+    for (int64_t e = g * glen; e < (g + 1) * glen; e += 8)
+      a = _mm256_add_ps(a, _mm256_loadu_ps(x + e));
     xsum[g] = hsum(a);
   }
   if (w.spec.bits == 4) {
@@ -219,9 +220,9 @@ inline void micro_rows(const float* w, int64_t w_stride, const float* x, int64_t
 
 }  // namespace
 
-void gemm_tile_accumulate(const float* tile, int64_t tile_rows, int64_t tile_stride,
-                          const float* x, int64_t n, int64_t x_stride, float* y,
-                          int64_t y_stride, int64_t k0, int64_t k1) {
+void gemm_tile_accumulate(const float* tile, int64_t tile_rows, int64_t tile_stride, const float* x,
+                          int64_t n, int64_t x_stride, float* y, int64_t y_stride, int64_t k0,
+                          int64_t k1) {
   const int64_t len = k1 - k0;
   int64_t i = 0;
   for (; i + 4 <= tile_rows; i += 4)
@@ -239,7 +240,8 @@ float dot(const float* a, const float* b, int64_t n) {
     a0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), a0);
     a1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(b + k + 8), a1);
   }
-  for (; k + 8 <= n; k += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), a0);
+  for (; k + 8 <= n; k += 8)
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), a0);
   float s = hsum(_mm256_add_ps(a0, a1));
   for (; k < n; ++k) s += a[k] * b[k];
   return s;

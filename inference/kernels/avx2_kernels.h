@@ -28,9 +28,9 @@ void gemv_rows(const format::PackedView& w, const float* x, float* y, int64_t r0
 // Cache-blocked GEMM on a float tile: tile [tile_rows, cols] (row stride
 // `cols`), x [n, cols] (stride x_stride); y[b * y_stride + i] += tile[i] . x[b]
 // over columns [k0, k1) for i < tile_rows.
-void gemm_tile_accumulate(const float* tile, int64_t tile_rows, int64_t tile_stride,
-                          const float* x, int64_t n, int64_t x_stride, float* y,
-                          int64_t y_stride, int64_t k0, int64_t k1);
+void gemm_tile_accumulate(const float* tile, int64_t tile_rows, int64_t tile_stride, const float* x,
+                          int64_t n, int64_t x_stride, float* y, int64_t y_stride, int64_t k0,
+                          int64_t k1);
 
 float dot(const float* a, const float* b, int64_t n);
 

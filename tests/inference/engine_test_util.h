@@ -112,8 +112,8 @@ inline void expect_close_rel(const float* a, const float* b, int64_t n, double r
       worst = i;
     }
   }
-  EXPECT_LE(max_diff, rel * max_ref) << what << ": worst index " << worst << " got " << a[worst]
-                                     << " expected " << b[worst];
+  EXPECT_LE(max_diff, rel * max_ref)
+      << what << ": worst index " << worst << " got " << a[worst] << " expected " << b[worst];
 }
 
 }  // namespace qwenqat::engine::testing

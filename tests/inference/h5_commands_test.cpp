@@ -34,8 +34,9 @@ void write_h5(const MemorySource& src, const models::Qwen2Config& cfg,
   for (auto& [n, shape] : testing::linear_shapes(cfg)) names.push_back(n);
   for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
-    for (const char* s : {"input_layernorm.weight", "post_attention_layernorm.weight",
-                          "self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias"})
+    for (const char* s :
+         {"input_layernorm.weight", "post_attention_layernorm.weight", "self_attn.q_proj.bias",
+          "self_attn.k_proj.bias", "self_attn.v_proj.bias"})
       names.push_back(p + s);
   }
   for (const auto& n : names) {

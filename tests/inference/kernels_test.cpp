@@ -1,8 +1,6 @@
 // The packed kernels against the scalar reference (format::dequantize_row and
 // a plain loop): dequantized tiles bit for bit, products within float
 // tolerance, on odd shapes and every layout; plus the thread pool.
-#include "inference/kernels/packed_matmul.h"
-
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -11,6 +9,7 @@
 
 #include "data/util/check.h"
 #include "export/format/packed_tensor.h"
+#include "inference/kernels/packed_matmul.h"
 #include "inference/thread_pool.h"
 #include "inference/weights.h"
 #include "qat/quant/quant_math.h"
@@ -40,11 +39,9 @@ std::vector<Case> cases() {
       {4, 0, false, 5, 96},     // per channel asymmetric
       {4, 8, true, 7, 40},      // cols not a multiple of 32 (padded chunk)
       {4, 16, false, 19, 48},   // group shorter than the 32-element chunk
-      {8, 32, true, 33, 128},
-      {8, 32, false, 15, 64},
-      {8, 0, true, 3, 72},      // per channel, cols % 32 != 0
-      {8, 8, false, 11, 24},
-      {3, 32, true, 13, 64},    // generic widths: scalar dequantizer
+      {8, 32, true, 33, 128},  {8, 32, false, 15, 64},
+      {8, 0, true, 3, 72},                             // per channel, cols % 32 != 0
+      {8, 8, false, 11, 24},   {3, 32, true, 13, 64},  // generic widths: scalar dequantizer
       {5, 0, false, 6, 40},
   };
 }

@@ -61,7 +61,8 @@ TEST(ModelReference, TinyBf16Tied) { check_reference("tiny-qwen2-bf16-tied", act
 
 std::vector<int32_t> some_ids(int64_t n, int32_t vocab, int32_t seed) {
   std::vector<int32_t> ids;
-  for (int64_t i = 0; i < n; ++i) ids.push_back(static_cast<int32_t>((i * 37 + seed * 11 + 5) % vocab));
+  for (int64_t i = 0; i < n; ++i)
+    ids.push_back(static_cast<int32_t>((i * 37 + seed * 11 + 5) % vocab));
   return ids;
 }
 
@@ -69,8 +70,8 @@ std::vector<int32_t> some_ids(int64_t n, int32_t vocab, int32_t seed) {
 // and the same 64 greedy tokens, for every scheme and both kernel sets.
 TEST(ModelPacked, MatchesFakeQuantFloatModel) {
   const auto cfg = testing::tiny_config();
-  const std::vector<quant::QuantSpec> specs = {
-      {4, 32, true}, {8, 32, true}, {4, 32, false}, {8, 0, true}, {4, 0, false}, {3, 32, true}};
+  const std::vector<quant::QuantSpec> specs = {{4, 32, true}, {8, 32, true}, {4, 32, false},
+                                               {8, 0, true},  {4, 0, false}, {3, 32, true}};
   std::vector<KernelIsa> isas = {KernelIsa::kScalar};
   if (cpu_has_avx2()) isas.push_back(KernelIsa::kAvx2);
   const auto prompt = some_ids(9, 300, 1);
@@ -178,13 +179,19 @@ TEST(ModelBadInput, ClearErrors) {
   std::vector<float> logits;
   KvCache cache(m.config(), 1, 4, KvDtype::kF32);
   const auto five = some_ids(5, 300, 1);
-  EXPECT_NE(error_of([&] { m.forward({{0, five}}, cache, pool, logits); }).find("context limit"),
+  EXPECT_NE(error_of([&] {
+              m.forward({{0, five}}, cache, pool, logits);
+            }).find("context limit"),
             std::string::npos);
   EXPECT_EQ(cache.length(0), 0);  // nothing was written
   const std::vector<int32_t> bad = {1, 300};
-  EXPECT_NE(error_of([&] { m.forward({{0, bad}}, cache, pool, logits); }).find("out of range"),
+  EXPECT_NE(error_of([&] {
+              m.forward({{0, bad}}, cache, pool, logits);
+            }).find("out of range"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { m.forward({{1, five}}, cache, pool, logits); }).find("slot"),
+  EXPECT_NE(error_of([&] {
+              m.forward({{1, five}}, cache, pool, logits);
+            }).find("slot"),
             std::string::npos);
   GenerateOptions opt;
   opt.max_context = 4;
