@@ -6,6 +6,7 @@
 #include "inference/commands.h"
 #include "models/commands.h"
 #include "qat/commands.h"
+#include "experiments/commands.h"
 #include "experiments/sweep/report_commands.h"
 
 namespace qwenqat::cli {
@@ -15,6 +16,7 @@ void register_all(CLI::App& app) {
   engine::register_commands(app);
   models::register_commands(app);
   qat::register_commands(app);
+  experiments::register_commands(app);
   experiments::register_report_commands(app);
   format::register_gguf_commands(app);
   (void)app;

@@ -53,6 +53,7 @@ class SafetensorsFile {
   const TensorView* find(const std::string& name) const;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   const std::filesystem::path& path() const { return file_.path(); }
+  const MappedFile& mapped() const { return file_; }  // the whole file's map
 
  private:
   MappedFile file_;
@@ -73,6 +74,18 @@ class Checkpoint {
   std::vector<std::string> names() const;  // sorted
   size_t total_bytes() const;
   const std::filesystem::path& path() const { return path_; }
+  // Drops the resident pages of `t`'s bytes (MappedFile::release) once they
+  // have been copied out, so loading a large model does not keep the file in
+  // RSS. `t` stays readable (pages are re-read on access).
+  void release(const TensorView& t) const {
+    for (const auto& f : files_) {
+      const MappedFile& m = f->mapped();
+      if (t.data >= m.data() && t.data + t.nbytes <= m.data() + m.size()) {
+        m.release(t.data, t.nbytes);
+        return;
+      }
+    }
+  }
 
  private:
   std::filesystem::path path_;
