@@ -7,6 +7,7 @@
 #include "models/commands.h"
 #include "qat/commands.h"
 #include "experiments/commands.h"
+#include "experiments/eval/eval_commands.h"
 #include "experiments/sweep/report_commands.h"
 
 namespace qwenqat::cli {
@@ -17,6 +18,7 @@ void register_all(CLI::App& app) {
   models::register_commands(app);
   qat::register_commands(app);
   experiments::register_commands(app);
+  experiments::register_eval_commands(app);
   experiments::register_report_commands(app);
   format::register_gguf_commands(app);
   (void)app;
