@@ -146,8 +146,9 @@ Json run_bench(const BenchOptions& o) {
   QWENQAT_CHECK(o.gen_tokens >= 1, "--gen-tokens must be >= 1, got ", o.gen_tokens);
   QWENQAT_CHECK(o.batch >= 1, "--batch must be >= 1, got ", o.batch);
   QWENQAT_CHECK(o.bandwidth_mb >= 0, "--bandwidth-mb must be >= 0");
-  const int threads = o.threads == 0 ? ThreadPool::hardware_threads() : o.threads;
-  QWENQAT_CHECK(threads >= 1, "--threads must be at least 1 (got ", o.threads, ")");
+  const int threads = o.threads;
+  QWENQAT_CHECK(threads >= 1, "--threads must be at least 1 (got ", o.threads,
+                "); this machine has ", ThreadPool::hardware_threads(), " hardware threads");
   const KernelIsa isa = parse_isa(o.kernels, "--kernels");
   set_kernel_isa(isa);
   const KvDtype kv = parse_kv_dtype(o.kv_cache, "--kv-cache");

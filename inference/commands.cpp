@@ -64,8 +64,7 @@ std::vector<int32_t> parse_id_list(const std::string& s, const std::string& flag
 void run_generate(const GenerateCommandOptions& o) {
   QWENQAT_CHECK(o.prompt.empty() != o.ids.empty(),
                 "generate: give exactly one of --prompt and --ids");
-  const int threads = o.threads == 0 ? ThreadPool::hardware_threads() : o.threads;
-  ThreadPool pool(threads);  // validates --threads first
+  ThreadPool pool(o.threads);  // validates --threads first
   set_kernel_isa(parse_isa(o.kernels, "--kernels"));
   GenerateOptions g;
   g.kv_dtype = parse_kv_dtype(o.kv_cache, "--kv-cache");
@@ -151,6 +150,7 @@ Json logits_json(const std::filesystem::path& model_path, const std::vector<int3
 
 void register_commands(CLI::App& app) {
   auto go = std::make_shared<GenerateCommandOptions>();
+  go->threads = ThreadPool::hardware_threads();
   auto* gen = app.add_subcommand(
       "generate", "Generate text with the native engine (Hugging Face checkpoint or .h5 export)");
   gen->add_option("--model", go->model, "Model: checkpoint directory or .h5 export")->required();
@@ -169,7 +169,7 @@ void register_commands(CLI::App& app) {
   gen->add_option("--top-k", go->top_k, "Sample among the k most likely tokens (0 = off)")
       ->capture_default_str();
   gen->add_option("--seed", go->seed, "Sampling seed")->capture_default_str();
-  gen->add_option("--threads", go->threads, "Worker threads (0 = all hardware threads)")
+  gen->add_option("--threads", go->threads, "Worker threads (>= 1; default: the hardware threads)")
       ->capture_default_str();
   gen->add_option("--kv-cache", go->kv_cache, "KV cache element type: f32 or f16")
       ->capture_default_str();
@@ -184,6 +184,7 @@ void register_commands(CLI::App& app) {
   gen->callback([go] { run_generate(*go); });
 
   auto bo = std::make_shared<BenchOptions>();
+  bo->threads = ThreadPool::hardware_threads();
   auto* bench = app.add_subcommand(
       "bench", "Benchmark the native engine: prefill/decode tokens/s, weight GB/s, peak RSS");
   bench->add_option("--model", bo->model, "Model: checkpoint directory or .h5 export");
@@ -197,7 +198,8 @@ void register_commands(CLI::App& app) {
       ->capture_default_str();
   bench->add_option("--gen-tokens", bo->gen_tokens, "Decode steps")->capture_default_str();
   bench->add_option("--batch", bo->batch, "Sequences decoded together")->capture_default_str();
-  bench->add_option("--threads", bo->threads, "Worker threads (0 = all hardware threads)")
+  bench
+      ->add_option("--threads", bo->threads, "Worker threads (>= 1; default: the hardware threads)")
       ->capture_default_str();
   bench->add_option("--kv-cache", bo->kv_cache, "KV cache element type: f32 or f16")
       ->capture_default_str();

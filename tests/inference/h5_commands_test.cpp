@@ -7,6 +7,7 @@
 
 #include "data/util/check.h"
 #include "export/format/h5_model_writer.h"
+#include "inference/bench.h"
 #include "inference/commands.h"
 #include "inference/model.h"
 #include "tests/inference/engine_test_util.h"
@@ -110,7 +111,7 @@ TEST(Commands, BadInputIsAClearError) {
   EXPECT_NE(out.find("\"tokens\""), std::string::npos) << out;
 
   auto bad = o;
-  bad.threads = -1;
+  bad.threads = 0;
   EXPECT_NE(error_of([&] { run_generate(bad); }).find("--threads"), std::string::npos);
   bad = o;
   bad.templ = "chatml-unknown";
@@ -128,6 +129,19 @@ TEST(Commands, BadInputIsAClearError) {
   bad = o;
   bad.kv_cache = "int8";
   EXPECT_NE(error_of([&] { run_generate(bad); }).find("--kv-cache"), std::string::npos);
+  BenchOptions bo;
+  bo.model = o.model;
+  bo.threads = 0;
+  bo.bandwidth_mb = 0;
+  EXPECT_NE(error_of([&] { run_bench(bo); }).find("--threads"), std::string::npos);
+  bo.threads = 1;
+  bo.prompt_tokens = 4;
+  bo.gen_tokens = 2;
+  bo.batch = 2;
+  const Json r = run_bench(bo);
+  EXPECT_EQ(r.at("weight_bytes_per_step").get<uint64_t>(),
+            Model(open_weight_source(o.model)).weight_bytes_per_step());
+  EXPECT_GT(r.at("decode_tokens_per_s").get<double>(), 0.0);
   EXPECT_THROW(parse_id_list("", "--ids"), Error);
   EXPECT_THROW(parse_id_list("-1", "--ids"), Error);
   EXPECT_EQ(parse_id_list(" 7, 8 ,9", "--ids"), (std::vector<int32_t>{7, 8, 9}));
