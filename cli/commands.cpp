@@ -2,6 +2,7 @@
 #include "cli/commands.h"
 
 #include "data/commands.h"
+#include "export/commands.h"
 #include "export/format/gguf_commands.h"
 #include "inference/commands.h"
 #include "models/commands.h"
@@ -21,6 +22,7 @@ void register_all(CLI::App& app) {
   experiments::register_eval_commands(app);
   experiments::register_report_commands(app);
   format::register_gguf_commands(app);
+  exporter::register_commands(app);
   (void)app;
 }
 
