@@ -1,6 +1,8 @@
 // The list of subcommand registrations, one line per library.
 #include "cli/commands.h"
 
+#include "cli/shared_commands.h"
+
 #include "data/commands.h"
 #include "export/commands.h"
 #include "export/format/gguf_commands.h"
@@ -23,7 +25,7 @@ void register_all(CLI::App& app) {
   experiments::register_report_commands(app);
   format::register_gguf_commands(app);
   exporter::register_commands(app);
-  (void)app;
+  register_shared_commands(app);
 }
 
 }  // namespace qwenqat::cli

@@ -11,6 +11,7 @@
 #include "data/util/file_io.h"
 #include "experiments/eval/eval_commands.h"
 #include "experiments/sweep/report.h"
+#include "experiments/sweep/report_commands.h"
 #include "export/exporter.h"
 #include "export/format/h5_inspect.h"
 #include "models/checkpoint/qwen2_config.h"
@@ -92,7 +93,9 @@ void evaluate_into(PointMetrics& m, const PipelineSettings& s, const fs::path& m
   const Json tf = fs::exists(tf_file) ? read_json_file(tf_file) : teacher_forced_eval(e);
   m.perplexity = tf.at("perplexity").get<double>();
   if (tf.contains("kl")) m.kl_mean = tf["kl"].at("mean").get<double>();
-  if (tf.contains("top1_agreement")) m.top1_agreement = tf["top1_agreement"].get<double>();
+  if (tf.contains("top1_agreement")) {
+    m.top1_agreement = tf["top1_agreement"].at("value").get<double>();
+  }
   m.extra["teacher_forced"] = tf_file.string();
   if (s.generation_eval) {
     e.teacher_forced = false;
@@ -174,15 +177,24 @@ PointMetrics PipelineRunner::run(const SweepPoint& point, const SweepSpec& spec,
     eo.progress = false;
     exporter::run_export(eo);
   }
+  // Size: the weights as deployed, with unquantized tensors (norms, biases,
+  // float embeddings) counted as bf16 like the fp row, so rows compare the
+  // same thing; the .h5 file itself (f32 floats, config, tokenizer) is in extra.
   const Json report = format::inspect_model_file(h5);
-  m.size_bytes = report["totals"]["file_bytes"].get<int64_t>();
-  int64_t bytes = 0, params = 0;
+  int64_t size = 0, bytes = 0, params = 0;
+  for (const auto& t : report["tensors"]) {
+    const std::string scheme = t["scheme"].get<std::string>();
+    const bool is_float = scheme == "f32" || scheme == "f16" || scheme == "bf16";
+    size += is_float ? t["bf16_bytes"].get<int64_t>() : t["bytes"].get<int64_t>();
+  }
   for (const auto& c : report["classes"])
     if (c["class"] == "attention" || c["class"] == "mlp") {
       bytes += c["bytes"].get<int64_t>();
       params += c["params"].get<int64_t>();
     }
+  m.size_bytes = size;
   m.bits_per_weight = params > 0 ? 8.0 * double(bytes) / double(params) : 0.0;
+  m.extra["h5_file_bytes"] = report["totals"]["file_bytes"];
   m.extra["h5"] = h5.string();
   if (fs::exists(train_summary)) m.extra["train"] = read_json_file(train_summary);
   evaluate_into(m, s, h5, spec, split, work_dir);

@@ -29,6 +29,29 @@ fs::path resolve_checkpoint(const fs::path& p) {
   return p;
 }
 
+// The KD teacher's directory ("" = none needed: no KD, or only the scales
+// train, so the student with quantizers off is the unchanged base model).
+// A fresh run records it in RUN_DIR/teacher.json; --resume reads it back.
+fs::path resolve_teacher(const TrainCommandOptions& o, const TrainOptions& t,
+                         const fs::path& run_dir) {
+  const fs::path record = run_dir / "teacher.json";
+  fs::path teacher = o.teacher;
+  if (teacher.empty() && t.kd_weight > 0 && t.train_weights) {
+    if (o.resume.empty()) {
+      teacher = o.model;
+    } else {
+      QWENQAT_CHECK(fs::exists(record), "--resume with --kd-weight > 0: ", record.string(),
+                    " is missing; give --teacher (the run's original --model)");
+      teacher = read_json_file(record).at("teacher").get<std::string>();
+    }
+  }
+  if (teacher.empty()) return {};
+  QWENQAT_CHECK(fs::exists(teacher / "config.json"), "--teacher ", teacher.string(),
+                ": not a Hugging Face model directory (no config.json)");
+  write_json_file(record, Json{{"teacher", fs::absolute(teacher).string()}});
+  return teacher;
+}
+
 }  // namespace
 
 Json run_train(const TrainCommandOptions& o) {
@@ -37,6 +60,7 @@ Json run_train(const TrainCommandOptions& o) {
   QWENQAT_CHECK(o.max_length >= 2, "--max-length must be >= 2, got ", o.max_length);
   models::ModuleOptions mo;
   mo.dtype = models::parse_torch_dtype(o.dtype);
+  mo.device = models::parse_device(o.device);
   TrainOptions train = o.train;
   train.save_dtype = mo.dtype == torch::kBFloat16 ? models::DType::kBF16
                      : mo.dtype == torch::kHalf   ? models::DType::kF16
@@ -90,6 +114,8 @@ Json run_train(const TrainCommandOptions& o) {
     eval_batches.emplace(td.eval, eo);
   }
   Trainer trainer(model, *qat, train, std::move(train_batches), std::move(eval_batches), run_dir);
+  const fs::path teacher = resolve_teacher(o, train, run_dir);
+  if (!teacher.empty()) trainer.set_teacher(models::load_model(teacher, mo));
   if (!checkpoint.empty()) trainer.resume(checkpoint);
   const auto steps = trainer.run();
   const auto eval = trainer.evaluate();
@@ -117,7 +143,7 @@ void register_commands(CLI::App& app) {
   cmd->add_option("--out", o->out, "run directory (metrics.jsonl, checkpoint-<step>/, latest)");
   cmd->add_option("--preset", o->preset,
                   "quantization preset: w4g32 w4g64 w4g128 w4g32a w8g32 w8c w4g32a8 w4g128a8 "
-                  "w3g32 w2g32 w4g32-mixed, or any w<bits>g<group>[a] / w<bits>c")
+                  "w3g32 w2g32 w4g32-mixed none, or any w<bits>g<group>[a] / w<bits>c")
       ->capture_default_str();
   cmd->add_option("--qconfig", o->qconfig, "quantization config JSON (overrides --preset)");
   cmd->add_option("--scale-init", o->scale_init, "scale initialization: minmax | mse "
@@ -125,6 +151,8 @@ void register_commands(CLI::App& app) {
   cmd->add_flag("--freeze-scales", o->freeze_scales, "keep scales at their initial values")
       ->capture_default_str();
   cmd->add_option("--dtype", o->dtype, "compute dtype: f32 | bf16")->capture_default_str();
+  cmd->add_option("--device", o->device, "cpu, cuda or cuda:N (needs a LibTorch built with CUDA)")
+      ->capture_default_str();
   cmd->add_option("--resume", o->resume, "continue a run: its directory or a checkpoint dir");
   cmd->add_option("--data", o->data.data, "training data: a .jsonl file (GSM8K, "
                   "prompt/completion or tokens) or \"embedded\"")->capture_default_str();
@@ -157,8 +185,12 @@ void register_commands(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--ce-weight", t.ce_weight, "weight of the cross-entropy loss")
       ->capture_default_str();
-  cmd->add_option("--kd-weight", t.kd_weight, "weight of the distillation loss (teacher = the "
-                  "same weights unquantized)")->capture_default_str();
+  cmd->add_option("--kd-weight", t.kd_weight, "weight of the distillation loss (teacher: see "
+                  "--teacher)")->capture_default_str();
+  cmd->add_option("--teacher", o->teacher,
+                  "KD teacher model dir (default: --model when the weights train, so KD anchors "
+                  "to the original model at the cost of a second copy; the student with "
+                  "quantizers off with --scales-only)");
   cmd->add_option("--kd-temperature", t.kd_temperature, "distillation temperature")
       ->capture_default_str();
   cmd->add_flag("!--train-weights,--scales-only", t.train_weights,

@@ -21,7 +21,12 @@ struct TrainCommandOptions {
   std::string scale_init;   // "" = the config's; minmax | mse
   bool freeze_scales = false;
   std::string dtype = "f32";
+  std::string device = "cpu";  // cpu | cuda | cuda:N
   std::string resume;       // run directory or checkpoint-<step> directory
+  // KD teacher (a Hugging Face model dir). "" = --model when the weights
+  // train (recorded in the run dir for --resume); the student itself with
+  // quantizers off when only the scales train.
+  std::string teacher;
   int64_t batch_size = 4;
   int64_t max_length = 512;
   bool json = false;

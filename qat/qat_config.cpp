@@ -29,6 +29,7 @@ const Preset kPresets[] = {
     {"w4g128a8", "int4 g128 weights + 8-bit per-token dynamic activations"},
     {"w3g32", "int3 symmetric, groups of 32"},
     {"w2g32", "int2 symmetric, groups of 32"},
+    {"none", "no quantization: plain full-precision fine-tuning (e.g. training a base model)"},
     {"w4g32-mixed",
      "int4 g32, with model.embed_tokens and lm_head at int8 per channel and mlp.down_proj at "
      "int8 g32"},
@@ -223,6 +224,10 @@ QatConfig QatConfig::from_json(const Json& j, const std::string& origin) {
 QatConfig QatConfig::from_preset(const std::string& name) {
   QatConfig c;
   c.preset = name;
+  if (name == "none") {  // every layer matches the rule and stays in float
+    c.overrides.push_back({"", ".*", LayerScheme{false, {4, 32, true}, 0}});
+    return c;
+  }
   if (name == "w4g32-mixed") {
     c.weight = {4, 32, true};
     LayerScheme w8c{true, {8, 0, true}, 0};

@@ -175,6 +175,16 @@ void Trainer::append_metrics(const Json& j) {
   QWENQAT_CHECK(out.good(), (run_dir_ / "metrics.jsonl").string(), ": write failed (disk full?)");
 }
 
+void Trainer::set_teacher(models::Qwen2ForCausalLM teacher) {
+  TORCH_CHECK(!teacher.is_empty(), "set_teacher: empty teacher model");
+  TORCH_CHECK(teacher->config().vocab_size == model_->config().vocab_size,
+              "the KD teacher's vocab_size (", teacher->config().vocab_size,
+              ") differs from the student's (", model_->config().vocab_size, ")");
+  teacher->eval();
+  for (auto& p : teacher->parameters()) p.set_requires_grad(false);
+  teacher_ = std::move(teacher);
+}
+
 torch::Tensor Trainer::micro_batch_loss(const data::Batch& b, int64_t step_tokens, double* ce,
                                         double* kd) {
   const auto device = model_->options().device;
@@ -188,8 +198,12 @@ torch::Tensor Trainer::micro_batch_loss(const data::Batch& b, int64_t step_token
     torch::Tensor teacher;
     {
       torch::NoGradGuard no_grad;
-      TeacherMode mode(qat_);
-      teacher = model_->forward(t.ids, t.positions, t.attention_mask);
+      if (!teacher_.is_empty()) {
+        teacher = teacher_->forward(t.ids, t.positions, t.attention_mask);
+      } else {
+        TeacherMode mode(qat_);
+        teacher = model_->forward(t.ids, t.positions, t.attention_mask);
+      }
     }
     const auto kd_sum = masked_kd_sum(logits, teacher, t.loss_mask, options_.kd_temperature);
     *kd += kd_sum.item<double>() / denom;

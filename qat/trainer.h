@@ -89,6 +89,13 @@ class Trainer {
   // Writes checkpoint-<step> atomically; returns its path.
   std::filesystem::path save_checkpoint();
   int64_t step() const { return step_; }
+  // Distils from `teacher` (a frozen full-precision model with the same
+  // config; set to eval mode, gradients off) instead of this model with its
+  // quantizers disabled. Needed when the weights train: the self-teacher
+  // would drift with them and KD would no longer anchor to the original
+  // model. Costs a second copy of the weights.
+  void set_teacher(models::Qwen2ForCausalLM teacher);
+  bool has_teacher() const { return !teacher_.is_empty(); }
   // Called after each step (for tests and the CLI); may throw to stop.
   std::function<void(const StepMetrics&)> on_step;
 
@@ -101,6 +108,7 @@ class Trainer {
                                  double* kd);
 
   models::Qwen2ForCausalLM model_;
+  models::Qwen2ForCausalLM teacher_{nullptr};  // empty: self with quantizers off
   QatModel& qat_;
   TrainOptions options_;
   data::Batcher train_;

@@ -61,11 +61,13 @@ std::optional<Recovery> recovery_of(const SweepRow& row, const std::vector<Sweep
     }
   }
   if (!ptq || !fp) return std::nullopt;
-  for (const char* name : {"accuracy", "perplexity", "kl"}) {
+  for (const char* name : {"accuracy", "kl", "perplexity"}) {
     auto q = metric(row, name), p = metric(*ptq, name), f = metric(*fp, name);
     if (!q || !p || !f) continue;
     const double gap = *f - *p;
     if (std::abs(gap) <= 1e-12) return std::nullopt;
+    // PTQ already within KL noise of fp: a ratio of noise, not a recovery.
+    if (std::string(name) == "kl" && std::abs(gap) < kMinKlGap) return std::nullopt;
     return Recovery{(*q - *p) / gap, name};
   }
   return std::nullopt;

@@ -152,6 +152,42 @@ TEST(Trainer, ZeroStepsIsPostTrainingQuantization) {
   EXPECT_NE(read_file(dir / "metrics.jsonl").find("eval_ce"), std::string::npos);
 }
 
+// With trainable weights the self-teacher (quantizers off) drifts with them;
+// a frozen teacher stays the base model. Both agree on the first step (same
+// weights), the frozen one is untouched by training, and KD against it keeps
+// the student's fp logits closer to the base than KD against the drifting self.
+TEST(Trainer, FrozenTeacherAnchorsDistillation) {
+  auto options = fast_options(12);
+  options.ce_weight = 0.0;
+  options.kd_weight = 1.0;
+  auto run = [&](bool frozen, std::vector<StepMetrics>* steps) {
+    qwenqat::testing::TempDir dir;
+    auto m = tiny_model(21);
+    auto qat = prepare(*m, QatConfig::from_preset("w2g32"));
+    Trainer tr(m, qat, options, toy_batcher(), toy_batcher(), dir.path());
+    auto teacher = tiny_model(21);
+    if (frozen) tr.set_teacher(teacher);
+    EXPECT_EQ(tr.has_teacher(), frozen);
+    *steps = tr.run();
+    torch::NoGradGuard no_grad;
+    const auto ids = testing::tiny_ids();
+    const auto pos = torch::arange(ids.size(1)).expand_as(ids);
+    qat.set_enabled(false);
+    const auto drift = (m->forward(ids, pos) - tiny_model(21)->forward(ids, pos)).abs().max();
+    if (frozen) {  // the teacher itself never moved
+      EXPECT_TRUE(torch::equal(teacher->forward(ids, pos), tiny_model(21)->forward(ids, pos)));
+    }
+    return drift.item<double>();
+  };
+  std::vector<StepMetrics> self_steps, frozen_steps;
+  const double self_drift = run(false, &self_steps);
+  const double frozen_drift = run(true, &frozen_steps);
+  ASSERT_EQ(self_steps.size(), 12u);
+  ASSERT_EQ(frozen_steps.size(), 12u);
+  EXPECT_DOUBLE_EQ(self_steps[0].kd, frozen_steps[0].kd);
+  EXPECT_LT(frozen_drift, self_drift);
+}
+
 TEST(Trainer, LossHelpersMatchManualComputation) {
   torch::manual_seed(3);
   const auto logits = torch::randn({2, 4, 5});

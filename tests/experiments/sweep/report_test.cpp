@@ -46,18 +46,18 @@ TEST(Report, RecoveryHandComputed) {
   ASSERT_TRUE(r4.has_value());
   EXPECT_EQ(r4->metric, "accuracy");
   EXPECT_NEAR(r4->value, 0.5, 1e-12);
-  // 2-bit has no accuracy: perplexity (9 - 12) / (4 - 12) = 0.375.
+  // 2-bit has no accuracy: KL with fp = 0: (0.5 - 1.0) / (0 - 1.0) = 0.5.
   auto r2 = recovery_of(rows[4], rows);
   ASSERT_TRUE(r2.has_value());
-  EXPECT_EQ(r2->metric, "perplexity");
-  EXPECT_NEAR(r2->value, 0.375, 1e-12);
-  // Without perplexities it falls back to KL with fp = 0: (0.5 - 1.0) / (0 - 1.0) = 0.5.
-  auto kl_rows = rows;
-  for (auto& r : kl_rows) r.metrics.perplexity.reset();
-  auto rk = recovery_of(kl_rows[4], kl_rows);
-  ASSERT_TRUE(rk.has_value());
-  EXPECT_EQ(rk->metric, "kl");
-  EXPECT_NEAR(rk->value, 0.5, 1e-12);
+  EXPECT_EQ(r2->metric, "kl");
+  EXPECT_NEAR(r2->value, 0.5, 1e-12);
+  // Without KL it falls back to perplexity: (9 - 12) / (4 - 12) = 0.375.
+  auto ppl_rows = rows;
+  for (auto& r : ppl_rows) r.metrics.kl_mean.reset();
+  auto rp = recovery_of(ppl_rows[4], ppl_rows);
+  ASSERT_TRUE(rp.has_value());
+  EXPECT_EQ(rp->metric, "perplexity");
+  EXPECT_NEAR(rp->value, 0.375, 1e-12);
   // Undefined for ptq/fp rows, without a PTQ row of the scheme, or a zero gap.
   EXPECT_FALSE(recovery_of(rows[1], rows).has_value());
   EXPECT_FALSE(recovery_of(rows[2], rows).has_value());
@@ -80,7 +80,7 @@ TEST(Report, MarkdownTable) {
   EXPECT_EQ(lines[3].rfind("| w4g32 | PTQ (RTN) | 1.00 | 4.50 | 50.0% (", 0), 0u) << lines[3];
   EXPECT_NE(lines[4].find("| QAT (100 steps, seed 0) |"), std::string::npos) << lines[4];
   EXPECT_NE(lines[4].find("| 5.000 | 0.0500 | - | 50% (acc) |"), std::string::npos) << lines[4];
-  EXPECT_NE(lines[6].find("| 9.000 | 0.5000 | - | 38% (ppl) |"), std::string::npos) << lines[6];
+  EXPECT_NE(lines[6].find("| 9.000 | 0.5000 | - | 50% (KL) |"), std::string::npos) << lines[6];
   // Wilson interval of 120/200 (hand, z = 1.96: center 0.598116, half 0.067280 -> 0.5308-0.6654).
   EXPECT_NE(lines[4].find("60.0% (53.1-66.5)"), std::string::npos) << lines[4];
   Json j = table_json(example_rows());
