@@ -132,18 +132,6 @@ void register_commands(CLI::App& app) {
   init->add_option("--seed", init_o->seed, "Random seed")->capture_default_str();
   init->callback([init_o] { run_init(*init_o); });
 
-  auto lo = std::make_shared<LogitsOptions>();
-  auto* logits = app.add_subcommand(
-      "logits", "Print the LibTorch model's logits of every position as JSON {\"logits\": [[..]]}");
-  logits->add_option("--model", lo->model, "Model directory or .safetensors file")->required();
-  logits->add_option("--ids", lo->ids, "Comma-separated token ids, e.g. 1,2,3")->required();
-  logits->add_option("--out", lo->out, "Write the JSON here instead of stdout")
-      ->capture_default_str();
-  logits->add_option("--dtype", lo->dtype, "Compute dtype: f32, bf16 or f16")
-      ->capture_default_str();
-  logits->add_option("--device", lo->device, "cpu, cuda or cuda:N")->capture_default_str();
-  logits->callback([lo] { run_logits(*lo); });
-
   auto bo = std::make_shared<BenchLoadOptions>();
   auto* bench = app.add_subcommand(
       "bench-load", "Measure loading a checkpoint into the LibTorch model: seconds, GB/s, peak RSS");

@@ -1,7 +1,8 @@
 // The models library's subcommands: `qwenqat init` (random-weight Hugging Face
 // checkpoint), `qwenqat logits` (the LibTorch model's logits as JSON) and
-// `qwenqat bench-load` (checkpoint load speed and peak memory). `inspect` is
-// wired in cli/ through models/inspect.h.
+// `qwenqat bench-load` (checkpoint load speed and peak memory). `logits` and
+// `inspect` are registered in cli/shared_commands.cpp (they also dispatch to
+// the engine and the export format) and call run_logits / inspect.h here.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -42,7 +43,7 @@ void run_bench_load(const BenchLoadOptions& o);
 // `flag` on an empty list, a non-integer or a negative id.
 std::vector<int64_t> parse_ids(const std::string& s, const std::string& flag = "--ids");
 
-// Adds init, logits and bench-load to `app`.
+// Adds init and bench-load to `app`.
 void register_commands(CLI::App& app);
 
 }  // namespace qwenqat::models
