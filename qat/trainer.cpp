@@ -296,7 +296,9 @@ void Trainer::resume(const fs::path& checkpoint) {
 std::vector<StepMetrics> Trainer::run() {
   std::vector<StepMetrics> out;
   const int64_t nb = int64_t(train_.epoch(0).size());
-  QWENQAT_CHECK(nb > 0, "no training batches (the data has no usable examples)");
+  QWENQAT_CHECK(nb > 0, "no training batches: the data has no usable examples (",
+                train_.stats().dropped_no_loss,
+                " dropped because no completion token is left within --max-length; raise it)");
   if (options_.steps == 0) {  // post-training quantization: evaluate and save
     evaluate();
     save_checkpoint();
