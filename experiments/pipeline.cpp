@@ -48,6 +48,8 @@ PipelineSettings PipelineSettings::from_spec(const SweepSpec& spec) {
   get(o, "generation_eval", s.generation_eval, "options");
   get(o, "max_new_tokens", s.max_new_tokens, "options");
   get(o, "threads", s.threads, "options");
+  get(o, "device", s.device, "options");
+  get(o, "dtype", s.dtype, "options");
   return s;
 }
 
@@ -153,6 +155,8 @@ PointMetrics PipelineRunner::run(const SweepPoint& point, const SweepSpec& spec,
       write_json_file(qfile, qc.to_json());
       t.qconfig = qfile.string();
       t.batch_size = s.batch_size;
+      t.device = s.device;
+      t.dtype = s.dtype;
       t.max_length = s.max_length;
       t.data.data = s.train_data;
       t.data.eval_data = s.eval_data;

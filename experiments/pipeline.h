@@ -31,6 +31,8 @@ struct PipelineSettings {
   std::string scale_init = "mse";       // options.scale_init: minmax | mse
   bool generation_eval = false;         // options.generation_eval: also GSM8K accuracy
   int64_t max_new_tokens = 256;         // options.max_new_tokens (generation eval)
+  std::string device = "cpu";           // options.device: training device (cpu, cuda, cuda:N)
+  std::string dtype = "f32";            // options.dtype: training compute dtype (f32, bf16)
   int threads = 0;                      // engine threads (0 = all cores)
   bool progress = true;
 
