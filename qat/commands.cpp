@@ -30,13 +30,17 @@ fs::path resolve_checkpoint(const fs::path& p) {
 }
 
 // The KD teacher's directory ("" = none needed: no KD, or only the scales
-// train, so the student with quantizers off is the unchanged base model).
+// of the unchanged base model train, so the student with quantizers off is
+// the base model).
 // A fresh run records it in RUN_DIR/teacher.json; --resume reads it back.
 fs::path resolve_teacher(const TrainCommandOptions& o, const TrainOptions& t,
                          const fs::path& run_dir) {
   const fs::path record = run_dir / "teacher.json";
   fs::path teacher = o.teacher;
-  if (teacher.empty() && t.kd_weight > 0 && t.train_weights) {
+  // Block-wise runs changed the weights before the scales-only phase, so the
+  // student with quantizers off is no longer the original model either.
+  const bool weights_moved = t.train_weights || o.mode == "blockwise";
+  if (teacher.empty() && t.kd_weight > 0 && weights_moved) {
     if (o.resume.empty()) {
       teacher = o.model;
     } else {
@@ -55,13 +59,18 @@ fs::path resolve_teacher(const TrainCommandOptions& o, const TrainOptions& t,
 }  // namespace
 
 Json run_train(const TrainCommandOptions& o) {
+  QWENQAT_CHECK(o.mode == "full" || o.mode == "blockwise",
+                "--mode must be full or blockwise, got \"", o.mode, "\"");
+  const bool blockwise = o.mode == "blockwise";
   o.train.validate();
+  o.blockwise.validate();
   QWENQAT_CHECK(o.batch_size >= 1, "--batch-size must be >= 1, got ", o.batch_size);
   QWENQAT_CHECK(o.max_length >= 2, "--max-length must be >= 2, got ", o.max_length);
   models::ModuleOptions mo;
   mo.dtype = models::parse_torch_dtype(o.dtype);
   mo.device = models::parse_device(o.device);
   TrainOptions train = o.train;
+  if (blockwise) train.train_weights = false;  // E2E-QP: scales only
   train.save_dtype = mo.dtype == torch::kBFloat16 ? models::DType::kBF16
                      : mo.dtype == torch::kHalf   ? models::DType::kF16
                                                   : models::DType::kF32;
@@ -113,14 +122,44 @@ Json run_train(const TrainCommandOptions& o) {
     eo.shuffle = false;
     eval_batches.emplace(td.eval, eo);
   }
+  Json summary;
+  summary["mode"] = o.mode;
+  if (blockwise && checkpoint.empty()) {  // a resumed run's checkpoint has the block phase done
+    BlockwiseOptions bw = o.blockwise;
+    bw.weight_decay = train.weight_decay;
+    bw.min_lr_ratio = train.min_lr_ratio;
+    bw.grad_clip = train.grad_clip;
+    bw.progress = train.progress;
+    auto calib =
+        calibration_batches(td.train, bw.calib_samples, bw.batch_size, o.max_length, train.seed);
+    int64_t calib_samples = 0;
+    for (const auto& b : calib) calib_samples += b.batch_size;
+    const Stopwatch clock;
+    BlockwiseTrainer blocks(model, *qat, std::move(calib), bw, run_dir / "metrics.jsonl");
+    Json list = Json::array();
+    for (const auto& b : blocks.run()) {
+      list.push_back({{"block", b.block},
+                      {"mse_before", b.mse_before},
+                      {"mse_after", b.mse_after},
+                      {"seconds", b.seconds},
+                      {"cpu_s", b.cpu_s}});
+    }
+    summary["calib_samples"] = calib_samples;
+    summary["blocks"] = list;
+    summary["block_phase_s"] = clock.wall_s();
+    summary["block_phase_cpu_s"] = clock.cpu_s();
+  }
+  const Stopwatch clock;
   Trainer trainer(model, *qat, train, std::move(train_batches), std::move(eval_batches), run_dir);
   const fs::path teacher = resolve_teacher(o, train, run_dir);
   if (!teacher.empty()) trainer.set_teacher(models::load_model(teacher, mo));
   if (!checkpoint.empty()) trainer.resume(checkpoint);
   const auto steps = trainer.run();
   const auto eval = trainer.evaluate();
+  summary["train_phase_s"] = clock.wall_s();
+  summary["train_phase_cpu_s"] = clock.cpu_s();
+  summary["peak_rss_gb"] = peak_rss_gb();
 
-  Json summary;
   summary["run_dir"] = run_dir.string();
   summary["checkpoint"] = (run_dir / read_file(run_dir / "latest")).string();
   summary["steps"] = trainer.step();
@@ -153,7 +192,40 @@ void register_commands(CLI::App& app) {
   cmd->add_option("--dtype", o->dtype, "compute dtype: f32 | bf16")->capture_default_str();
   cmd->add_option("--device", o->device, "cpu, cuda or cuda:N (needs a LibTorch built with CUDA)")
       ->capture_default_str();
-  cmd->add_option("--resume", o->resume, "continue a run: its directory or a checkpoint dir");
+  cmd->add_option("--resume", o->resume,
+                  "continue a run: its directory or a checkpoint dir "
+                  "(with the run's --mode; a block-wise run resumes its E2E phase)");
+  cmd->add_option("--mode", o->mode,
+                  "full: fine-tune weights and scales end to end; blockwise: "
+                  "train each decoder layer in turn on cached calibration activations "
+                  "(EfficientQAT Block-AP), then --steps steps of the scales only end to end")
+      ->capture_default_str();
+  auto& bw = o->blockwise;
+  cmd->add_option("--calib-samples", bw.calib_samples,
+                  "blockwise: calibration sequences drawn "
+                  "(seeded) from the training split (all if fewer)")
+      ->capture_default_str();
+  cmd->add_option("--block-batch-size", bw.batch_size,
+                  "blockwise: calibration sequences per "
+                  "block step")
+      ->capture_default_str();
+  cmd->add_option("--block-steps", bw.block_steps,
+                  "blockwise: optimizer steps per decoder layer "
+                  "(0 = skip the block phase)")
+      ->capture_default_str();
+  cmd->add_option("--blocks", bw.blocks,
+                  "blockwise: train only the first N decoder layers "
+                  "(0 = all)")
+      ->capture_default_str();
+  cmd->add_option("--block-lr", bw.lr, "blockwise: peak learning rate of a block's weights")
+      ->capture_default_str();
+  cmd->add_option("--block-scale-lr", bw.scale_lr,
+                  "blockwise: peak learning rate of a block's "
+                  "scales")
+      ->capture_default_str();
+  cmd->add_flag("!--block-weights,--block-scales-only", bw.train_weights,
+                "blockwise: train only the scales in the block phase too")
+      ->capture_default_str();
   cmd->add_option("--data", o->data.data, "training data: a .jsonl file (GSM8K, "
                   "prompt/completion or tokens) or \"embedded\"")->capture_default_str();
   cmd->add_option("--data-format", o->data.format,
@@ -171,7 +243,10 @@ void register_commands(CLI::App& app) {
   cmd->add_option("--max-length", o->max_length, "examples are cut to this many tokens")
       ->capture_default_str();
   auto& t = o->train;
-  cmd->add_option("--steps", t.steps, "optimizer steps (0 = PTQ only)")->capture_default_str();
+  cmd->add_option("--steps", t.steps,
+                  "optimizer steps (0 = PTQ only; blockwise: steps of the "
+                  "scales-only E2E phase)")
+      ->capture_default_str();
   cmd->add_option("--grad-accum", t.grad_accum, "micro-batches per step")->capture_default_str();
   cmd->add_option("--lr", t.lr, "peak learning rate of the weights")->capture_default_str();
   cmd->add_option("--scale-lr", t.scale_lr, "peak learning rate of the scales")
@@ -188,9 +263,9 @@ void register_commands(CLI::App& app) {
   cmd->add_option("--kd-weight", t.kd_weight, "weight of the distillation loss (teacher: see "
                   "--teacher)")->capture_default_str();
   cmd->add_option("--teacher", o->teacher,
-                  "KD teacher model dir (default: --model when the weights train, so KD anchors "
-                  "to the original model at the cost of a second copy; the student with "
-                  "quantizers off with --scales-only)");
+                  "KD teacher model dir (default: --model when the weights train or --mode "
+                  "blockwise, so KD anchors to the original model at the cost of a second "
+                  "copy; with --scales-only the student with quantizers off)");
   cmd->add_option("--kd-temperature", t.kd_temperature, "distillation temperature")
       ->capture_default_str();
   cmd->add_flag("!--train-weights,--scales-only", t.train_weights,
@@ -206,10 +281,19 @@ void register_commands(CLI::App& app) {
   cmd->add_flag("--json", o->json, "print the summary as JSON")->capture_default_str();
   cmd->callback([o]() {
     o->data.split_seed = o->train.seed;
+    o->blockwise.progress = o->train.progress;
     const Json summary = run_train(*o);
     if (o->json) {
       std::cout << summary.dump(2) << std::endl;
     } else {
+      if (summary.contains("blocks")) {
+        for (const auto& b : summary["blocks"]) {
+          std::printf("block %lld: MSE %.4g -> %.4g (%.1f s)\n",
+                      static_cast<long long>(b["block"].get<int64_t>()),
+                      b["mse_before"].get<double>(), b["mse_after"].get<double>(),
+                      b["seconds"].get<double>());
+        }
+      }
       std::printf("trained %lld steps; held-out CE %.4f; checkpoint %s\n",
                   static_cast<long long>(summary["steps"].get<int64_t>()),
                   summary["eval_ce"].get<double>(),

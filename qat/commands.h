@@ -1,13 +1,15 @@
 // `qwenqat train`: quantization-aware training (or, with --steps 0, plain
 // round-to-nearest post-training quantization) of a Hugging Face Qwen2
-// checkpoint; writes a run directory (docs/QAT.md).
+// checkpoint; writes a run directory (docs/QAT.md). --mode full (default)
+// fine-tunes weights and scales end to end; --mode blockwise trains each
+// decoder layer in turn (qat/blockwise.h), then only the scales end to end.
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <cstdint>
 #include <string>
 
+#include "qat/blockwise.h"
 #include "qat/train_data.h"
 #include "qat/trainer.h"
 
@@ -30,8 +32,11 @@ struct TrainCommandOptions {
   int64_t batch_size = 4;
   int64_t max_length = 512;
   bool json = false;
+  std::string mode = "full";  // full | blockwise
   DataOptions data;
-  TrainOptions train;
+  TrainOptions train;          // blockwise: the E2E scales-only phase (train_weights forced false)
+  BlockwiseOptions blockwise;  // blockwise: the block phase (weight decay, clip, min lr ratio
+                               // are taken from `train`)
 };
 
 // Runs the command; returns the JSON summary it prints.

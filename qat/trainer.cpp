@@ -1,6 +1,7 @@
 // The QAT training loop (see trainer.h).
 #include "qat/trainer.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,13 +22,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kCheckpointPrefix = "checkpoint-";
-
-// Re-enables the quantizers when the teacher pass ends (also on exceptions).
-struct TeacherMode {
-  explicit TeacherMode(QatModel& q) : qat(q) { qat.set_enabled(false); }
-  ~TeacherMode() { qat.set_enabled(true); }
-  QatModel& qat;
-};
 
 int64_t loss_tokens(const data::Batch& b) {
   int64_t n = 0;
@@ -76,6 +70,69 @@ void TrainOptions::validate() const {
   QWENQAT_CHECK(kd_temperature > 0, "--kd-temperature must be > 0, got ", kd_temperature);
   QWENQAT_CHECK(eval_every >= 0 && save_every >= 0, "--eval-every and --save-every must be >= 0");
   QWENQAT_CHECK(keep_checkpoints >= 1, "--keep-checkpoints must be >= 1, got ", keep_checkpoints);
+}
+
+ScheduledAdamW::ScheduledAdamW(const std::vector<torch::Tensor>& weights,
+                               std::vector<torch::Tensor> scales, double lr, double scale_lr,
+                               double weight_decay) {
+  std::vector<torch::Tensor> decay, no_decay;
+  for (const auto& p : weights) (p.dim() >= 2 ? decay : no_decay).push_back(p);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  auto add = [&](std::vector<torch::Tensor> params, double group_lr, double wd) {
+    if (params.empty()) return;
+    auto o = std::make_unique<torch::optim::AdamWOptions>(group_lr);
+    o->weight_decay(wd);
+    groups.emplace_back(std::move(params), std::move(o));
+    peak_lr_.push_back(group_lr);
+  };
+  add(decay, lr, weight_decay);
+  add(no_decay, lr, 0.0);
+  add(std::move(scales), scale_lr, 0.0);
+  if (!groups.empty()) {
+    optimizer_ = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(lr));
+  }
+}
+
+void ScheduledAdamW::set_lr_factor(double factor) {
+  for (size_t i = 0; i < optimizer_->param_groups().size(); ++i) {
+    static_cast<torch::optim::AdamWOptions&>(optimizer_->param_groups()[i].options())
+        .lr(peak_lr_[i] * factor);
+  }
+}
+
+double ScheduledAdamW::clip_grad_norm(double max_norm) {
+  std::vector<torch::Tensor> params;
+  for (const auto& g : optimizer_->param_groups()) {
+    for (const auto& p : g.params()) params.push_back(p);
+  }
+  return torch::nn::utils::clip_grad_norm_(
+      params, max_norm > 0 ? max_norm : std::numeric_limits<double>::infinity());
+}
+
+double lr_schedule_factor(int64_t s, int64_t steps, int64_t warmup, double min_lr_ratio) {
+  if (s < warmup) return double(s + 1) / double(warmup);
+  const double span = double(std::max<int64_t>(1, steps - warmup - 1));
+  const double progress = std::min(1.0, double(s - warmup) / span);
+  return min_lr_ratio + (1.0 - min_lr_ratio) * 0.5 * (1.0 + std::cos(M_PI * progress));
+}
+
+void append_json_line(const fs::path& path, const Json& j) {
+  std::ofstream out(path, std::ios::app);
+  out << j.dump() << "\n";
+  QWENQAT_CHECK(out.good(), path.string(), ": write failed (disk full?)");
+}
+
+double process_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+double peak_rss_gb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_maxrss) / (1024.0 * 1024.0);  // ru_maxrss is in KiB on Linux
 }
 
 torch::Tensor masked_ce_sum(const torch::Tensor& logits, const torch::Tensor& ids,
@@ -132,48 +189,21 @@ Trainer::Trainer(models::Qwen2ForCausalLM model, QatModel& qat, TrainOptions opt
       run_dir_(std::move(run_dir)) {
   options_.validate();
   fs::create_directories(run_dir_);
-  std::vector<torch::Tensor> decay, no_decay;
+  std::vector<torch::Tensor> weights;
   for (auto& item : model_->named_parameters()) {
     auto& p = item.value();
     if (!models::is_checkpoint_parameter(item.key())) continue;
     p.set_requires_grad(options_.train_weights);
-    if (!options_.train_weights) continue;
-    (p.dim() >= 2 ? decay : no_decay).push_back(p);
+    if (options_.train_weights) weights.push_back(p);
   }
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  auto add = [&](std::vector<torch::Tensor> params, double lr, double wd) {
-    if (params.empty()) return;
-    auto o = std::make_unique<torch::optim::AdamWOptions>(lr);
-    o->weight_decay(wd);
-    groups.emplace_back(std::move(params), std::move(o));
-    group_lr_.push_back(lr);
-  };
-  add(decay, options_.lr, options_.weight_decay);
-  add(no_decay, options_.lr, 0.0);
-  add(qat_.scale_parameters(), options_.scale_lr, 0.0);
-  QWENQAT_CHECK(!groups.empty() || options_.steps == 0,
+  optimizer_ = ScheduledAdamW(weights, qat_.scale_parameters(), options_.lr, options_.scale_lr,
+                              options_.weight_decay);
+  QWENQAT_CHECK(!optimizer_.empty() || options_.steps == 0,
                 "nothing to train: the weights are frozen and the scales are not learnable");
-  if (!groups.empty()) {
-    optimizer_ = std::make_unique<torch::optim::AdamW>(groups,
-                                                       torch::optim::AdamWOptions(options_.lr));
-  }
   torch::manual_seed(options_.seed);
 }
 
-double Trainer::lr_factor(int64_t s) const {
-  const int64_t w = options_.warmup_steps;
-  if (s < w) return double(s + 1) / double(w);
-  const double span = double(std::max<int64_t>(1, options_.steps - w - 1));
-  const double progress = std::min(1.0, double(s - w) / span);
-  const double m = options_.min_lr_ratio;
-  return m + (1.0 - m) * 0.5 * (1.0 + std::cos(M_PI * progress));
-}
-
-void Trainer::append_metrics(const Json& j) {
-  std::ofstream out(run_dir_ / "metrics.jsonl", std::ios::app);
-  out << j.dump() << "\n";
-  QWENQAT_CHECK(out.good(), (run_dir_ / "metrics.jsonl").string(), ": write failed (disk full?)");
-}
+void Trainer::append_metrics(const Json& j) { append_json_line(run_dir_ / "metrics.jsonl", j); }
 
 void Trainer::set_teacher(models::Qwen2ForCausalLM teacher) {
   TORCH_CHECK(!teacher.is_empty(), "set_teacher: empty teacher model");
@@ -201,7 +231,7 @@ torch::Tensor Trainer::micro_batch_loss(const data::Batch& b, int64_t step_token
       if (!teacher_.is_empty()) {
         teacher = teacher_->forward(t.ids, t.positions, t.attention_mask);
       } else {
-        TeacherMode mode(qat_);
+        QuantizersOff teacher_mode(qat_);
         teacher = model_->forward(t.ids, t.positions, t.attention_mask);
       }
     }
@@ -236,9 +266,9 @@ fs::path Trainer::save_checkpoint() {
   try {
     models::save_model(*model_, tmp, options_.save_dtype, options_.tokenizer_src);
     save_quantization(qat_, tmp);
-    if (optimizer_) {
+    if (!optimizer_.empty()) {
       const auto opt_tmp = temp_path_for(tmp / "optimizer.pt");
-      torch::save(*optimizer_, opt_tmp.string());
+      torch::save(optimizer_.optimizer(), opt_tmp.string());
       commit_temp_file(opt_tmp, tmp / "optimizer.pt");
     }
     const auto rng = at::detail::getDefaultCPUGenerator().get_state();
@@ -271,8 +301,8 @@ void Trainer::resume(const fs::path& checkpoint) {
                 checkpoint.string(), ": --seed, --grad-accum and --batch-size must equal the "
                 "interrupted run's (", st.dump(), ") to reproduce its data order");
   step_ = st.at("step").get<int64_t>();
-  if (optimizer_ && fs::exists(checkpoint / "optimizer.pt")) {
-    torch::load(*optimizer_, (checkpoint / "optimizer.pt").string());
+  if (!optimizer_.empty() && fs::exists(checkpoint / "optimizer.pt")) {
+    torch::load(optimizer_.optimizer(), (checkpoint / "optimizer.pt").string());
   }
   torch::Tensor rng;
   torch::load(rng, (checkpoint / "rng.pt").string());
@@ -309,7 +339,7 @@ std::vector<StepMetrics> Trainer::run() {
   Progress bar("train", options_.steps, "step", options_.progress);
   bar.update(step_);
   while (step_ < options_.steps) {
-    const auto t0 = std::chrono::steady_clock::now();
+    const Stopwatch clock;
     std::vector<const data::Batch*> micro;
     for (int64_t k = 0; k < options_.grad_accum; ++k) {
       const int64_t m = step_ * options_.grad_accum + k;
@@ -325,7 +355,7 @@ std::vector<StepMetrics> Trainer::run() {
       s.tokens += loss_tokens(*b);
       for (auto a : b->attention_mask) real_tokens += a;
     }
-    optimizer_->zero_grad();
+    optimizer_.optimizer().zero_grad();
     for (const auto* b : micro) {
       auto loss = micro_batch_loss(*b, s.tokens, &s.ce, &s.kd);
       const double lv = loss.item<double>();
@@ -335,34 +365,26 @@ std::vector<StepMetrics> Trainer::run() {
                     ". Lower --lr / --scale-lr or check the data, then --resume from it");
       loss.backward();
     }
-    std::vector<torch::Tensor> params;
-    for (const auto& g : optimizer_->param_groups()) {
-      for (const auto& p : g.params()) params.push_back(p);
-    }
-    const double max_norm =
-        options_.grad_clip > 0 ? options_.grad_clip : std::numeric_limits<double>::infinity();
-    s.grad_norm = torch::nn::utils::clip_grad_norm_(params, max_norm);
+    s.grad_norm = optimizer_.clip_grad_norm(options_.grad_clip);
     QWENQAT_CHECK(std::isfinite(s.grad_norm), "the gradient norm became ", s.grad_norm,
                   " at step ", step_ + 1, "; training stopped. The last good checkpoint is ",
                   last_checkpoint_.empty() ? std::string("(none yet)") : last_checkpoint_.string());
-    const double f = lr_factor(step_);
-    for (size_t i = 0; i < optimizer_->param_groups().size(); ++i) {
-      static_cast<torch::optim::AdamWOptions&>(optimizer_->param_groups()[i].options())
-          .lr(group_lr_[i] * f);
-    }
-    optimizer_->step();
+    const double f =
+        lr_schedule_factor(step_, options_.steps, options_.warmup_steps, options_.min_lr_ratio);
+    optimizer_.set_lr_factor(f);
+    optimizer_.optimizer().step();
     ++step_;
     s.step = step_;
     s.loss = options_.ce_weight * s.ce + options_.kd_weight * s.kd;
     s.lr = options_.lr * f;
     s.scale_lr = options_.scale_lr * f;
-    const double dt =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    s.tokens_per_s = dt > 0 ? double(real_tokens) / dt : 0.0;
+    s.step_s = clock.wall_s();
+    s.cpu_s = clock.cpu_s();
+    s.tokens_per_s = s.step_s > 0 ? double(real_tokens) / s.step_s : 0.0;
     append_metrics({{"type", "train"}, {"step", s.step}, {"loss", s.loss}, {"ce", s.ce},
                     {"kd", s.kd}, {"lr", s.lr}, {"scale_lr", s.scale_lr},
                     {"grad_norm", s.grad_norm}, {"tokens", s.tokens},
-                    {"tokens_per_s", s.tokens_per_s}, {"step_s", dt}});
+                    {"tokens_per_s", s.tokens_per_s}, {"step_s", s.step_s}, {"cpu_s", s.cpu_s}});
     out.push_back(s);
     bar.update(step_, "ce " + fmt(s.ce) + " kd " + fmt(s.kd) + " lr " + fmt(s.lr, 3) + " " +
                           fmt(s.tokens_per_s, 4) + " tok/s");

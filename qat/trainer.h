@@ -10,6 +10,7 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -55,6 +56,7 @@ struct StepMetrics {
   double loss = 0, ce = 0, kd = 0, lr = 0, scale_lr = 0, grad_norm = 0;
   int64_t tokens = 0;  // loss tokens in the step
   double tokens_per_s = 0;
+  double step_s = 0, cpu_s = 0;  // wall and process CPU seconds of the step
 };
 
 struct EvalMetrics {
@@ -62,6 +64,67 @@ struct EvalMetrics {
   double ce = 0;       // mean masked next-token CE on the held-out examples
   int64_t tokens = 0;
 };
+
+// The optimizer recipe shared by the trainer and block-wise training
+// (qat/blockwise.h): AdamW whose param groups are the matrices (dim >= 2) of
+// `weights` with weight_decay, the other weights (norms, biases) without, and
+// `scales` (quantizer scales / offsets) at scale_lr without decay; empty groups
+// are left out. The learning rates follow lr_schedule_factor().
+class ScheduledAdamW {
+ public:
+  ScheduledAdamW() = default;
+  ScheduledAdamW(const std::vector<torch::Tensor>& weights, std::vector<torch::Tensor> scales,
+                 double lr, double scale_lr, double weight_decay);
+  bool empty() const { return optimizer_ == nullptr; }  // no parameter at all
+  torch::optim::AdamW& optimizer() { return *optimizer_; }
+  // Sets every group's lr to its peak lr times `factor`.
+  void set_lr_factor(double factor);
+  // Clips the global L2 norm of all groups' gradients to max_norm (0 = no
+  // clipping) and returns the norm before clipping.
+  double clip_grad_norm(double max_norm);
+
+ private:
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::vector<double> peak_lr_;  // per param group
+};
+
+// Turns every quantizer of `qat` off for its lifetime (the full-precision
+// teacher: the same weights unquantized); back on when it ends, also on throw.
+class QuantizersOff {
+ public:
+  explicit QuantizersOff(QatModel& qat) : qat_(qat) { qat_.set_enabled(false); }
+  ~QuantizersOff() { qat_.set_enabled(true); }
+  QuantizersOff(const QuantizersOff&) = delete;
+  QuantizersOff& operator=(const QuantizersOff&) = delete;
+
+ private:
+  QatModel& qat_;
+};
+
+// Linear warm-up over `warmup` steps, then cosine from 1 to min_lr_ratio at
+// the last of `steps` steps; `step` is 0-based.
+double lr_schedule_factor(int64_t step, int64_t steps, int64_t warmup, double min_lr_ratio);
+
+// Appends one JSON line to `path` (metrics.jsonl); throws if the write fails.
+void append_json_line(const std::filesystem::path& path, const Json& j);
+
+// CPU seconds used by this process so far (all threads).
+double process_cpu_seconds();
+// Wall-clock and process CPU seconds since construction.
+class Stopwatch {
+ public:
+  Stopwatch() : t0_(std::chrono::steady_clock::now()), cpu0_(process_cpu_seconds()) {}
+  double wall_s() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  }
+  double cpu_s() const { return process_cpu_seconds() - cpu0_; }
+
+ private:
+  std::chrono::steady_clock::time_point t0_;
+  double cpu0_;
+};
+// Peak resident set size of this process so far (VmHWM), in GiB.
+double peak_rss_gb();
 
 // Trains `model` (already prepare()d; `qat` aliases its quantizers). The run
 // directory receives metrics.jsonl, checkpoint-<step>/ (a Hugging Face model
@@ -100,7 +163,6 @@ class Trainer {
   std::function<void(const StepMetrics&)> on_step;
 
  private:
-  double lr_factor(int64_t step) const;  // schedule factor for 0-based step
   void append_metrics(const Json& j);
   // Loss of one micro-batch; adds CE/KD sums (per-token means are over
   // `step_tokens`) and returns the weighted loss to backpropagate.
@@ -114,8 +176,7 @@ class Trainer {
   data::Batcher train_;
   std::optional<data::Batcher> eval_;
   std::filesystem::path run_dir_;
-  std::unique_ptr<torch::optim::AdamW> optimizer_;
-  std::vector<double> group_lr_;  // peak lr per optimizer param group
+  ScheduledAdamW optimizer_;  // empty with nothing to train (steps 0)
   int64_t step_ = 0;
   std::filesystem::path last_checkpoint_;
 };
