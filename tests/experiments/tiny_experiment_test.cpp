@@ -6,6 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
+#include <utility>
+#include <vector>
 
 #include "data/util/check.h"
 #include "data/util/json_io.h"
@@ -79,21 +82,17 @@ TEST(TinyExperiment, BadOptionsNameTheFlag) {
       EXPECT_NE(std::string(e.what()).find(flag), std::string::npos) << e.what();
     }
   };
-  auto o = small(dir / "x");
-  o.group_sizes = {48};
-  expect_error(o, "--group-sizes");
-  o = small(dir / "x");
-  o.num_attention_heads = 3;
-  expect_error(o, "--heads");
-  o = small(dir / "x");
-  o.holdout = 1.0;
-  expect_error(o, "--holdout");
-  o = small(dir / "x");
-  o.qat_steps = 0;
-  expect_error(o, "--qat-steps");
-  o = small(dir / "x");
-  o.base_lr = 0;
-  expect_error(o, "--base-lr");
+  const std::vector<std::pair<std::function<void(TinyExperimentOptions&)>, std::string>> cases =
+      {{[](auto& o) { o.group_sizes = {48}; }, "--group-sizes"},
+       {[](auto& o) { o.num_attention_heads = 3; }, "--heads"},
+       {[](auto& o) { o.holdout = 1.0; }, "--holdout"},
+       {[](auto& o) { o.qat_steps = 0; }, "--qat-steps"},
+       {[](auto& o) { o.base_lr = 0; }, "--base-lr"}};
+  for (const auto& [edit, flag] : cases) {
+    auto o = small(dir / "x");
+    edit(o);
+    expect_error(o, flag);
+  }
 }
 
 }  // namespace
