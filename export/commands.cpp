@@ -11,7 +11,7 @@ namespace qwenqat::exporter {
 
 void register_commands(CLI::App& app) {
   auto o = std::make_shared<ExportOptions>();
-  auto dtype = std::make_shared<std::string>("f32");
+  auto dtype = std::make_shared<std::string>("auto");
   auto json = std::make_shared<bool>(false);
   auto* cmd = app.add_subcommand(
       "export", "Export a QAT/PTQ checkpoint (with quantization.json) as a packed qwenqat HDF5 "
@@ -23,10 +23,11 @@ void register_commands(CLI::App& app) {
   cmd->add_option("--safetensors", o->out_safetensors,
                   "Write the fake-quantized weights as a float32 Hugging Face checkpoint here");
   cmd->add_option("--float-dtype", *dtype,
-                  "Storage of unquantized 2-D tensors in the .h5 file: f32, f16 or bf16 "
+                  "Storage of unquantized 2-D tensors in the .h5 file: auto (the "
+                  "checkpoint's own dtype: bf16/f16 kept exactly, else f32), f32, f16 or bf16 "
                   "(norms and biases are always f32)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"f32", "f16", "bf16"}));
+      ->check(CLI::IsMember({"auto", "f32", "f16", "bf16"}));
   cmd->add_option("--template", o->prompt_template,
                   "Prompt template name stored in the .h5 file (default: from the tokenizer)");
   cmd->add_flag("--gguf-allow-requant", o->gguf_allow_requant,
@@ -35,9 +36,11 @@ void register_commands(CLI::App& app) {
   cmd->add_flag("--gguf-f16", o->gguf_f16, "Store unquantized 2-D GGUF weights as F16 (default F32)");
   cmd->add_flag("--json", *json, "Print the summary as JSON");
   cmd->callback([o, dtype, json] {
-    o->float_dtype = *dtype == "f16"    ? models::DType::kF16
-                     : *dtype == "bf16" ? models::DType::kBF16
-                                        : models::DType::kF32;
+    if (*dtype != "auto") {
+      o->float_dtype = *dtype == "f16"    ? models::DType::kF16
+                       : *dtype == "bf16" ? models::DType::kBF16
+                                          : models::DType::kF32;
+    }
     o->progress = !*json;
     const Json s = run_export(*o);
     if (*json) {

@@ -16,6 +16,7 @@
 #include "export/format/h5_model_writer.h"
 #include "export/format/packed_tensor.h"
 #include "models/checkpoint/qwen2_config.h"
+#include "models/checkpoint/safetensors.h"
 #include "qat/qat_config.h"
 
 namespace qwenqat::exporter {
@@ -141,7 +142,7 @@ void write_h5(const ExportOptions& o, const std::vector<ExportTensor>& tensors, 
       w.add_packed_tensor(t.name, format::view_of(packed));
     } else {
       // Norms and biases stay f32 whatever float_dtype says (they are tiny).
-      const auto dtype = t.shape.size() == 1 ? models::DType::kF32 : o.float_dtype;
+      const auto dtype = t.shape.size() == 1 ? models::DType::kF32 : *o.float_dtype;
       w.add_float_tensor_f32(t.name, dtype, t.shape, t.values);
     }
     bar.advance();
@@ -232,6 +233,15 @@ void write_fake_quant_safetensors(const ExportOptions& o, const std::vector<Expo
     if (fs::exists(o.model / f)) write_file_atomic(o.out_safetensors / f, read_file(o.model / f));
 }
 
+// The storage dtype of the checkpoint's embedding (its float tensors):
+// f16/bf16 as stored, anything else f32.
+models::DType checkpoint_float_dtype(const fs::path& dir) {
+  const models::Checkpoint ck(dir);
+  const auto* t = ck.find("model.embed_tokens.weight");
+  if (t && (t->dtype == models::DType::kBF16 || t->dtype == models::DType::kF16)) return t->dtype;
+  return models::DType::kF32;
+}
+
 }  // namespace
 
 Json run_export(const ExportOptions& o) {
@@ -251,7 +261,10 @@ Json run_export(const ExportOptions& o) {
 
   Json summary = {{"model", o.model.string()}};
   if (!o.out_h5.empty()) {
-    write_h5(o, tensors, qj, config_text, tok, tok_cfg, template_name);
+    ExportOptions h5o = o;
+    if (!h5o.float_dtype) h5o.float_dtype = checkpoint_float_dtype(o.model);
+    write_h5(h5o, tensors, qj, config_text, tok, tok_cfg, template_name);
+    summary["float_dtype"] = models::dtype_name(*h5o.float_dtype);
     summary["h5"] = {{"path", o.out_h5.string()}, {"bytes", fs::file_size(o.out_h5)}};
   }
   if (!o.out_gguf.empty()) {

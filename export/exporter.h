@@ -8,6 +8,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,7 +23,10 @@ struct ExportOptions {
   std::filesystem::path out_h5;            // qwenqat HDF5 file ("" = skip)
   std::filesystem::path out_gguf;          // GGUF v3 file ("" = skip)
   std::filesystem::path out_safetensors;   // fake-quantized float HF dir ("" = skip)
-  models::DType float_dtype = models::DType::kF32;  // unquantized tensors in .h5
+  // Unquantized 2-D tensors in the .h5 (embeddings/lm_head left in float).
+  // nullopt: the checkpoint's own storage dtype (bf16/f16 are kept as they
+  // are, so nothing is lost and the file is half the size), else f32.
+  std::optional<models::DType> float_dtype;
   std::string prompt_template;             // "" = from the tokenizer's special tokens
   bool gguf_allow_requant = false;         // requantize schemes GGUF has no type for
   bool gguf_f16 = false;                   // unquantized 2-D GGUF weights as F16

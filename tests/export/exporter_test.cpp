@@ -166,6 +166,58 @@ TEST(Exporter, DeterministicBytes) {
   EXPECT_EQ(read_file(dir / "a.h5"), read_file(dir / "b.h5"));
 }
 
+// --float-dtype auto keeps a bf16 checkpoint's float tensors in bf16 (exact,
+// half the bytes) and a f32 one's in f32; an explicit dtype wins.
+TEST(Exporter, FloatDtypeFollowsTheCheckpoint) {
+  testing::TempDir dir;
+  const auto c = tiny_config(false);
+  write_qat_checkpoint(dir / "ckpt", c, qat::QatConfig::from_preset("w4g32"));
+  // The same checkpoint with bf16 weights (scales stay f32, as training saves them).
+  fs::create_directories(dir / "bf16");
+  for (const char* f : {"config.json", "quantization.json", "tokenizer.json"})
+    fs::copy_file(dir / "ckpt" / f, dir / "bf16" / f);
+  std::vector<std::vector<uint16_t>> halves;
+  std::vector<std::vector<float>> floats;
+  std::vector<models::TensorToWrite> list;
+  {
+    const models::Checkpoint ck(dir / "ckpt");
+    for (const auto& name : ck.names()) {
+      const auto& t = ck.get(name);
+      auto v = models::to_f32(t);
+      if (name.find("fake_quant") != std::string::npos) {
+        floats.push_back(std::move(v));
+        list.push_back({name, models::DType::kF32, t.shape,
+                        {reinterpret_cast<const uint8_t*>(floats.back().data()),
+                         floats.back().size() * 4}});
+      } else {
+        std::vector<uint16_t> h(v.size());
+        for (size_t i = 0; i < v.size(); ++i) h[i] = f32_to_bf16(v[i]);
+        halves.push_back(std::move(h));
+        list.push_back({name, models::DType::kBF16, t.shape,
+                        {reinterpret_cast<const uint8_t*>(halves.back().data()),
+                         halves.back().size() * 2}});
+      }
+    }
+  }
+  models::write_safetensors(dir / "bf16" / "model.safetensors", list);
+  ExportOptions o;
+  o.progress = false;
+  o.model = dir / "bf16";
+  o.out_h5 = dir / "bf16.h5";
+  EXPECT_EQ(run_export(o).at("float_dtype"), "BF16");
+  const format::H5ModelFile h5(dir / "bf16.h5");
+  EXPECT_EQ(h5.get("model.embed_tokens.weight").scheme(), "bf16");
+  const models::Checkpoint ck(dir / "bf16");
+  expect_bits_equal(h5.to_f32("lm_head.weight"), models::to_f32(ck.get("lm_head.weight")),
+                    "lm_head");
+  o.model = dir / "ckpt";
+  o.out_h5 = dir / "f32.h5";
+  EXPECT_EQ(run_export(o).at("float_dtype"), "F32");
+  o.float_dtype = models::DType::kF16;
+  o.out_h5 = dir / "f16.h5";
+  EXPECT_EQ(run_export(o).at("float_dtype"), "F16");
+}
+
 TEST(Exporter, GgufExactTypesEqualH5) {
   for (const char* preset : {"w4g32", "w8g32", "w4g32a"}) {
     testing::TempDir dir;
