@@ -11,6 +11,7 @@
 #include "data/util/file_io.h"
 #include "experiments/eval/eval_commands.h"
 #include "experiments/sweep/report.h"
+#include "experiments/sweep/report_commands.h"
 #include "export/exporter.h"
 #include "export/format/h5_inspect.h"
 #include "models/checkpoint/qwen2_config.h"
