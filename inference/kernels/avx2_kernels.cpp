@@ -40,7 +40,7 @@ using util::hsum;
 
 // Weight rows per GEMV iteration (they share the activation loads). Measured
 // with kernel_bench; see docs/PERFORMANCE.md.
-constexpr int kGemvRows = 2;
+constexpr int kGemvRows = 1;
 
 void dequantize_row(const format::PackedView& w, int64_t r, float* out) {
   const auto& spec = w.spec;

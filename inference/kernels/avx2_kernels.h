@@ -27,9 +27,11 @@ void gemv_rows(const format::PackedView& w, const float* x, float* y, int64_t r0
 
 // y[b * y_stride + r] = w[r, :] . x[b] for b < n, r in [r0, r1): the
 // multi-vector GEMV (avx2_multi_gemv.cpp), for small n; requires
-// supports_gemv(w) and n >= 1.
+// supports_gemv(w) and n >= 1. scratch: multi_gemv_scratch_floats(r1 - r0, n)
+// floats (accumulators kept between column blocks).
 void multi_gemv_rows(const format::PackedView& w, const float* x, int64_t n, int64_t x_stride,
-                     float* y, int64_t y_stride, int64_t r0, int64_t r1);
+                     float* y, int64_t y_stride, int64_t r0, int64_t r1, float* scratch);
+int64_t multi_gemv_scratch_floats(int64_t rows, int64_t n);
 
 // The int8-activation matmul of act_quant.h (avx2_q8.cpp) on n activation
 // rows: q [n, w.cols] int8 codes, d [n, w.cols / 32] block scales, eg

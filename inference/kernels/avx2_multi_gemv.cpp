@@ -23,11 +23,15 @@ namespace {
 
 // Activation rows per pass (accumulators held in registers).
 constexpr int kMaxPass = 8;
+// Chunks of 32 columns per block: a pass's activations, kMaxPass * 512
+// floats = 16 KB, stay in L1.
+constexpr int64_t kKBlockChunks = 16;
 
-// Row r against B activation rows.
+// Row r against B activation rows over chunks [k0, k1): the B accumulators
+// are loaded from acc (zero when k0 == 0) and stored back.
 template <int kBits, int B>
-void multi_row(const format::PackedView& w, const float* x, int64_t x_stride, float* y,
-               int64_t y_stride, int64_t r) {
+void multi_row(const format::PackedView& w, const float* x, int64_t x_stride, int64_t r, int64_t k0,
+               int64_t k1, float* acc_mem) {
   const int64_t groups = w.groups_per_row();
   const int64_t cpg = w.spec.group_len(w.cols) / 32;  // chunks per group
   const __m256i zero = _mm256_set1_epi32(w.spec.symmetric ? w.spec.zero_code() : 0);
@@ -35,32 +39,39 @@ void multi_row(const format::PackedView& w, const float* x, int64_t x_stride, fl
   const uint16_t* sc = w.scales + r * groups;
   const uint16_t* of = w.offsets ? w.offsets + r * groups : nullptr;
   __m256 acc[B];
-  for (int b = 0; b < B; ++b) acc[b] = _mm256_setzero_ps();
-  for (int64_t g = 0; g < groups; ++g) {
-    const __m256 s = _mm256_set1_ps(util::h2f(sc[g]));
-    const __m256 o = of ? _mm256_set1_ps(util::h2f(of[g])) : _mm256_setzero_ps();
-    for (int64_t k = g * cpg; k < (g + 1) * cpg; ++k) {
-      __m256i c[4];
-      util::unpack_chunk<kBits>(row, k, c);
-      for (int j = 0; j < 4; ++j) {
-        __m256 wv = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(c[j], zero)), s);
-        if (of) wv = _mm256_add_ps(wv, o);
-        const float* xk = x + k * 32 + j * 8;
-        for (int b = 0; b < B; ++b)
-          acc[b] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(xk + b * x_stride), acc[b]);
-      }
+  for (int b = 0; b < B; ++b)
+    acc[b] = k0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(acc_mem + b * 8);
+  int64_t g = k0 / cpg, in_group = k0 % cpg;
+  __m256 s = _mm256_set1_ps(util::h2f(sc[g]));
+  __m256 o = of ? _mm256_set1_ps(util::h2f(of[g])) : _mm256_setzero_ps();
+  for (int64_t k = k0; k < k1; ++k) {
+    if (in_group == cpg) {
+      in_group = 0;
+      ++g;
+      s = _mm256_set1_ps(util::h2f(sc[g]));
+      if (of) o = _mm256_set1_ps(util::h2f(of[g]));
+    }
+    ++in_group;
+    __m256i c[4];
+    util::unpack_chunk<kBits>(row, k, c);
+    for (int j = 0; j < 4; ++j) {
+      __m256 wv = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(c[j], zero)), s);
+      if (of) wv = _mm256_add_ps(wv, o);
+      const float* xk = x + k * 32 + j * 8;
+      for (int b = 0; b < B; ++b)
+        acc[b] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(xk + b * x_stride), acc[b]);
     }
   }
-  for (int b = 0; b < B; ++b) y[b * y_stride + r] = util::hsum(acc[b]);
+  for (int b = 0; b < B; ++b) _mm256_storeu_ps(acc_mem + b * 8, acc[b]);
 }
 
 template <int kBits>
 void multi_dispatch(const format::PackedView& w, const float* x, int64_t nb, int64_t x_stride,
-                    float* y, int64_t y_stride, int64_t r) {
+                    int64_t r, int64_t k0, int64_t k1, float* acc) {
   switch (nb) {
 #define QWENQAT_PASS(B) \
   case B:               \
-    return multi_row<kBits, B>(w, x, x_stride, y, y_stride, r);
+    return multi_row<kBits, B>(w, x, x_stride, r, k0, k1, acc);
     QWENQAT_PASS(1)
     QWENQAT_PASS(2)
     QWENQAT_PASS(3)
@@ -75,24 +86,39 @@ void multi_dispatch(const format::PackedView& w, const float* x, int64_t nb, int
 
 }  // namespace
 
+int64_t multi_gemv_scratch_floats(int64_t rows, int64_t n) {
+  return rows * (n < kMaxPass ? n : kMaxPass) * 8;
+}
+
 void multi_gemv_rows(const format::PackedView& w, const float* x, int64_t n, int64_t x_stride,
-                     float* y, int64_t y_stride, int64_t r0, int64_t r1) {
-  // Rows outside, passes over the activation rows inside (a row's codes stay
-  // in L1 for the next pass). Balanced passes: n = 9 runs as 5 + 4, not
-  // 8 + 1 (a lone accumulator is latency-bound).
+                     float* y, int64_t y_stride, int64_t r0, int64_t r1, float* scratch) {
+  // Passes over the activation rows, balanced (n = 9 runs as 5 + 4, not
+  // 8 + 1: a lone accumulator is latency-bound); inside a pass, blocks of
+  // kKBlockChunks chunks so that the pass's activations stay in L1 while
+  // every row of [r0, r1) is multiplied with them. The accumulators persist
+  // in `scratch` between blocks, so the blocking does not change the sums.
   const int64_t passes = (n + kMaxPass - 1) / kMaxPass;
-  for (int64_t r = r0; r < r1; ++r) {
-    for (int64_t p = 0, b0 = 0; p < passes; ++p) {
-      const int64_t b1 = n * (p + 1) / passes;
-      const float* xb = x + b0 * x_stride;
-      float* yb = y + b0 * y_stride;
-      if (w.spec.bits == 4) {
-        multi_dispatch<4>(w, xb, b1 - b0, x_stride, yb, y_stride, r);
-      } else {
-        multi_dispatch<8>(w, xb, b1 - b0, x_stride, yb, y_stride, r);
+  const int64_t chunks = w.cols / 32;
+  for (int64_t p = 0, b0 = 0; p < passes; ++p) {
+    const int64_t b1 = n * (p + 1) / passes, nb = b1 - b0;
+    const float* xb = x + b0 * x_stride;
+    for (int64_t k0 = 0; k0 < chunks; k0 += kKBlockChunks) {
+      const int64_t k1 = k0 + kKBlockChunks < chunks ? k0 + kKBlockChunks : chunks;
+      for (int64_t r = r0; r < r1; ++r) {
+        float* acc = scratch + (r - r0) * nb * 8;
+        if (w.spec.bits == 4) {
+          multi_dispatch<4>(w, xb, nb, x_stride, r, k0, k1, acc);
+        } else {
+          multi_dispatch<8>(w, xb, nb, x_stride, r, k0, k1, acc);
+        }
       }
-      b0 = b1;
     }
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* acc = scratch + (r - r0) * nb * 8;
+      for (int64_t b = 0; b < nb; ++b)
+        y[(b0 + b) * y_stride + r] = util::hsum(_mm256_loadu_ps(acc + b * 8));
+    }
+    b0 = b1;
   }
 }
 

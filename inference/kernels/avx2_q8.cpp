@@ -111,7 +111,11 @@ void q8_dispatch(const Q8Args& a, int64_t r, int64_t b0, int64_t nb) {
 template <int kBits>
 void q8_rows(const Q8Args& a, int64_t n, int64_t r0, int64_t r1) {
   const int64_t passes = (n + kMaxPass - 1) / kMaxPass;
-  for (int64_t r = r0; r < r1;) {
+  int64_t r = r0;
+  if (n == 1) {  // four weight rows per iteration: four independent FMA chains
+    for (; r + 4 <= r1; r += 4) q8_block<kBits, 4, 1>(a, r, 0);
+  }
+  while (r < r1) {
     const bool pair = r + 2 <= r1;
     for (int64_t p = 0, b0 = 0; p < passes; ++p) {
       const int64_t b1 = n * (p + 1) / passes;
