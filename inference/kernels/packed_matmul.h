@@ -3,9 +3,11 @@
 // symmetric or asymmetric), in two implementations selected at run time:
 //   * kScalar: the reference. Each row is dequantized with
 //     format::dequantize_row and dotted with x in a plain sequential loop.
-//   * kAvx2: AVX2/FMA/F16C kernels (kernels/avx2_kernels.cpp). Dequantized
-//     tiles are bit-identical to the reference; dot products differ from it
-//     only by float summation order.
+//   * kAvx2: AVX2/FMA/F16C kernels (kernels/avx2_kernels.cpp, the
+//     multi-vector GEMV in avx2_multi_gemv.cpp). Dequantized tiles are
+//     bit-identical to the reference; dot products differ from it only by
+//     float summation order.
+// The opt-in int8-activation products are in kernels/act_quant.h.
 // The ISA is chosen once from the CPU features; the environment variable
 // QWENQAT_ENGINE_KERNELS=scalar (or set_kernel_isa) forces the reference.
 #pragma once
