@@ -70,7 +70,7 @@ void run_generate(const GenerateCommandOptions& o) {
                 "generate: give exactly one of --prompt and --ids");
   ThreadPool pool(o.threads);  // validates --threads first
   set_kernel_isa(parse_isa(o.kernels, "--kernels"));
-  set_act_quant(parse_act_quant(o.act_quant, "--act-quant"));
+  const ActQuant act = parse_act_quant(o.act_quant, "--act-quant");
   GenerateOptions g;
   g.kv_dtype = parse_kv_dtype(o.kv_cache, "--kv-cache");
   g.max_new_tokens = o.max_new_tokens;
@@ -99,6 +99,7 @@ void run_generate(const GenerateCommandOptions& o) {
     prompt = tok->encode(text);
   }
   Model model(src);
+  model.set_act_quant(act);
   const auto& cfg = model.config();
   if (cfg.eos_token_id >= 0) g.eos_ids.push_back(static_cast<int32_t>(cfg.eos_token_id));
   if (tok && tok->eos_id()) g.eos_ids.push_back(*tok->eos_id());

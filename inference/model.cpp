@@ -50,10 +50,7 @@ void apply_rope(float* x, int64_t heads, int64_t d, const float* cos, const floa
 }  // namespace
 
 Model::Model(std::shared_ptr<const WeightSource> source)
-    : source_(std::move(source)),
-      config_(source_->config()),
-      isa_(active_isa()),
-      act_quant_(active_act_quant()) {
+    : source_(std::move(source)), config_(source_->config()), isa_(active_isa()) {
   const auto& c = config_;
   const WeightSource& src = *source_;
   const int64_t H = c.hidden_size, I = c.intermediate_size, QD = c.q_dim(), KD = c.kv_dim();

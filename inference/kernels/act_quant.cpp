@@ -3,7 +3,6 @@
 #include "inference/kernels/act_quant.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 
 #include "data/util/check.h"
@@ -12,11 +11,6 @@
 
 namespace qwenqat::engine {
 namespace {
-
-std::atomic<int>& act_slot() {
-  static std::atomic<int> slot{static_cast<int>(ActQuant::kNone)};
-  return slot;
-}
 
 // The unsigned code of element e of a packed 4- or 8-bit row.
 inline int code_at(const uint8_t* row, int bits, int64_t e) {
@@ -34,9 +28,6 @@ ActQuant parse_act_quant(const std::string& s, const std::string& what) {
   if (s == "q8") return ActQuant::kQ8;
   fail(what, ": unknown activation quantization '", s, "'; use none or q8");
 }
-
-ActQuant active_act_quant() { return static_cast<ActQuant>(act_slot().load()); }
-void set_act_quant(ActQuant a) { act_slot().store(static_cast<int>(a)); }
 
 void quantize_q8(const float* x, int64_t n, int64_t x_stride, int64_t cols, Q8Activations* out) {
   QWENQAT_CHECK(cols > 0 && cols % kQ8Block == 0, "int8 activations need a row length that is a ",

@@ -29,10 +29,6 @@ enum class ActQuant { kNone, kQ8 };
 const char* act_quant_name(ActQuant a);  // "none" | "q8"
 // Parses "none" | "q8"; `what` names the flag in the error.
 ActQuant parse_act_quant(const std::string& s, const std::string& what);
-// The mode new Models start with (default kNone); set by --act-quant.
-// Not thread-safe against concurrent model construction.
-ActQuant active_act_quant();
-void set_act_quant(ActQuant a);
 
 constexpr int64_t kQ8Block = 32;
 
