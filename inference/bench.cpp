@@ -151,11 +151,13 @@ Json run_bench(const BenchOptions& o) {
                 "); this machine has ", ThreadPool::hardware_threads(), " hardware threads");
   const KernelIsa isa = parse_isa(o.kernels, "--kernels");
   set_kernel_isa(isa);
+  const ActQuant act = parse_act_quant(o.act_quant, "--act-quant");
   const KvDtype kv = parse_kv_dtype(o.kv_cache, "--kv-cache");
 
   Json out;
   out["threads"] = threads;
   out["kernels"] = isa_name(isa);
+  out["act_quant"] = act_quant_name(act);
   if (o.bandwidth_mb > 0) {
     out["memory_read_bandwidth_gbs"] = measure_read_bandwidth(o.bandwidth_mb << 20, threads);
   }
@@ -170,6 +172,7 @@ Json run_bench(const BenchOptions& o) {
   }
   Model model(src);
   model.set_isa(isa);
+  model.set_act_quant(act);
   out["load_seconds"] = seconds_since(t_load);
   out["schemes"] = model.describe_schemes();
   const auto& cfg = model.config();

@@ -28,10 +28,14 @@ struct GenerateCommandOptions {
   int threads = 0;  // 0: hardware threads
   std::string kv_cache = "f32";
   std::string kernels = "auto";
-  int64_t max_context = 0;  // 0: max_position_embeddings
+  std::string act_quant = "none";  // none | q8 (int8 activations, kernels/act_quant.h)
+  int64_t max_context = 0;         // 0: max_position_embeddings
   std::vector<std::string> stop;
   bool json = false;
 };
+
+// Help text of the --act-quant flag (generate, bench, eval).
+extern const char* const kActQuantHelp;
 
 // Runs generation; streams to stdout (text, or ids without a tokenizer).
 void run_generate(const GenerateCommandOptions& o);

@@ -57,6 +57,10 @@ class Model {
   // The kernel set used by forward (defaults to active_isa()).
   void set_isa(KernelIsa isa) { isa_ = isa; }
   KernelIsa isa() const { return isa_; }
+  // Int8 activations for the packed linears (default kNone, float;
+  // kQ8 changes the numerics, see kernels/act_quant.h).
+  void set_act_quant(ActQuant a) { act_quant_ = a; }
+  ActQuant act_quant() const { return act_quant_; }
 
  private:
   struct Layer {
@@ -70,6 +74,7 @@ class Model {
   std::shared_ptr<const WeightSource> source_;
   models::Qwen2Config config_;
   KernelIsa isa_;
+  ActQuant act_quant_ = ActQuant::kNone;
   Linear embed_tokens_, lm_head_;
   bool tied_ = false;
   std::vector<Layer> layers_;

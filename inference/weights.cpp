@@ -143,11 +143,17 @@ uint64_t Linear::weight_bytes() const {
   return static_cast<uint64_t>(p.rows * p.row_bytes) + params * (p.offsets ? 2 : 1);
 }
 
-void Linear::forward(const float* x, int64_t n, float* y, ThreadPool& pool, KernelIsa isa) const {
+void Linear::forward(const float* x, int64_t n, float* y, ThreadPool& pool, KernelIsa isa,
+                     ActQuant act) const {
   const int64_t chunks = (rows_ + kRowsPerChunk - 1) / kRowsPerChunk;
+  Q8Activations xq;
+  const bool q8 = act == ActQuant::kQ8 && packed_ && supports_q8(*packed_);
+  if (q8) quantize_q8(x, n, cols_, cols_, &xq);
   pool.parallel_for(chunks, [&](int64_t c) {
     const int64_t r0 = c * kRowsPerChunk, r1 = std::min(rows_, r0 + kRowsPerChunk);
-    if (packed_) {
+    if (q8) {
+      q8_matmul_rows(*packed_, xq, y, rows_, r0, r1, isa);
+    } else if (packed_) {
       packed_matmul_rows(*packed_, x, n, cols_, y, rows_, r0, r1, isa);
     } else {
       float_matmul_rows(f32_.data(), cols_, x, n, cols_, y, rows_, r0, r1, isa);

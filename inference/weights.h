@@ -15,6 +15,7 @@
 
 #include "export/format/h5_model_reader.h"
 #include "export/format/packed_tensor.h"
+#include "inference/kernels/act_quant.h"
 #include "inference/kernels/packed_matmul.h"
 #include "inference/thread_pool.h"
 #include "models/checkpoint/qwen2_config.h"
@@ -126,7 +127,10 @@ class Linear {
 
   // y [n, rows] = x [n, cols] . W^T (+ bias). Rows are split into chunks of
   // kRowsPerChunk over the pool, so the result does not depend on its size.
-  void forward(const float* x, int64_t n, float* y, ThreadPool& pool, KernelIsa isa) const;
+  // act = kQ8 quantizes x to int8 blocks first (act_quant.h) when the weight
+  // is packed and supports_q8(); other weights ignore it.
+  void forward(const float* x, int64_t n, float* y, ThreadPool& pool, KernelIsa isa,
+               ActQuant act = ActQuant::kNone) const;
   // Row r of W as float32 (embedding lookup): out[cols].
   void row(int64_t r, float* out, KernelIsa isa) const;
 

@@ -78,11 +78,13 @@ EngineModel load_engine_model(const EngineModelOptions& o) {
   // The pool first: it validates --threads before the (slow) model load.
   m.pool = std::make_shared<engine::ThreadPool>(o.threads == 0 ? engine::ThreadPool::hardware_threads()
                                                                : o.threads);
+  const engine::ActQuant act = engine::parse_act_quant(o.act_quant, "--act-quant");
   auto src = engine::open_weight_source(o.model);
   m.tokenizer = load_tokenizer(*src, o.tokenizer);
   QWENQAT_CHECK(m.tokenizer || !o.need_tokenizer, "--model ", o.model.string(),
                 " has no tokenizer; pass --tokenizer PATH (a tokenizer.json or its directory)");
   m.model = std::make_shared<engine::Model>(src);
+  m.model->set_act_quant(act);
   const auto& cfg = m.model->config();
   add_unique(m.eos_ids, cfg.eos_token_id);
   if (m.tokenizer) {

@@ -38,6 +38,7 @@ struct EngineModelOptions {
   std::string tokenizer;        // tokenizer.json (or its dir) overriding the model's; "" = model's
   std::string templ = "auto";   // auto (the .h5's recorded one, else by tokenizer) | r1 | qwen | plain
   int threads = 0;              // 0 = all hardware threads
+  std::string act_quant = "none";  // none | q8: int8 activations (inference/kernels/act_quant.h)
   bool need_tokenizer = true;   // throw when no tokenizer is found
 };
 

@@ -15,6 +15,7 @@
 #include "experiments/eval/engine_adapters.h"
 #include "experiments/eval/generation_eval.h"
 #include "experiments/eval/teacher_forced.h"
+#include "inference/commands.h"
 
 namespace qwenqat::experiments {
 
@@ -28,6 +29,7 @@ EngineModelOptions model_options(const EvalOptions& o, const std::string& model)
   m.tokenizer = o.tokenizer;
   m.templ = o.templ;
   m.threads = o.threads;
+  m.act_quant = o.act_quant;
   return m;
 }
 
@@ -36,7 +38,8 @@ Json common_description(const EvalOptions& o, const EngineModel& m) {
               {"split", o.split},           {"part", o.split.empty() ? "" : o.part},
               {"limit", o.limit},           {"template", m.template_name},
               {"tokenizer", m.tokenizer ? m.tokenizer->origin() : ""},
-              {"threads", m.pool->size()},  {"backend", "engine"}};
+              {"threads", m.pool->size()},  {"backend", "engine"},
+              {"act_quant", engine::act_quant_name(m.model->act_quant())}};
 }
 
 // The answer the evaluation compares: the normalized number when it parses,
@@ -234,6 +237,7 @@ void register_eval_commands(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--threads", o->threads, "Worker threads (0 = all hardware threads)")
       ->capture_default_str();
+  c->add_option("--act-quant", o->act_quant, engine::kActQuantHelp)->capture_default_str();
   c->add_option("--template", o->templ,
                 "Prompt template: auto (the export's, else by tokenizer), r1, qwen or plain")
       ->capture_default_str();

@@ -34,6 +34,7 @@ struct EvalOptions {
   int64_t max_new_tokens = 1024;
   int64_t batch = 16;                 // prompts generated together
   int threads = 0;                    // 0 = all hardware threads
+  std::string act_quant = "none";     // none | q8 (engine int8 activations)
   std::string templ = "auto";         // auto | r1 | qwen | plain
   std::string out = "eval";           // output directory
   bool resume = false;

@@ -7,7 +7,8 @@
 // and float(u) * scale + offset (asymmetric) with a separate multiply and add,
 // exactly quant::dequantize_one. The GEMV instead accumulates sum(u * x) per
 // group and applies the scale and zero point once per group, which differs
-// from the reference only in float rounding.
+// from the reference only in float rounding. The multi-vector GEMV is in
+// avx2_multi_gemv.cpp, the int8-activation kernels in avx2_q8.cpp.
 #include "inference/kernels/avx2_kernels.h"
 
 #include <immintrin.h>
@@ -25,41 +26,21 @@ bool supports_gemv(const format::PackedView& w) {
          w.spec.group_len(w.cols) % 32 == 0;
 }
 
+}  // namespace qwenqat::engine::avx2
+
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
 
-namespace {
+#include "inference/kernels/avx2_util.h"
 
-// fp16 -> float32 with F16C: exact, the same value as qwenqat::fp16_to_f32.
-inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+namespace qwenqat::engine::avx2 {
 
-inline float hsum(__m256 v) {
-  __m128 lo = _mm256_castps256_ps128(v);
-  __m128 hi = _mm256_extractf128_ps(v, 1);
-  lo = _mm_add_ps(lo, hi);
-  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-  lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
-  return _mm_cvtss_f32(lo);
-}
+using util::h2f;
+using util::hsum;
 
-// The 32 codes of 4-bit chunk `bytes` as four vectors of 8 int32 (elements
-// 0-7, 8-15, 16-23, 24-31).
-inline void unpack_q4_chunk(const uint8_t* bytes, __m256i out[4]) {
-  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes));
-  const __m128i mask = _mm_set1_epi8(0x0f);
-  const __m128i lo = _mm_and_si128(v, mask);
-  const __m128i hi = _mm_and_si128(_mm_srli_epi16(v, 4), mask);
-  out[0] = _mm256_cvtepu8_epi32(lo);
-  out[1] = _mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8));
-  out[2] = _mm256_cvtepu8_epi32(hi);
-  out[3] = _mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8));
-}
-
-inline __m256i load_q8_8(const uint8_t* p) {
-  return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-}
-
-}  // namespace
+// Weight rows per GEMV iteration (they share the activation loads). Measured
+// with kernel_bench; see docs/PERFORMANCE.md.
+constexpr int kGemvRows = 1;
 
 void dequantize_row(const format::PackedView& w, int64_t r, float* out) {
   const auto& spec = w.spec;
@@ -91,7 +72,7 @@ void dequantize_row(const format::PackedView& w, int64_t r, float* out) {
     const int64_t full = w.cols / 32;
     __m256i c[4];
     for (int64_t k = 0; k < full; ++k) {
-      unpack_q4_chunk(row + k * 16, c);
+      util::unpack_q4_chunk(row + k * 16, c);
       for (int j = 0; j < 4; ++j) emit(k * 32 + j * 8, c[j]);
     }
     const uint8_t* tail = row + full * 16;
@@ -101,65 +82,61 @@ void dequantize_row(const format::PackedView& w, int64_t r, float* out) {
     }
   } else {  // 8 bits
     int64_t e = 0;
-    for (; e + 8 <= w.cols; e += 8) emit(e, load_q8_8(row + e));
+    for (; e + 8 <= w.cols; e += 8) emit(e, util::load_q8_8(row + e));
     for (; e < w.cols; ++e) scalar_one(e, row[e]);
   }
 }
 
 namespace {
 
-// sum_g coef_g * xsum[g] with coef = fp16 values at p (8 at a time).
-inline float dot_fp16(const uint16_t* p, const float* xsum, int64_t groups) {
-  __m256 acc = _mm256_setzero_ps();
-  int64_t g = 0;
-  for (; g + 8 <= groups; g += 8) {
-    const __m256 c = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + g)));
-    acc = _mm256_fmadd_ps(c, _mm256_loadu_ps(xsum + g), acc);
+// Rows [r, r + R) of a 4- or 8-bit matrix whose groups are whole 32-element
+// chunks, R rows per iteration sharing the activation loads. Every row gets
+// the same operations in the same order for any R, so the result of a row
+// does not depend on R. xsum: per-group sums of x.
+template <int kBits, int R>
+inline void gemv_block(const format::PackedView& w, const float* x, const float* xsum, float* y,
+                       int64_t r) {
+  const int64_t groups = w.groups_per_row();
+  const int64_t cpg = w.spec.group_len(w.cols) / 32;  // chunks per group
+  const float zero = static_cast<float>(w.spec.symmetric ? w.spec.zero_code() : 0);
+  __m256 total[R];
+  for (int i = 0; i < R; ++i) total[i] = _mm256_setzero_ps();
+  for (int64_t g = 0; g < groups; ++g) {
+    __m256 a0[R], a1[R];
+    for (int i = 0; i < R; ++i) a0[i] = a1[i] = _mm256_setzero_ps();
+    for (int64_t k = g * cpg; k < (g + 1) * cpg; ++k) {
+      const float* xs = x + k * 32;
+      const __m256 x0 = _mm256_loadu_ps(xs), x1 = _mm256_loadu_ps(xs + 8);
+      const __m256 x2 = _mm256_loadu_ps(xs + 16), x3 = _mm256_loadu_ps(xs + 24);
+      for (int i = 0; i < R; ++i) {
+        __m256i c[4];
+        util::unpack_chunk<kBits>(w.data + (r + i) * w.row_bytes, k, c);
+        a0[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(c[0]), x0, a0[i]);
+        a1[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(c[1]), x1, a1[i]);
+        a0[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(c[2]), x2, a0[i]);
+        a1[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(c[3]), x3, a1[i]);
+      }
+    }
+    for (int i = 0; i < R; ++i) {
+      const __m256 s = _mm256_set1_ps(h2f(w.scales[(r + i) * groups + g]));
+      total[i] = _mm256_fmadd_ps(_mm256_add_ps(a0[i], a1[i]), s, total[i]);
+    }
   }
-  float s = hsum(acc);
-  for (; g < groups; ++g) s += h2f(p[g]) * xsum[g];
-  return s;
+  for (int i = 0; i < R; ++i) {
+    // Zero point (symmetric: -zero * scale) or offset, times the group's x sum.
+    const int64_t p = (r + i) * groups;
+    const float corr = w.offsets ? util::dot_fp16(w.offsets + p, xsum, groups)
+                                 : -zero * util::dot_fp16(w.scales + p, xsum, groups);
+    y[r + i] = hsum(total[i]) + corr;
+  }
 }
 
-// Rows [r0, r1) of a 4- or 8-bit matrix whose groups are whole 32-element
-// chunks. xsum: per-group sums of x.
 template <int kBits>
 void gemv_impl(const format::PackedView& w, const float* x, const float* xsum, float* y, int64_t r0,
                int64_t r1) {
-  const int64_t glen = w.spec.group_len(w.cols);
-  const int64_t groups = w.groups_per_row();
-  const int64_t cpg = glen / 32;  // chunks per group
-  const float zero = static_cast<float>(w.spec.symmetric ? w.spec.zero_code() : 0);
-  for (int64_t r = r0; r < r1; ++r) {
-    const uint8_t* row = w.data + r * w.row_bytes;
-    const uint16_t* sc = w.scales + r * groups;
-    __m256 total = _mm256_setzero_ps();
-    for (int64_t g = 0; g < groups; ++g) {
-      __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-      for (int64_t k = g * cpg; k < (g + 1) * cpg; ++k) {
-        const float* xs = x + k * 32;
-        __m256i c[4];
-        if constexpr (kBits == 4) {
-          unpack_q4_chunk(row + k * 16, c);
-        } else {
-          const uint8_t* p = row + k * 32;
-          c[0] = load_q8_8(p);
-          c[1] = load_q8_8(p + 8);
-          c[2] = load_q8_8(p + 16);
-          c[3] = load_q8_8(p + 24);
-        }
-        a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(c[0]), _mm256_loadu_ps(xs), a0);
-        a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(c[1]), _mm256_loadu_ps(xs + 8), a1);
-        a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(c[2]), _mm256_loadu_ps(xs + 16), a0);
-        a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(c[3]), _mm256_loadu_ps(xs + 24), a1);
-      }
-      total = _mm256_fmadd_ps(_mm256_add_ps(a0, a1), _mm256_set1_ps(h2f(sc[g])), total);
-    }
-    // Zero point (symmetric: -zero * scale) or offset, times the group's x sum.
-    const float corr = w.offsets ? dot_fp16(w.offsets + r * groups, xsum, groups)
-                                 : -zero * dot_fp16(sc, xsum, groups);
-    y[r] = hsum(total) + corr;
-  }
+  int64_t r = r0;
+  for (; r + kGemvRows <= r1; r += kGemvRows) gemv_block<kBits, kGemvRows>(w, x, xsum, y, r);
+  for (; r < r1; ++r) gemv_block<kBits, 1>(w, x, xsum, y, r);
 }
 
 }  // namespace
@@ -247,6 +224,6 @@ float dot(const float* a, const float* b, int64_t n) {
   return s;
 }
 
-#pragma GCC pop_options
-
 }  // namespace qwenqat::engine::avx2
+
+#pragma GCC pop_options

@@ -25,6 +25,21 @@ void dequantize_row(const format::PackedView& w, int64_t r, float* out);
 void gemv_rows(const format::PackedView& w, const float* x, float* y, int64_t r0, int64_t r1,
                float* xsum);
 
+// y[b * y_stride + r] = w[r, :] . x[b] for b < n, r in [r0, r1): the
+// multi-vector GEMV (avx2_multi_gemv.cpp), for small n; requires
+// supports_gemv(w) and n >= 1. scratch: multi_gemv_scratch_floats(r1 - r0, n)
+// floats (accumulators kept between column blocks).
+void multi_gemv_rows(const format::PackedView& w, const float* x, int64_t n, int64_t x_stride,
+                     float* y, int64_t y_stride, int64_t r0, int64_t r1, float* scratch);
+int64_t multi_gemv_scratch_floats(int64_t rows, int64_t n);
+
+// The int8-activation matmul of act_quant.h (avx2_q8.cpp) on n activation
+// rows: q [n, w.cols] int8 codes, d [n, w.cols / 32] block scales, eg
+// [n, groups] the per-weight-group sums of d * sum(q); requires 4 or 8 bits
+// and cols, group length multiples of 32.
+void q8_matmul_rows(const format::PackedView& w, const int8_t* q, const float* d, const float* eg,
+                    int64_t n, float* y, int64_t y_stride, int64_t r0, int64_t r1);
+
 // Cache-blocked GEMM on a float tile: tile [tile_rows, cols] (row stride
 // `cols`), x [n, cols] (stride x_stride); y[b * y_stride + i] += tile[i] . x[b]
 // over columns [k0, k1) for i < tile_rows.

@@ -106,6 +106,18 @@ void packed_matmul_rows(const format::PackedView& w, const float* x, int64_t n, 
     avx2::gemv_rows(w, x, y, r0, r1, scratch(w.groups_per_row()));
     return;
   }
+  if (n <= kMaxMultiVector && avx2::supports_gemv(w)) {
+    avx2::multi_gemv_rows(w, x, n, x_stride, y, y_stride, r0, r1,
+                          scratch(avx2::multi_gemv_scratch_floats(r1 - r0, n)));
+    return;
+  }
+  tiled_matmul_rows(w, x, n, x_stride, y, y_stride, r0, r1, isa);
+}
+
+void tiled_matmul_rows(const format::PackedView& w, const float* x, int64_t n, int64_t x_stride,
+                       float* y, int64_t y_stride, int64_t r0, int64_t r1, KernelIsa isa) {
+  QWENQAT_CHECK(isa == KernelIsa::kAvx2, "tiled_matmul_rows needs the AVX2 kernels");
+  const int64_t cols = w.cols;
   float* tile = scratch(kTileRows * cols);
   for (int64_t rt = r0; rt < r1; rt += kTileRows) {
     const int64_t tr = std::min(kTileRows, r1 - rt);

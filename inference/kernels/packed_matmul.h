@@ -3,9 +3,11 @@
 // symmetric or asymmetric), in two implementations selected at run time:
 //   * kScalar: the reference. Each row is dequantized with
 //     format::dequantize_row and dotted with x in a plain sequential loop.
-//   * kAvx2: AVX2/FMA/F16C kernels (kernels/avx2_kernels.cpp). Dequantized
-//     tiles are bit-identical to the reference; dot products differ from it
-//     only by float summation order.
+//   * kAvx2: AVX2/FMA/F16C kernels (kernels/avx2_kernels.cpp, the
+//     multi-vector GEMV in avx2_multi_gemv.cpp). Dequantized tiles are
+//     bit-identical to the reference; dot products differ from it only by
+//     float summation order.
+// The opt-in int8-activation products are in kernels/act_quant.h.
 // The ISA is chosen once from the CPU features; the environment variable
 // QWENQAT_ENGINE_KERNELS=scalar (or set_kernel_isa) forces the reference.
 #pragma once
@@ -34,6 +36,8 @@ KernelIsa parse_isa(const std::string& s, const std::string& what);
 // Number of weight rows per work chunk of the matmuls. Chunk boundaries depend
 // only on this constant, so a result never depends on the thread count.
 constexpr int64_t kRowsPerChunk = 64;
+// Largest batch handled by the multi-vector GEMV (larger: the tiled GEMM).
+constexpr int64_t kMaxMultiVector = 16;
 
 // Dequantizes rows [r0, r1) of w into out[(r1 - r0) * w.cols] (row-major).
 // Bit-identical to format::dequantize_row for every ISA.
@@ -42,11 +46,18 @@ void dequantize_rows(const format::PackedView& w, int64_t r0, int64_t r1, float*
 
 // y[b * y_stride + r] = sum_c w[r, c] * x[b * x_stride + c] for b in [0, n),
 // r in [r0, r1). x: [n, w.cols] float32; y: [n, >= w.rows] float32; only the
-// columns [r0, r1) of y are written. n == 1 uses the GEMV kernel, n > 1 the
-// cache-blocked GEMM (each weight tile is dequantized once for all n rows).
+// columns [r0, r1) of y are written. With kAvx2, n == 1 uses the GEMV kernel,
+// 2 <= n <= kMaxMultiVector the multi-vector GEMV (each packed chunk unpacked
+// once into registers for all n rows), larger n the cache-blocked GEMM (each
+// weight tile dequantized once for all n rows).
 // Thread-safe: concurrent calls on disjoint row ranges are fine.
 void packed_matmul_rows(const format::PackedView& w, const float* x, int64_t n, int64_t x_stride,
                         float* y, int64_t y_stride, int64_t r0, int64_t r1, KernelIsa isa);
+
+// The cache-blocked GEMM path of packed_matmul_rows on its own, for any n
+// (benchmarks compare it with the GEMVs); requires isa == kAvx2.
+void tiled_matmul_rows(const format::PackedView& w, const float* x, int64_t n, int64_t x_stride,
+                       float* y, int64_t y_stride, int64_t r0, int64_t r1, KernelIsa isa);
 
 // The same product for a float32 weight matrix w: [rows, cols] row-major.
 void float_matmul_rows(const float* w, int64_t cols, const float* x, int64_t n, int64_t x_stride,

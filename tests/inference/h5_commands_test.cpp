@@ -129,6 +129,9 @@ TEST(Commands, BadInputIsAClearError) {
   bad = o;
   bad.kv_cache = "int8";
   EXPECT_NE(error_of([&] { run_generate(bad); }).find("--kv-cache"), std::string::npos);
+  bad = o;
+  bad.act_quant = "q4";
+  EXPECT_NE(error_of([&] { run_generate(bad); }).find("--act-quant"), std::string::npos);
   BenchOptions bo;
   bo.model = o.model;
   bo.threads = 0;
@@ -142,6 +145,11 @@ TEST(Commands, BadInputIsAClearError) {
   EXPECT_EQ(r.at("weight_bytes_per_step").get<uint64_t>(),
             Model(open_weight_source(o.model)).weight_bytes_per_step());
   EXPECT_GT(r.at("decode_tokens_per_s").get<double>(), 0.0);
+  EXPECT_EQ(r.at("act_quant").get<std::string>(), "none");
+  bo.act_quant = "q8";
+  EXPECT_EQ(run_bench(bo).at("act_quant").get<std::string>(), "q8");
+  bo.act_quant = "int4";
+  EXPECT_NE(error_of([&] { run_bench(bo); }).find("--act-quant"), std::string::npos);
   EXPECT_THROW(parse_id_list("", "--ids"), Error);
   EXPECT_THROW(parse_id_list("-1", "--ids"), Error);
   EXPECT_EQ(parse_id_list(" 7, 8 ,9", "--ids"), (std::vector<int32_t>{7, 8, 9}));

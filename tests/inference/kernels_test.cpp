@@ -93,7 +93,8 @@ TEST(Kernels, GemvAndGemmMatchScalarReference) {
   for (const Case& c : cases()) {
     auto pm = make_packed(c, rng);
     auto v = format::view_of(pm);
-    for (int64_t n : {1, 2, 5}) {
+    // 1: GEMV; 2..16: multi-vector GEMV (one pass, 5 + 4, 8 + 8); 17: GEMM.
+    for (int64_t n : {1, 2, 5, 9, 16, 17}) {
       auto x = testing::random_vector(n * c.cols, 1.0f, rng);
       std::vector<double> mag;
       auto ref = reference_product(v, x, n, &mag);
@@ -109,6 +110,38 @@ TEST(Kernels, GemvAndGemmMatchScalarReference) {
         }
       }
     }
+  }
+}
+
+// A sequence's result does not depend on the batch it is in (multi-vector
+// GEMV passes) nor on where its row range starts (two-row GEMV pairing).
+TEST(Kernels, GemvResultsIndependentOfBatchAndRowRange) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
+  std::mt19937 rng(5);
+  for (const Case& c : {Case{4, 32, true, 13, 96}, Case{4, 64, false, 9, 192},
+                        Case{8, 32, true, 7, 64}, Case{8, 0, false, 5, 96}}) {
+    auto pm = make_packed(c, rng);
+    auto v = format::view_of(pm);
+    const int64_t n = 16;
+    auto x = testing::random_vector(n * c.cols, 1.0f, rng);
+    std::vector<float> all(n * c.rows), part(n * c.rows);
+    packed_matmul_rows(v, x.data(), n, c.cols, all.data(), c.rows, 0, c.rows, KernelIsa::kAvx2);
+    // The same sequences in batches of 3 (the last of 1 runs the n = 1 GEMV,
+    // compare it against one-row calls below instead).
+    for (int64_t b0 = 0; b0 + 3 <= n; b0 += 3) {
+      packed_matmul_rows(v, x.data() + b0 * c.cols, 3, c.cols, part.data() + b0 * c.rows, c.rows, 0,
+                         c.rows, KernelIsa::kAvx2);
+      EXPECT_EQ(0, std::memcmp(all.data() + b0 * c.rows, part.data() + b0 * c.rows,
+                               3 * c.rows * sizeof(float)))
+          << case_name(c) << " b0=" << b0;
+    }
+    // n = 1 over [0, rows) (row pairs) against one row at a time.
+    std::vector<float> pairs(c.rows), singles(c.rows);
+    packed_matmul_rows(v, x.data(), 1, c.cols, pairs.data(), c.rows, 0, c.rows, KernelIsa::kAvx2);
+    for (int64_t r = 0; r < c.rows; ++r)
+      packed_matmul_rows(v, x.data(), 1, c.cols, singles.data(), c.rows, r, r + 1,
+                         KernelIsa::kAvx2);
+    EXPECT_EQ(0, std::memcmp(pairs.data(), singles.data(), c.rows * sizeof(float))) << case_name(c);
   }
 }
 

@@ -1,0 +1,111 @@
+// Int8 activations: mode selection, the Q8 activation quantizer, the scalar
+// reference of the int8-activation matmul and the dispatch to the AVX2 one.
+#include "inference/kernels/act_quant.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "data/util/check.h"
+#include "data/util/half.h"
+#include "inference/kernels/avx2_kernels.h"
+
+namespace qwenqat::engine {
+namespace {
+
+// The unsigned code of element e of a packed 4- or 8-bit row.
+inline int code_at(const uint8_t* row, int bits, int64_t e) {
+  if (bits == 8) return row[e];
+  const int64_t c = e / 32, j = e % 32;
+  return j < 16 ? (row[c * 16 + j] & 0x0f) : (row[c * 16 + j - 16] >> 4);
+}
+
+}  // namespace
+
+const char* act_quant_name(ActQuant a) { return a == ActQuant::kQ8 ? "q8" : "none"; }
+
+ActQuant parse_act_quant(const std::string& s, const std::string& what) {
+  if (s == "none") return ActQuant::kNone;
+  if (s == "q8") return ActQuant::kQ8;
+  fail(what, ": unknown activation quantization '", s, "'; use none or q8");
+}
+
+void quantize_q8(const float* x, int64_t n, int64_t x_stride, int64_t cols, Q8Activations* out) {
+  QWENQAT_CHECK(cols > 0 && cols % kQ8Block == 0, "int8 activations need a row length that is a ",
+                "multiple of ", kQ8Block, ", got ", cols);
+  out->n = n;
+  out->cols = cols;
+  out->blocks = cols / kQ8Block;
+  out->q.resize(static_cast<size_t>(n * cols));
+  out->d.resize(static_cast<size_t>(n * out->blocks));
+  out->e.resize(static_cast<size_t>(n * out->blocks));
+  for (int64_t b = 0; b < n; ++b) {
+    for (int64_t k = 0; k < out->blocks; ++k) {
+      const float* xs = x + b * x_stride + k * kQ8Block;
+      int8_t* q = out->q.data() + b * cols + k * kQ8Block;
+      float amax = 0.0f;
+      for (int64_t i = 0; i < kQ8Block; ++i) amax = std::max(amax, std::fabs(xs[i]));
+      const float d = amax / 127.0f;
+      const float id = d > 0.0f ? 1.0f / d : 0.0f;
+      int32_t qsum = 0;
+      for (int64_t i = 0; i < kQ8Block; ++i) {
+        const float v = std::nearbyint(xs[i] * id);
+        q[i] = static_cast<int8_t>(std::min(127.0f, std::max(-127.0f, v)));
+        qsum += q[i];
+      }
+      out->d[b * out->blocks + k] = d;
+      out->e[b * out->blocks + k] = d * static_cast<float>(qsum);
+    }
+  }
+}
+
+bool supports_q8(const format::PackedView& w) {
+  return (w.spec.bits == 4 || w.spec.bits == 8) && w.cols % kQ8Block == 0 &&
+         w.spec.group_len(w.cols) % kQ8Block == 0;
+}
+
+void q8_matmul_rows_reference(const format::PackedView& w, const Q8Activations& x, float* y,
+                              int64_t y_stride, int64_t r0, int64_t r1) {
+  const int64_t groups = w.groups_per_row();
+  const int64_t bpg = w.spec.group_len(w.cols) / kQ8Block;  // blocks per group
+  const int zero = w.spec.symmetric ? w.spec.zero_code() : 0;
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* row = w.data + r * w.row_bytes;
+    for (int64_t b = 0; b < x.n; ++b) {
+      const int8_t* q = x.q.data() + b * x.cols;
+      float acc = 0.0f;
+      for (int64_t k = 0; k < x.blocks; ++k) {
+        int32_t isum = 0;
+        for (int64_t i = k * kQ8Block; i < (k + 1) * kQ8Block; ++i)
+          isum += (code_at(row, w.spec.bits, i) - zero) * q[i];
+        const int64_t g = r * groups + k / bpg;
+        acc += static_cast<float>(isum) * (fp16_to_f32(w.scales[g]) * x.d[b * x.blocks + k]);
+        if (w.offsets) acc += fp16_to_f32(w.offsets[g]) * x.e[b * x.blocks + k];
+      }
+      y[b * y_stride + r] = acc;
+    }
+  }
+}
+
+void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, float* y, int64_t y_stride,
+                    int64_t r0, int64_t r1, KernelIsa isa) {
+  QWENQAT_CHECK(supports_q8(w) && x.cols == w.cols,
+                "q8_matmul_rows: weights and int8 activations do not fit (", w.rows, "x", w.cols,
+                " ", w.spec.name(), " with rows of ", x.cols, ")");
+  if (isa == KernelIsa::kAvx2) {
+    // The kernel wants the sums of e per weight group (= e for 32-groups).
+    const int64_t groups = w.groups_per_row(), bpg = x.blocks / groups;
+    const float* eg = x.e.data();
+    thread_local std::vector<float> sums;
+    if (bpg > 1) {
+      sums.assign(static_cast<size_t>(x.n * groups), 0.0f);
+      for (int64_t b = 0; b < x.n; ++b)
+        for (int64_t k = 0; k < x.blocks; ++k) sums[b * groups + k / bpg] += x.e[b * x.blocks + k];
+      eg = sums.data();
+    }
+    avx2::q8_matmul_rows(w, x.q.data(), x.d.data(), eg, x.n, y, y_stride, r0, r1);
+  } else {
+    q8_matmul_rows_reference(w, x, y, y_stride, r0, r1);
+  }
+}
+
+}  // namespace qwenqat::engine

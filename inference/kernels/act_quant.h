@@ -1,0 +1,64 @@
+// Opt-in int8 activations for the packed matmuls (llama.cpp Q8_0 style):
+// each activation row is quantized in blocks of kQ8Block elements to int8
+// codes q with one float scale d per block, and the products with 4- or 8-bit
+// packed weights are computed as integer dot products per block, scaled once
+// per block:
+//   y[b, r] = sum_k float(isum_k) * (s_g(k) * d_k)      (+ sum_k o_g(k) * e_k)
+//   isum_k  = sum_{i in block k} (int(u_i) - zero) * q_i   (exact, int32)
+// where s, o are the weight group's fp16 scale and offset (offset only for
+// asymmetric weights, zero = 0 then) and e_k = d_k * sum_i q_i.
+// This changes the numerics (x is rounded to 8 bits per block), so it is off
+// by default (ActQuant::kNone) and selected with --act-quant q8.
+// Two implementations, chosen by KernelIsa: the scalar reference
+// (q8_matmul_rows_reference, the formula above in sequential order) and the
+// AVX2 kernel (avx2_q8.cpp, _mm256_maddubs_epi16). Their integer block sums
+// are identical; they differ only in the order of the float sums.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "export/format/packed_tensor.h"
+#include "inference/kernels/packed_matmul.h"
+
+namespace qwenqat::engine {
+
+enum class ActQuant { kNone, kQ8 };
+
+const char* act_quant_name(ActQuant a);  // "none" | "q8"
+// Parses "none" | "q8"; `what` names the flag in the error.
+ActQuant parse_act_quant(const std::string& s, const std::string& what);
+
+constexpr int64_t kQ8Block = 32;
+
+// n activation rows of `cols` elements (cols % kQ8Block == 0), quantized:
+// d = max|x| / 127 per block, q = nearbyint(x * (1 / d)) in [-127, 127]
+// (all zero when the block is zero, d = 0 then).
+struct Q8Activations {
+  int64_t n = 0, cols = 0, blocks = 0;  // blocks = cols / kQ8Block per row
+  std::vector<int8_t> q;                // [n, cols]
+  std::vector<float> d;                 // [n, blocks] block scales
+  std::vector<float> e;                 // [n, blocks] d * sum(q of the block)
+};
+
+// Quantizes x [n, cols] (row stride x_stride) into out (resized). Deterministic
+// and the same for every ISA. Throws qwenqat::Error unless cols % kQ8Block == 0.
+void quantize_q8(const float* x, int64_t n, int64_t x_stride, int64_t cols, Q8Activations* out);
+
+// True when w can be multiplied with Q8Activations: 4 or 8 bits, cols and the
+// group length multiples of kQ8Block. Other layers keep float activations.
+bool supports_q8(const format::PackedView& w);
+
+// y[b * y_stride + r] for b < x.n, r in [r0, r1), by the formula at the top;
+// requires supports_q8(w) and x.cols == w.cols. kScalar: the reference;
+// kAvx2: the AVX2 kernel. Thread-safe on disjoint row ranges. The result of
+// one (row, sequence) pair does not depend on r0, r1 or x.n.
+void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, float* y, int64_t y_stride,
+                    int64_t r0, int64_t r1, KernelIsa isa);
+
+// The scalar reference of q8_matmul_rows (sequential sums over blocks).
+void q8_matmul_rows_reference(const format::PackedView& w, const Q8Activations& x, float* y,
+                              int64_t y_stride, int64_t r0, int64_t r1);
+
+}  // namespace qwenqat::engine

@@ -1,0 +1,227 @@
+// The int8-activation (Q8) path: the activation quantizer, the scalar
+// reference against the float product of the dequantized operands, the AVX2
+// kernel against the reference (bit for bit when every float product and sum
+// is exact, within summation-order tolerance otherwise), batch and thread
+// independence, and the logits of a tiny model against the float path.
+#include "inference/kernels/act_quant.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "data/util/check.h"
+#include "data/util/half.h"
+#include "inference/model.h"
+#include "tests/inference/engine_test_util.h"
+
+namespace qwenqat::engine {
+namespace {
+
+struct Shape {
+  int bits, group;
+  bool symmetric;
+  int64_t rows, cols;
+};
+
+std::string shape_name(const Shape& s) {
+  return quant::QuantSpec{s.bits, s.group, s.symmetric}.name() + "_" + std::to_string(s.rows) +
+         "x" + std::to_string(s.cols);
+}
+
+// Random codes; scales (and offsets) are powers of two in [2^-8, 2^-7] when
+// `pow2`, else random positive fp16 values.
+format::PackedMatrix random_packed(const Shape& s, bool pow2, std::mt19937& rng) {
+  format::PackedMatrix m;
+  m.spec = {s.bits, s.group, s.symmetric};
+  m.rows = s.rows;
+  m.cols = s.cols;
+  m.row_bytes = format::packed_row_bytes(s.cols, s.bits);
+  m.data.resize(static_cast<size_t>(m.rows * m.row_bytes));
+  for (auto& b : m.data) b = static_cast<uint8_t>(rng());
+  const int64_t groups = s.rows * m.spec.groups_per_row(s.cols);
+  std::uniform_real_distribution<float> u(0.5f, 1.5f);
+  auto value = [&] {
+    return pow2 ? std::ldexp(1.0f, -7 - static_cast<int>(rng() % 2)) : 0.01f * u(rng);
+  };
+  for (int64_t g = 0; g < groups; ++g) m.scales.push_back(f32_to_fp16(value()));
+  if (!s.symmetric)
+    for (int64_t g = 0; g < groups; ++g)
+      m.offsets.push_back(f32_to_fp16((rng() % 2 ? 1.0f : -1.0f) * value()));
+  return m;
+}
+
+// Int8 activations with d = 2^-7 (every product with a power-of-two scale is
+// exact).
+Q8Activations pow2_activations(int64_t n, int64_t cols, std::mt19937& rng) {
+  Q8Activations a;
+  a.n = n;
+  a.cols = cols;
+  a.blocks = cols / kQ8Block;
+  for (int64_t i = 0; i < n * cols; ++i) a.q.push_back(static_cast<int8_t>(int(rng() % 255) - 127));
+  for (int64_t b = 0; b < n; ++b) {
+    for (int64_t k = 0; k < a.blocks; ++k) {
+      int32_t qs = 0;
+      for (int64_t i = 0; i < kQ8Block; ++i) qs += a.q[b * cols + k * kQ8Block + i];
+      a.d.push_back(std::ldexp(1.0f, -7));
+      a.e.push_back(a.d.back() * static_cast<float>(qs));
+    }
+  }
+  return a;
+}
+
+// Shapes: one group, groups of 32 / 64 / 128, per channel, odd row counts.
+// With pow2 scales every partial sum stays below 2^24 units, so it is exact.
+std::vector<Shape> shapes() {
+  return {{4, 32, true, 1, 32},   {4, 32, true, 7, 512},   {4, 64, false, 9, 256},
+          {4, 0, true, 5, 128},   {4, 128, true, 33, 512}, {4, 32, false, 3, 96},
+          {8, 32, true, 11, 128}, {8, 0, false, 3, 128},   {8, 64, true, 13, 128},
+          {8, 32, false, 1, 32}};
+}
+
+std::vector<float> run(const format::PackedView& w, const Q8Activations& x, KernelIsa isa) {
+  std::vector<float> y(x.n * w.rows, -1.0f);
+  const int64_t mid = w.rows / 2;  // two row ranges, as the thread pool splits them
+  q8_matmul_rows(w, x, y.data(), w.rows, 0, mid, isa);
+  q8_matmul_rows(w, x, y.data(), w.rows, mid, w.rows, isa);
+  return y;
+}
+
+TEST(ActQuant, QuantizerRoundsWithinHalfAStep) {
+  std::mt19937 rng(1);
+  auto x = testing::random_vector(3 * 96, 2.0f, rng);
+  std::fill(x.begin() + 32, x.begin() + 64, 0.0f);  // an all-zero block
+  Q8Activations a;
+  quantize_q8(x.data(), 3, 96, 96, &a);
+  ASSERT_EQ(a.blocks, 3);
+  for (int64_t b = 0; b < 3; ++b) {
+    for (int64_t k = 0; k < 3; ++k) {
+      const float d = a.d[b * 3 + k];
+      int32_t qs = 0;
+      for (int64_t i = 0; i < 32; ++i) {
+        const int64_t j = b * 96 + k * 32 + i;
+        ASSERT_LE(std::abs(int(a.q[j])), 127);
+        EXPECT_LE(std::abs(x[j] - a.q[j] * d), 0.5f * d * 1.0001f) << j;
+        qs += a.q[j];
+      }
+      EXPECT_EQ(a.e[b * 3 + k], d * static_cast<float>(qs));
+    }
+  }
+  EXPECT_EQ(a.d[1], 0.0f);
+  EXPECT_THROW(quantize_q8(x.data(), 1, 96, 40, &a), Error);
+}
+
+// The reference against the double product of the dequantized weights and
+// the dequantized activations q * d: the same value up to float rounding.
+TEST(ActQuant, ReferenceEqualsProductOfDequantizedOperands) {
+  std::mt19937 rng(2);
+  for (const Shape& s : shapes()) {
+    auto pm = random_packed(s, false, rng);
+    auto w = format::view_of(pm);
+    auto xf = testing::random_vector(4 * s.cols, 1.0f, rng);
+    Q8Activations x;
+    quantize_q8(xf.data(), 4, s.cols, s.cols, &x);
+    const auto y = run(w, x, KernelIsa::kScalar);
+    std::vector<float> row(s.cols);
+    for (int64_t r = 0; r < s.rows; ++r) {
+      format::dequantize_row(w, r, row.data());
+      for (int64_t b = 0; b < 4; ++b) {
+        double sum = 0.0, mag = 0.0;
+        for (int64_t c = 0; c < s.cols; ++c) {
+          const double t = double(row[c]) * x.q[b * s.cols + c] * x.d[b * x.blocks + c / 32];
+          sum += t;
+          mag += std::abs(t);
+        }
+        ASSERT_NEAR(y[b * s.rows + r], sum, 1e-5 * mag + 1e-6) << shape_name(s);
+      }
+    }
+  }
+}
+
+TEST(ActQuant, Avx2EqualsReferenceExactlyWhenFloatsAreExact) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
+  std::mt19937 rng(3);
+  for (const Shape& s : shapes()) {
+    auto pm = random_packed(s, true, rng);
+    auto w = format::view_of(pm);
+    for (int64_t n : {1, 2, 3, 5, 16}) {
+      const auto x = pow2_activations(n, s.cols, rng);
+      const auto ref = run(w, x, KernelIsa::kScalar);
+      const auto got = run(w, x, KernelIsa::kAvx2);
+      EXPECT_EQ(0, std::memcmp(ref.data(), got.data(), ref.size() * 4))
+          << shape_name(s) << " n=" << n;
+    }
+  }
+}
+
+TEST(ActQuant, Avx2MatchesReferenceAndIsBatchIndependent) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
+  std::mt19937 rng(4);
+  for (const Shape& s : shapes()) {
+    auto pm = random_packed(s, false, rng);
+    auto w = format::view_of(pm);
+    const int64_t n = 9;
+    auto xf = testing::random_vector(n * s.cols, 1.0f, rng);
+    Q8Activations x;
+    quantize_q8(xf.data(), n, s.cols, s.cols, &x);
+    const auto ref = run(w, x, KernelIsa::kScalar);
+    const auto got = run(w, x, KernelIsa::kAvx2);
+    for (int64_t i = 0; i < n * s.rows; ++i) {
+      // Only the float summation order differs: a few ulps of the magnitude.
+      ASSERT_NEAR(got[i], ref[i], 1e-5 * std::abs(ref[i]) + 1e-5) << shape_name(s) << " " << i;
+    }
+    // Each sequence alone gives the same bits as inside the batch of 9.
+    for (int64_t b = 0; b < n; ++b) {
+      Q8Activations one;
+      quantize_q8(xf.data() + b * s.cols, 1, s.cols, s.cols, &one);
+      const auto y1 = run(w, one, KernelIsa::kAvx2);
+      EXPECT_EQ(0, std::memcmp(y1.data(), got.data() + b * s.rows, s.rows * 4)) << shape_name(s);
+    }
+  }
+}
+
+// Max |logit difference| / max |logit| allowed between int8 and float
+// activations on the tiny models.
+constexpr double kTinyQ8Bound = 0.03;  // measured: 0.009-0.011
+
+std::vector<float> logits_of(Model& m, const std::vector<int32_t>& ids, int threads) {
+  KvCache cache(m.config(), 1, static_cast<int64_t>(ids.size()), KvDtype::kF32);
+  ThreadPool pool(threads);
+  std::vector<float> logits;
+  m.forward({{0, ids}}, cache, pool, logits, true);
+  return logits;
+}
+
+// The tiny model with int8 activations stays close to the float path
+// (the bound is about 3x the difference measured on these models) and does
+// not depend on the thread count.
+TEST(ActQuant, TinyModelLogitsCloseToFloatPath) {
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 12; ++i) ids.push_back((i * 37 + 5) % 300);
+  for (const quant::QuantSpec& spec :
+       {quant::QuantSpec{4, 32, true}, quant::QuantSpec{8, 32, true},
+        quant::QuantSpec{4, 32, false}, quant::QuantSpec{8, 0, true}}) {
+    Model m(testing::random_model(testing::tiny_config(), 11, &spec, true));
+    const auto ref = logits_of(m, ids, 2);
+    m.set_act_quant(ActQuant::kQ8);
+    for (KernelIsa isa : {KernelIsa::kScalar, KernelIsa::kAvx2}) {
+      if (isa == KernelIsa::kAvx2 && !cpu_has_avx2()) continue;
+      m.set_isa(isa);
+      const auto got = logits_of(m, ids, 2);
+      testing::expect_close_rel(got.data(), ref.data(), static_cast<int64_t>(ref.size()),
+                                kTinyQ8Bound, spec.name() + " " + isa_name(isa));
+      const auto got3 = logits_of(m, ids, 3);
+      EXPECT_EQ(0, std::memcmp(got.data(), got3.data(), got.size() * 4));
+    }
+  }
+}
+
+TEST(ActQuant, Parsing) {
+  EXPECT_EQ(parse_act_quant("q8", "--act-quant"), ActQuant::kQ8);
+  EXPECT_EQ(parse_act_quant("none", "--act-quant"), ActQuant::kNone);
+  EXPECT_THROW(parse_act_quant("q4", "--act-quant"), Error);
+}
+
+}  // namespace
+}  // namespace qwenqat::engine
