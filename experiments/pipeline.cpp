@@ -79,6 +79,7 @@ EvalOptions eval_options(const PipelineSettings& s, const fs::path& model, const
     e.data = s.eval_data;
   }
   e.limit = s.eval_limit;
+  e.max_length = s.max_length;  // score the positions the points were trained on
   e.threads = s.threads;
   e.out = out.string();
   e.progress = s.progress;

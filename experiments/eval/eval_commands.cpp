@@ -174,16 +174,29 @@ Json teacher_forced_eval(const EvalOptions& o) {
   const data::PromptTemplate& t = data::get_template(m.template_name);
   const std::string eos_text = data::end_of_turn_text(t, *m.tokenizer);
 
+  QWENQAT_CHECK(o.max_length >= 0, "--max-length must be >= 0 (0 = whole sequences), got ",
+                o.max_length);
   std::vector<TeacherForcedSequence> seqs;
+  int64_t truncated = 0, skipped = 0;
   for (const auto& p : problems) {
-    const data::Example ex = data::tokenize_example(
+    data::Example ex = data::tokenize_example(
         *m.tokenizer, data::gsm8k_prompt_completion(p.problem, t, eos_text));
     int64_t from = 0;
     while (from < int64_t(ex.loss_mask.size()) && ex.loss_mask[size_t(from)] == 0) ++from;
     QWENQAT_CHECK(from >= 1 && from < int64_t(ex.ids.size()), "problem ", p.id,
                   ": the prompt or the reference solution encodes to no tokens");
-    seqs.push_back({p.id, ex.ids, from});
+    if (o.max_length > 0 && int64_t(ex.ids.size()) > o.max_length) {
+      ex.ids.resize(size_t(o.max_length));
+      ++truncated;
+      if (from >= o.max_length) {  // no reference token left to score
+        ++skipped;
+        continue;
+      }
+    }
+    seqs.push_back({p.id, std::move(ex.ids), from});
   }
+  QWENQAT_CHECK(!seqs.empty(), "teacher-forced evaluation: every prompt is at least --max-length ",
+                o.max_length, " tokens long; nothing left to score");
   EngineLogitsSource model(m.model, m.pool);
   std::unique_ptr<EngineLogitsSource> reference;
   if (!o.reference.empty()) {
@@ -195,8 +208,11 @@ Json teacher_forced_eval(const EvalOptions& o) {
   const TeacherForcedAccumulator acc = run_teacher_forced(seqs, model, reference.get(), o.progress);
 
   Json j = acc.to_json();
+  j["truncated_sequences"] = truncated;
+  j["skipped_sequences"] = skipped;
   Json desc = common_description(o, m);
   desc["reference"] = o.reference;
+  desc["max_length"] = o.max_length;
   j["settings"] = desc;
   j["wall_seconds"] =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -225,6 +241,11 @@ void register_eval_commands(CLI::App& app) {
   c->add_option("--part", o->part, "Part of --split to evaluate: heldout or train")
       ->capture_default_str();
   c->add_option("--limit", o->limit, "Evaluate the first N problems only (0 = all)")
+      ->capture_default_str();
+  c->add_option("--max-length", o->max_length,
+                "--teacher-forced: cut each prompt + reference to N tokens, e.g. the training "
+                "--max-length, so only positions the model was trained on are scored; problems "
+                "whose prompt alone is that long are skipped (0 = whole sequences)")
       ->capture_default_str();
   c->add_option("--samples", o->samples, "Samples per problem (K of pass@1 over K and maj@K)")
       ->capture_default_str();

@@ -41,6 +41,7 @@ struct EvalOptions {
   uint64_t seed = 0;
   bool teacher_forced = false;
   std::string reference;              // full-precision model for KL / top-1 ("" = none)
+  int64_t max_length = 0;             // teacher-forced: cut sequences to N tokens (0 = whole)
   bool json = false;                  // CLI: print the summary JSON instead of a table
   bool progress = true;               // progress bar on stderr
 };
