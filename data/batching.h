@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace qwenqat::data {
@@ -16,6 +17,7 @@ namespace qwenqat::data {
 struct Example {
   std::vector<int32_t> ids;
   std::vector<uint8_t> loss_mask;  // same length as ids; 1 on completion tokens
+  std::string reference_answer;    // GSM8K final answer ("" = none; for exact-match eval)
 };
 
 struct Batch {

@@ -5,7 +5,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
+#include "data/prompts/templates.h"
+#include "data/tokenizer/tokenizer.h"
 #include "data/util/check.h"
 #include "data/util/file_io.h"
 #include "data/util/json_io.h"
@@ -153,6 +156,18 @@ Json run_train(const TrainCommandOptions& o) {
   Trainer trainer(model, *qat, train, std::move(train_batches), std::move(eval_batches), run_dir);
   const fs::path teacher = resolve_teacher(o, train, run_dir);
   if (!teacher.empty()) trainer.set_teacher(models::load_model(teacher, mo));
+  std::optional<data::Tokenizer> accuracy_tok;
+  if (train.eval_accuracy > 0) {
+    auto problems = accuracy_problems(td.eval, train.eval_accuracy);
+    QWENQAT_CHECK(!problems.empty(), "--eval-accuracy needs held-out GSM8K problems (the "
+                  "held-out data has none with a reference answer)");
+    accuracy_tok.emplace(data::Tokenizer::load(data.tokenizer));
+    const std::string tname = data.template_name.empty()
+                                  ? data::default_template_name(*accuracy_tok)
+                                  : data.template_name;
+    trainer.set_accuracy_eval(std::move(problems), &*accuracy_tok,
+                              completion_stop_ids(*accuracy_tok, tname));
+  }
   if (!checkpoint.empty()) trainer.resume(checkpoint);
   const auto steps = trainer.run();
   const auto eval = trainer.evaluate();
@@ -167,6 +182,10 @@ Json run_train(const TrainCommandOptions& o) {
   summary["train_examples"] = td.train.size();
   summary["eval_examples"] = td.eval.size();
   summary["eval_ce"] = eval.ce;
+  if (eval.accuracy.n > 0) {
+    summary["eval_accuracy"] = eval.accuracy.accuracy();
+    summary["eval_accuracy_n"] = eval.accuracy.n;
+  }
   if (!steps.empty()) summary["final_train_ce"] = steps.back().ce;
   std::string& cp = summary["checkpoint"].get_ref<std::string&>();
   while (!cp.empty() && cp.back() == '\n') cp.pop_back();
@@ -270,6 +289,13 @@ void register_commands(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("!--train-weights,--scales-only", t.train_weights,
                 "train only the quantizer scales (weights frozen)")->capture_default_str();
+  cmd->add_option("--eval-accuracy", t.eval_accuracy,
+                  "at each evaluation also score greedy answers to the first N held-out GSM8K "
+                  "problems by exact match (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--eval-max-new-tokens", t.eval_max_new_tokens,
+                  "most tokens generated per --eval-accuracy answer")
+      ->capture_default_str();
   cmd->add_option("--eval-every", t.eval_every, "evaluate every N steps (0 = at the end)")
       ->capture_default_str();
   cmd->add_option("--save-every", t.save_every, "checkpoint every N steps (0 = at the end)")
@@ -298,6 +324,11 @@ void register_commands(CLI::App& app) {
                   static_cast<long long>(summary["steps"].get<int64_t>()),
                   summary["eval_ce"].get<double>(),
                   summary["checkpoint"].get<std::string>().c_str());
+      if (summary.contains("eval_accuracy")) {
+        std::printf("held-out exact match: %.1f%% of %lld problems (greedy)\n",
+                    100.0 * summary["eval_accuracy"].get<double>(),
+                    static_cast<long long>(summary["eval_accuracy_n"].get<int64_t>()));
+      }
     }
   });
 }

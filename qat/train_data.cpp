@@ -57,12 +57,14 @@ std::vector<data::Example> load_examples(const std::string& spec, const std::str
   const std::string tname = o.template_name.empty() ? data::default_template_name(tok)
                                                     : o.template_name;
   std::vector<data::PromptCompletion> pcs;
+  std::vector<std::string> answers;  // GSM8K final answers, one per pcs entry
   if (format == "gsm8k") {
     const auto& t = data::get_template(tname);
     data::check_template_tokens(t, tok);
     const std::string eos = data::end_of_turn_text(t, tok);
     for (const auto& p : data::load_gsm8k(spec, o.skip_bad_lines)) {
       pcs.push_back(data::gsm8k_prompt_completion(p, t, eos));
+      answers.push_back(p.final_answer);
     }
   } else if (format == "prompt-completion") {
     pcs = data::read_prompt_completion_jsonl(spec, o.skip_bad_lines);
@@ -70,6 +72,9 @@ std::vector<data::Example> load_examples(const std::string& spec, const std::str
     fail("unknown --data-format '", format, "' (use auto, gsm8k, prompt-completion or tokens)");
   }
   auto examples = data::tokenize_examples(tok, pcs);
+  for (size_t i = 0; i < answers.size() && i < examples.size(); ++i) {
+    examples[i].reference_answer = answers[i];
+  }
   for (const auto& e : examples) {
     for (int32_t id : e.ids) {
       QWENQAT_CHECK(id >= 0 && id < vocab_size, spec, ": token id ", id,

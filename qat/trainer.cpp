@@ -69,6 +69,10 @@ void TrainOptions::validate() const {
                 kd_weight);
   QWENQAT_CHECK(kd_temperature > 0, "--kd-temperature must be > 0, got ", kd_temperature);
   QWENQAT_CHECK(eval_every >= 0 && save_every >= 0, "--eval-every and --save-every must be >= 0");
+  QWENQAT_CHECK(eval_accuracy >= 0, "--eval-accuracy must be >= 0 (0 = off), got ",
+                eval_accuracy);
+  QWENQAT_CHECK(eval_max_new_tokens >= 1, "--eval-max-new-tokens must be >= 1, got ",
+                eval_max_new_tokens);
   QWENQAT_CHECK(keep_checkpoints >= 1, "--keep-checkpoints must be >= 1, got ", keep_checkpoints);
 }
 
@@ -205,6 +209,14 @@ Trainer::Trainer(models::Qwen2ForCausalLM model, QatModel& qat, TrainOptions opt
 
 void Trainer::append_metrics(const Json& j) { append_json_line(run_dir_ / "metrics.jsonl", j); }
 
+void Trainer::set_accuracy_eval(std::vector<AccuracyProblem> problems, const data::Tokenizer* tok,
+                                std::vector<int32_t> stop_ids) {
+  TORCH_CHECK(tok, "set_accuracy_eval: no tokenizer");
+  accuracy_problems_ = std::move(problems);
+  accuracy_tok_ = tok;
+  accuracy_stop_ids_ = std::move(stop_ids);
+}
+
 void Trainer::set_teacher(models::Qwen2ForCausalLM teacher) {
   TORCH_CHECK(!teacher.is_empty(), "set_teacher: empty teacher model");
   TORCH_CHECK(teacher->config().vocab_size == model_->config().vocab_size,
@@ -255,7 +267,16 @@ EvalMetrics Trainer::evaluate() {
     m.tokens += loss_tokens(b);
   }
   m.ce = m.tokens ? sum / double(m.tokens) : 0.0;
-  append_metrics({{"type", "eval"}, {"step", m.step}, {"eval_ce", m.ce}, {"eval_tokens", m.tokens}});
+  Json line{{"type", "eval"}, {"step", m.step}, {"eval_ce", m.ce}, {"eval_tokens", m.tokens}};
+  if (accuracy_tok_ && !accuracy_problems_.empty()) {
+    m.accuracy = greedy_exact_match(*model_, accuracy_problems_, *accuracy_tok_,
+                                    accuracy_stop_ids_, options_.eval_max_new_tokens);
+    line["eval_accuracy"] = m.accuracy.accuracy();
+    line["eval_accuracy_n"] = m.accuracy.n;
+    line["eval_finished"] = m.accuracy.finished;
+    line["eval_mean_new_tokens"] = m.accuracy.mean_new_tokens;
+  }
+  append_metrics(line);
   return m;
 }
 

@@ -21,6 +21,7 @@
 #include "data/batching.h"
 #include "models/checkpoint/safetensors.h"
 #include "models/qwen2_model.h"
+#include "qat/eval_accuracy.h"
 #include "qat/prepare.h"
 
 namespace qwenqat::qat {
@@ -39,6 +40,8 @@ struct TrainOptions {
   double kd_temperature = 1.0;
   bool train_weights = true;    // false: only the scales train (weights frozen)
   int64_t eval_every = 0;       // held-out evaluation every N steps (0: only at the end)
+  int64_t eval_accuracy = 0;    // also greedy exact match on the first N held-out GSM8K problems
+  int64_t eval_max_new_tokens = 256;  // token budget of each of those answers
   int64_t save_every = 0;       // checkpoint every N steps (0: only at the end)
   int64_t keep_checkpoints = 2; // newest checkpoint-<step> dirs kept (>= 1)
   uint64_t seed = 0;            // data order and torch's generator
@@ -63,6 +66,7 @@ struct EvalMetrics {
   int64_t step = 0;
   double ce = 0;       // mean masked next-token CE on the held-out examples
   int64_t tokens = 0;
+  AccuracyResult accuracy;  // n = 0 unless --eval-accuracy
 };
 
 // The optimizer recipe shared by the trainer and block-wise training
@@ -158,6 +162,11 @@ class Trainer {
   // would drift with them and KD would no longer anchor to the original
   // model. Costs a second copy of the weights.
   void set_teacher(models::Qwen2ForCausalLM teacher);
+  // Held-out problems scored by greedy exact match at every evaluation
+  // (options.eval_accuracy of them; see eval_accuracy.h). `tok` outlives the
+  // trainer.
+  void set_accuracy_eval(std::vector<AccuracyProblem> problems, const data::Tokenizer* tok,
+                         std::vector<int32_t> stop_ids);
   bool has_teacher() const { return !teacher_.is_empty(); }
   // Called after each step (for tests and the CLI); may throw to stop.
   std::function<void(const StepMetrics&)> on_step;
@@ -171,6 +180,9 @@ class Trainer {
 
   models::Qwen2ForCausalLM model_;
   models::Qwen2ForCausalLM teacher_{nullptr};  // empty: self with quantizers off
+  std::vector<AccuracyProblem> accuracy_problems_;
+  const data::Tokenizer* accuracy_tok_ = nullptr;
+  std::vector<int32_t> accuracy_stop_ids_;
   QatModel& qat_;
   TrainOptions options_;
   data::Batcher train_;
