@@ -13,6 +13,7 @@
 #include "data/util/json_io.h"
 #include "models/checkpoint_io.h"
 #include "qat/commands.h"
+#include "tests/qat/tiny_model.h"
 #include "tests/util/test_util.h"
 
 namespace qwenqat::qat {
@@ -23,13 +24,8 @@ namespace fs = std::filesystem;
 // A tiny random model over the byte-level tokenizer (261 ids) in `dir`.
 void write_model(const fs::path& dir) {
   data::write_byte_level_tokenizer(dir / "tok");
-  models::Qwen2Config c;
-  c.vocab_size = 261;
-  c.hidden_size = 32;
-  c.intermediate_size = 64;
-  c.num_hidden_layers = 1;
-  c.num_attention_heads = 2;
-  c.num_key_value_heads = 1;
+  models::Qwen2Config c = testing::tiny_config();
+  c.vocab_size = 261;  // the byte-level tokenizer's
   c.max_position_embeddings = 1024;
   models::init_checkpoint(c, dir / "model", models::DType::kF32, 3, dir / "tok");
 }
@@ -49,7 +45,7 @@ TEST(EvalAccuracy, ProblemsAreThePromptsOfExamplesWithAnswers) {
 }
 
 TEST(EvalAccuracy, GreedyKeepsToBudgetAndStopIds) {
-  testing::TempDir dir;
+  qwenqat::testing::TempDir dir;
   write_model(dir.path());
   auto m = models::load_model(dir / "model");
   const auto tok = data::Tokenizer::load(dir / "tok");
@@ -68,7 +64,7 @@ TEST(EvalAccuracy, GreedyKeepsToBudgetAndStopIds) {
 }
 
 TEST(EvalAccuracy, TrainReportsHeldOutAccuracy) {
-  testing::TempDir dir;
+  qwenqat::testing::TempDir dir;
   write_model(dir.path());
   TrainCommandOptions o;
   o.model = (dir / "model").string();
