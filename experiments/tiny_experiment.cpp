@@ -142,6 +142,29 @@ Json ensure_base(const TinyExperimentOptions& o, const fs::path& out, const fs::
   return s;
 }
 
+// The settings that decide what OUT/init and OUT/base hold. Reusing an OUT
+// made with other values would silently mix models, so that is an error.
+void check_reusable(const TinyExperimentOptions& o, const fs::path& out) {
+  const Json now{{"data", o.data},           {"holdout", o.holdout},
+                 {"hidden", o.hidden_size},  {"intermediate", o.intermediate_size},
+                 {"layers", o.num_hidden_layers}, {"heads", o.num_attention_heads},
+                 {"kv_heads", o.num_key_value_heads}, {"base_steps", o.base_steps},
+                 {"base_lr", o.base_lr},     {"batch_size", o.batch_size},
+                 {"max_length", o.max_length}, {"seed", o.seed}};
+  const fs::path file = out / "base_settings.json";
+  if (!fs::exists(file)) {
+    write_json_file(file, now);
+    return;
+  }
+  const Json before = read_json_file(file);
+  for (const auto& [key, value] : now.items()) {
+    QWENQAT_CHECK(before.contains(key) && before[key] == value, "--out ", out.string(),
+                  " holds a run made with ", key, " = ",
+                  before.contains(key) ? before[key].dump() : "?", ", not ", value.dump(),
+                  "; use another --out (or delete it) to change the model or its training");
+  }
+}
+
 }  // namespace
 
 Json run_tiny_experiment(const TinyExperimentOptions& o) {
@@ -149,6 +172,7 @@ Json run_tiny_experiment(const TinyExperimentOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   const fs::path out = o.out;
   fs::create_directories(out);
+  check_reusable(o, out);
   const fs::path init = ensure_init(o, out);
   const Json base = ensure_base(o, out, init);
   const std::string base_model = base.at("checkpoint").get<std::string>();

@@ -70,6 +70,15 @@ TEST(TinyExperiment, RunsEveryStepAndReusesItsOutputs) {
   EXPECT_EQ(again["sweep"]["ran"].get<int64_t>(), 0);
   EXPECT_EQ(again["sweep"]["skipped"].get<int64_t>(), 3);
   EXPECT_EQ(again["table"], s["table"]);
+  // Other model settings in the same directory are refused, naming the setting.
+  auto other = o;
+  other.hidden_size = 64;
+  try {
+    run_tiny_experiment(other);
+    ADD_FAILURE() << "no error for a changed --hidden";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("hidden"), std::string::npos) << e.what();
+  }
 }
 
 TEST(TinyExperiment, BadOptionsNameTheFlag) {
