@@ -11,9 +11,7 @@
 #include "data/util/check.h"
 #include "data/util/file_io.h"
 #include "experiments/pipeline.h"
-#include "experiments/sweep/plot.h"
-#include "experiments/sweep/report.h"
-#include "experiments/sweep/sweep_results.h"
+#include "experiments/sweep/report_commands.h"
 #include "models/checkpoint/qwen2_config.h"
 #include "models/checkpoint_io.h"
 #include "qat/commands.h"
@@ -190,21 +188,21 @@ Json run_tiny_experiment(const TinyExperimentOptions& o) {
   say(o, "sweep: " + (out / "sweep.json").string() + " -> " + sweep_dir.string());
   const SweepRunReport r = run_sweep(spec, runner, sweep_dir, ro);
 
-  const LoadedRows rows = load_rows(sweep_dir / kResultsJsonl);
-  const std::string table = markdown_table(rows.rows);
-  write_file_atomic(sweep_dir / "results.md", table);
-  // KL to the base model is the headline metric when it exists (every
-  // quantized row has it; accuracy needs generation, off by default).
-  const PlotMetric metric = choose_plot_metric(rows.rows, "kl");
-  const PlotFiles plot = write_plot(rows.rows, metric, sweep_dir, "accuracy_vs_size",
-                                    "tiny-gsm8k: KL to the full-precision model vs size");
+  // KL to the base model is the headline metric (every quantized row has it;
+  // accuracy needs generation, which a model this small cannot pass).
+  ReportOptions rep;
+  rep.results_dir = sweep_dir;
+  rep.metric = "kl";
+  rep.title = "tiny-gsm8k: KL to the full-precision model vs size";
+  const ReportResult report = write_report(rep);
+  const std::string& table = report.markdown;
   Json summary{{"out", out.string()},
                {"base_model", base_model},
                {"base_train", base},
                {"sweep", {{"ran", r.ran}, {"skipped", r.skipped}, {"failed", r.failed}}},
                {"results", sweep_dir.string()},
                {"table", table},
-               {"plot", {{"png", plot.png.string()}, {"svg", plot.svg.string()}}},
+               {"plot", {{"png", report.json["plot"]["png"]}, {"svg", report.json["plot"]["svg"]}}},
                {"seconds", since(t0)}};
   write_json_file(out / "summary.json", summary);
   return summary;

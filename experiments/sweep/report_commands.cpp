@@ -13,7 +13,7 @@
 
 namespace qwenqat::experiments {
 
-void run_report(const ReportOptions& o) {
+ReportResult write_report(const ReportOptions& o) {
   QWENQAT_CHECK(!o.results_dir.empty(), "--results: give the sweep's results directory");
   if (!o.merge.empty()) {
     std::vector<std::filesystem::path> inputs;
@@ -48,14 +48,19 @@ void run_report(const ReportOptions& o) {
                        {"data", files.data.string()},
                        {"pareto_front", files.pareto_ids}};
   }
+  return {table, std::move(out)};
+}
+
+void run_report(const ReportOptions& o) {
+  const ReportResult r = write_report(o);
   if (o.json) {
-    std::cout << out.dump(2) << "\n";
+    std::cout << r.json.dump(2) << "\n";
   } else {
-    std::cout << table;
+    std::cout << r.markdown;
     std::cout << "\nwrote " << (o.results_dir / "results.md").string();
     if (o.plot) {
-      std::cout << ", " << out["plot"]["png"].get<std::string>() << ", "
-                << out["plot"]["svg"].get<std::string>();
+      std::cout << ", " << r.json["plot"]["png"].get<std::string>() << ", "
+                << r.json["plot"]["svg"].get<std::string>();
     }
     std::cout << "\n";
   }

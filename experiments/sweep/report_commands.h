@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "data/util/json_io.h"
+
 namespace qwenqat::experiments {
 
 struct ReportOptions {
@@ -22,6 +24,15 @@ struct ReportOptions {
 // Runs the report; prints the table (or JSON with --json) to stdout. Throws
 // qwenqat::Error on bad input.
 void run_report(const ReportOptions& options);
+
+// What run_report writes, without printing: merges, writes results.md and
+// (if options.plot) the plot; returns the Markdown table and the JSON that
+// `--json` prints ({"table": path, "rows", "plot"}).
+struct ReportResult {
+  std::string markdown;
+  Json json;
+};
+ReportResult write_report(const ReportOptions& options);
 
 // Adds the `report` subcommand.
 void register_report_commands(CLI::App& app);
