@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libtorch-dev            # LibTorch (models/, qat/, export/ writers)
+  libopenblas0-openmp     # LibTorch's CPU matmuls: Debian's default netlib BLAS is ~20x slower
   libeigen3-dev           # float parts of the inference engine
   libcli11-dev            # command line
   libhdf5-dev hdf5-tools  # export format (+ h5dump/h5ls)
