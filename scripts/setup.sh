@@ -11,6 +11,7 @@ PACKAGES=(
   libcli11-dev            # command line
   libhdf5-dev hdf5-tools  # export format (+ h5dump/h5ls)
   nlohmann-json3-dev      # config.json, tokenizer.json, safetensors headers
+  libyaml-cpp-dev         # YAML sweep files
   libpcre2-dev            # tokenizer pre-tokenizer regex
   libutf8proc-dev         # NFC normalization
   libgtest-dev googletest # tests

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "data/util/check.h"
+#include "experiments/sweep/yaml_json.h"
 
 namespace qwenqat::experiments {
 
@@ -119,16 +120,17 @@ SweepSpec parse_sweep(const Json& j, const std::string& what) {
              {"bits", "group_size", "symmetric", "act_bits", "methods", "train_steps",
               "mixed_precision", "seeds"},
              ctx, "grid.");
-  s.bits = int_list<int>(grid, "bits", ctx, [](int64_t v) { return v >= 2 && v <= 8; }, "2..8");
+  s.bits = int_list<int>(
+      grid, "bits", ctx, [](int64_t v) { return v >= 2 && v <= 8; }, "2..8");
   s.group_sizes = int_list<int>(
       grid, "group_size", ctx, [](int64_t v) { return v >= 0 && v <= (1 << 20); },
       "0 = per channel, else a positive group length");
-  s.act_bits = grid.contains("act_bits")
-                   ? int_list<int>(
-                         grid, "act_bits", ctx,
-                         [](int64_t v) { return v == 0 || (v >= 2 && v <= 16); },
-                         "0 = float activations, else 2..16")
-                   : std::vector<int>{0};
+  s.act_bits =
+      grid.contains("act_bits")
+          ? int_list<int>(
+                grid, "act_bits", ctx, [](int64_t v) { return v == 0 || (v >= 2 && v <= 16); },
+                "0 = float activations, else 2..16")
+          : std::vector<int>{0};
   if (grid.contains("symmetric")) {
     const Json& list = list_field(grid, "symmetric", ctx);
     for (size_t i = 0; i < list.size(); ++i) {
@@ -155,19 +157,18 @@ SweepSpec parse_sweep(const Json& j, const std::string& what) {
     s.train_steps = int_list<int64_t>(
         grid, "train_steps", ctx, [](int64_t v) { return v >= 1; }, ">= 1 steps");
   }
-  s.mixed_precision = grid.contains("mixed_precision")
-                          ? string_list(grid, "mixed_precision", ctx)
-                          : std::vector<std::string>{"none"};
+  s.mixed_precision = grid.contains("mixed_precision") ? string_list(grid, "mixed_precision", ctx)
+                                                       : std::vector<std::string>{"none"};
   s.seeds = grid.contains("seeds")
-                ? int_list<uint64_t>(grid, "seeds", ctx, [](int64_t v) { return v >= 0; }, ">= 0")
+                ? int_list<uint64_t>(
+                      grid, "seeds", ctx, [](int64_t v) { return v >= 0; }, ">= 0")
                 : std::vector<uint64_t>{0};
   return s;
 }
 
 SweepSpec read_sweep_file(const std::filesystem::path& path) {
-  QWENQAT_CHECK(path.extension() != ".yaml" && path.extension() != ".yml", path.string(),
-                ": YAML sweep files are not supported; write the sweep as JSON");
-  return parse_sweep(read_json_file(path), path.string());
+  const bool yaml = path.extension() == ".yaml" || path.extension() == ".yml";
+  return parse_sweep(yaml ? read_yaml_file(path) : read_json_file(path), path.string());
 }
 
 std::vector<SweepPoint> expand_sweep(const SweepSpec& spec) {
@@ -233,8 +234,8 @@ Shard parse_shard(const std::string& text) {
 }
 
 std::vector<SweepPoint> shard_points(const std::vector<SweepPoint>& points, const Shard& shard) {
-  QWENQAT_CHECK(shard.count >= 1 && shard.index >= 0 && shard.index < shard.count,
-                "shard ", shard.index, "/", shard.count, " is invalid (need 0 <= i < n)");
+  QWENQAT_CHECK(shard.count >= 1 && shard.index >= 0 && shard.index < shard.count, "shard ",
+                shard.index, "/", shard.count, " is invalid (need 0 <= i < n)");
   std::vector<SweepPoint> out;
   for (const auto& p : points) {
     if (int64_t(p.index % size_t(shard.count)) == shard.index) out.push_back(p);

@@ -1,5 +1,5 @@
-// Sweep files: the grid of an accuracy-versus-size sweep, parsed from JSON
-// (YAML is not supported; JSON is the one sweep format), validated with errors
+// Sweep files: the grid of an accuracy-versus-size sweep, parsed from JSON or
+// YAML (.yaml/.yml, read into the same JSON value: yaml_json.h), validated with errors
 // naming the field, and expanded into points with stable ids; plus the
 // deterministic `--shard i/n` split. Format and semantics: docs/EVALUATION.md.
 //

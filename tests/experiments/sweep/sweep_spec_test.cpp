@@ -120,7 +120,7 @@ TEST(SweepSpec, BadInputNamesTheField) {
   j = good_sweep();
   j.erase("grid");
   expect_error(j, "grid: required");
-  EXPECT_THROW(read_sweep_file("sweep.yaml"), Error);
+  EXPECT_THROW(read_sweep_file("no-such-sweep.yaml"), Error);
 }
 
 TEST(SweepSpec, ShardsPartitionTheGrid) {
