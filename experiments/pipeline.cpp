@@ -215,10 +215,12 @@ void register_sweep_commands(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand(
-      "sweep", "Run an accuracy-versus-size sweep: for each grid point train (or reuse), export, "
-               "measure and evaluate; append to DIR/results.{csv,jsonl}; then write the table "
-               "and plot (docs/EVALUATION.md)");
-  cmd->add_option("--spec", o->spec, "Sweep file (JSON, or YAML if named .yaml/.yml): base_model, data, grid, options")
+      "sweep",
+      "Run an accuracy-versus-size sweep: for each grid point train (or reuse), export, "
+      "measure and evaluate; append to DIR/results.{csv,jsonl}; then write the table "
+      "and plot (docs/EVALUATION.md)");
+  cmd->add_option("--spec", o->spec,
+                  "Sweep file (JSON, or YAML if named .yaml/.yml): base_model, data, grid, options")
       ->required();
   cmd->add_option("--out", o->out, "Sweep directory (results, per-point work dirs)")->required();
   cmd->add_option("--shard", o->shard,

@@ -42,6 +42,8 @@ quoted_int: "42"
 single: 'true'
 list: [1, two, 3.0]
 nested: {a: {b: [null]}}
+anchor: &shared [4, 2]
+alias: *shared
 )",
                               "s.yaml");
   EXPECT_EQ(j["int"], 42);
@@ -58,6 +60,7 @@ nested: {a: {b: [null]}}
   EXPECT_EQ(j["single"], "true");
   EXPECT_EQ(j["list"], Json::parse(R"([1, "two", 3.0])"));
   EXPECT_EQ(j["nested"], Json::parse(R"({"a": {"b": [null]}})"));
+  EXPECT_EQ(j["alias"], Json::parse("[4, 2]"));
 }
 
 TEST(YamlJson, SweepFileEqualsItsJsonForm) {

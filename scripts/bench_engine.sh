@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The engine's benchmark set of docs/PERFORMANCE.md ("Idle machine"): kernel
+# rates, then `qwenqat bench` on random weights of the real 1.5B shapes for
+# w4g32 and w8g32, batch 1 and 16, float and int8 activations, one after
+# another. Run it on an idle machine from a built tree (build/).
+# Usage: scripts/bench_engine.sh [CONFIG.json]   (default: ../shared's 1.5B config)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+Q=build/cli/qwenqat
+C="${1:-../shared/models/deepseek-r1-distill-qwen-1.5b/config.json}"
+[[ -x "$Q" && -x build/benchmarks/kernel_bench ]] || { echo "bench_engine: build first (scripts/test.sh)" >&2; exit 1; }
+[[ -f "$C" ]] || { echo "bench_engine: $C not found; pass a config.json" >&2; exit 1; }
+uptime
+build/benchmarks/kernel_bench
+build/benchmarks/kernel_bench --rows 151936 --cols 1536 --n 1 --kernels gemv,q8  # DRAM-streamed
+for quant in w4g32 w8g32; do
+  for aq in none q8; do
+    echo "== $quant batch 1, --act-quant $aq"
+    "$Q" bench --random-config "$C" --random-quant "$quant" --prompt-tokens 128 --gen-tokens 64 \
+      --batch 1 --threads 2 --act-quant "$aq"
+    echo "== $quant batch 16, --act-quant $aq"
+    "$Q" bench --random-config "$C" --random-quant "$quant" --prompt-tokens 16 --gen-tokens 16 \
+      --batch 16 --threads 2 --act-quant "$aq" --bandwidth-mb 0
+  done
+done
+uptime
