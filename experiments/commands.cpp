@@ -27,8 +27,7 @@ void add_demo_flags(CLI::App* c, TinyExperimentOptions& o) {
       ->capture_default_str();
   c->add_option("--layers", o.num_hidden_layers, "num_hidden_layers")->capture_default_str();
   c->add_option("--heads", o.num_attention_heads, "num_attention_heads")->capture_default_str();
-  c->add_option("--kv-heads", o.num_key_value_heads, "num_key_value_heads")
-      ->capture_default_str();
+  c->add_option("--kv-heads", o.num_key_value_heads, "num_key_value_heads")->capture_default_str();
   c->add_option("--base-steps", o.base_steps, "Full-precision training steps of the base model")
       ->capture_default_str();
   c->add_option("--base-lr", o.base_lr, "Peak learning rate of the base training")
@@ -42,6 +41,9 @@ void add_demo_flags(CLI::App* c, TinyExperimentOptions& o) {
       ->capture_default_str();
   c->add_option("--methods", o.methods, "Methods of the grid: ptq, qat, qat_kd")
       ->capture_default_str();
+  c->add_option("--act-bits", o.act_bits,
+                "Per-token activation bits (2..8) added for int4 at the first group size, e.g. 8 "
+                "for w4g32 with int8 inputs (none by default)");
   c->add_option("--qat-steps", o.qat_steps, "Training steps of each QAT point")
       ->capture_default_str();
   c->add_option("--qat-lr", o.qat_lr, "Peak learning rate of the weights in QAT")
@@ -78,8 +80,8 @@ void register_commands(CLI::App& app) {
               << "base model: " << s["base_model"].get<std::string>() << "\n"
               << "results:    " << s["results"].get<std::string>()
               << "/results.{csv,jsonl,md}, plot " << s["plot"]["png"].get<std::string>() << "\n";
-    std::printf("time:       %.1f s (%lld point(s) run, %lld reused)\n",
-                s["seconds"].get<double>(), (long long)s["sweep"]["ran"].get<int64_t>(),
+    std::printf("time:       %.1f s (%lld point(s) run, %lld reused)\n", s["seconds"].get<double>(),
+                (long long)s["sweep"]["ran"].get<int64_t>(),
                 (long long)s["sweep"]["skipped"].get<int64_t>());
   });
   register_sweep_commands(app);

@@ -131,10 +131,6 @@ PointMetrics PipelineRunner::run(const SweepPoint& point, const SweepSpec& spec,
     evaluate_into(m, s, spec.base_model, spec, split, work_dir);
     return m;
   }
-  QWENQAT_CHECK(point.scheme.act_bits == 0, "sweep point ", point.id,
-                ": activation quantization is trained by qwenqat train but the native engine "
-                "does not apply it yet, so its export cannot be evaluated faithfully; remove "
-                "act_bits from the grid");
   const fs::path h5 = work_dir / "model.h5";
   const fs::path train_summary = work_dir / "train_summary.json";
   if (!fs::exists(h5)) {
@@ -150,6 +146,9 @@ PointMetrics PipelineRunner::run(const SweepPoint& point, const SweepSpec& spec,
                               ? qat::QatConfig::from_preset(w.name())
                               : qat::QatConfig::from_preset(point.mixed_precision);
       qc.weight = w;
+      // Per-token dynamic activations of the default scheme's layers; the
+      // export records them and the engine applies them (ActQuant::kAuto).
+      qc.activation_bits = point.scheme.act_bits;
       qc.scale_init = qat::parse_scale_init(s.scale_init, "options.scale_init");
       const fs::path qfile = work_dir / "qconfig.json";
       fs::create_directories(work_dir);

@@ -25,12 +25,11 @@ void TinyExperimentOptions::validate() const {
   QWENQAT_CHECK(eval_limit >= 0, "--eval-limit must be >= 0 (0 = all), got ", eval_limit);
   QWENQAT_CHECK(hidden_size >= 8 && intermediate_size >= 8 && num_hidden_layers >= 1,
                 "--hidden, --intermediate must be >= 8 and --layers >= 1");
-  QWENQAT_CHECK(num_attention_heads >= 1 && num_key_value_heads >= 1 &&
-                    hidden_size % num_attention_heads == 0 &&
-                    num_attention_heads % num_key_value_heads == 0,
-                "--heads must divide --hidden and --kv-heads must divide --heads (got hidden ",
-                hidden_size, ", heads ", num_attention_heads, ", kv heads ", num_key_value_heads,
-                ")");
+  QWENQAT_CHECK(
+      num_attention_heads >= 1 && num_key_value_heads >= 1 &&
+          hidden_size % num_attention_heads == 0 && num_attention_heads % num_key_value_heads == 0,
+      "--heads must divide --hidden and --kv-heads must divide --heads (got hidden ", hidden_size,
+      ", heads ", num_attention_heads, ", kv heads ", num_key_value_heads, ")");
   QWENQAT_CHECK((hidden_size / num_attention_heads) % 2 == 0,
                 "--hidden / --heads (the head dim) must be even for rotary embeddings");
   for (int g : group_sizes) {
@@ -38,6 +37,9 @@ void TinyExperimentOptions::validate() const {
                   "--group-sizes: ", g, " must divide --hidden (", hidden_size,
                   ") and --intermediate (", intermediate_size, "), or be 0 (per channel)");
   }
+  QWENQAT_CHECK(!group_sizes.empty(), "--group-sizes: give at least one group size");
+  for (int a : act_bits)
+    QWENQAT_CHECK(a >= 2 && a <= 8, "--act-bits: ", a, " is not 2..8 (per-token activation bits)");
   QWENQAT_CHECK(base_steps >= 0, "--base-steps must be >= 0, got ", base_steps);
   QWENQAT_CHECK(qat_steps >= 1, "--qat-steps must be >= 1, got ", qat_steps);
   QWENQAT_CHECK(base_lr > 0 && qat_lr > 0 && scale_lr > 0,
@@ -64,19 +66,27 @@ Json tiny_config_json(const TinyExperimentOptions& o, int64_t vocab_size) {
 }
 
 Json tiny_sweep_json(const TinyExperimentOptions& o, const std::string& base_model) {
+  const Json weights = {{"bits", o.bits},
+                        {"group_size", o.group_sizes},
+                        {"symmetric", {true}},
+                        {"act_bits", {0}},
+                        {"methods", o.methods},
+                        {"train_steps", {o.qat_steps}},
+                        {"mixed_precision", {"none"}},
+                        {"seeds", {o.seed}}};
+  Json grid = weights;
+  if (!o.act_bits.empty()) {
+    Json acts = weights;
+    acts["bits"] = {4};
+    acts["group_size"] = {o.group_sizes.front()};
+    acts["act_bits"] = o.act_bits;
+    grid = Json::array({weights, acts});
+  }
   return Json{{"name", "tiny-gsm8k"},
               {"base_model", base_model},
               {"data", {{"train", o.data}, {"holdout", o.holdout}, {"eval_limit", o.eval_limit}}},
               {"fp_reference", true},
-              {"grid",
-               {{"bits", o.bits},
-                {"group_size", o.group_sizes},
-                {"symmetric", {true}},
-                {"act_bits", {0}},
-                {"methods", o.methods},
-                {"train_steps", {o.qat_steps}},
-                {"mixed_precision", {"none"}},
-                {"seeds", {o.seed}}}},
+              {"grid", grid},
               {"options",
                {{"batch_size", o.batch_size},
                 {"max_length", o.max_length},
@@ -107,8 +117,8 @@ fs::path ensure_init(const TinyExperimentOptions& o, const fs::path& out) {
   const fs::path init = out / "init";
   if (!fs::exists(init / "model.safetensors")) {
     const auto tok = data::Tokenizer::load(tok_dir);
-    const auto config = models::Qwen2Config::from_json(
-        tiny_config_json(o, tok.vocab_size()), (out / "init" / "config.json").string());
+    const auto config = models::Qwen2Config::from_json(tiny_config_json(o, tok.vocab_size()),
+                                                       (out / "init" / "config.json").string());
     models::init_checkpoint(config, init, models::DType::kF32, o.seed, tok_dir);
     say(o, "initialized a random " + std::to_string(config.num_parameters()) +
                "-parameter Qwen2 in " + init.string());
@@ -143,12 +153,18 @@ Json ensure_base(const TinyExperimentOptions& o, const fs::path& out, const fs::
 // The settings that decide what OUT/init and OUT/base hold. Reusing an OUT
 // made with other values would silently mix models, so that is an error.
 void check_reusable(const TinyExperimentOptions& o, const fs::path& out) {
-  const Json now{{"data", o.data},           {"holdout", o.holdout},
-                 {"hidden", o.hidden_size},  {"intermediate", o.intermediate_size},
-                 {"layers", o.num_hidden_layers}, {"heads", o.num_attention_heads},
-                 {"kv_heads", o.num_key_value_heads}, {"base_steps", o.base_steps},
-                 {"base_lr", o.base_lr},     {"batch_size", o.batch_size},
-                 {"max_length", o.max_length}, {"seed", o.seed}};
+  const Json now{{"data", o.data},
+                 {"holdout", o.holdout},
+                 {"hidden", o.hidden_size},
+                 {"intermediate", o.intermediate_size},
+                 {"layers", o.num_hidden_layers},
+                 {"heads", o.num_attention_heads},
+                 {"kv_heads", o.num_key_value_heads},
+                 {"base_steps", o.base_steps},
+                 {"base_lr", o.base_lr},
+                 {"batch_size", o.batch_size},
+                 {"max_length", o.max_length},
+                 {"seed", o.seed}};
   const fs::path file = out / "base_settings.json";
   if (!fs::exists(file)) {
     write_json_file(file, now);

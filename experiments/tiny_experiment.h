@@ -41,6 +41,9 @@ struct TinyExperimentOptions {
   std::vector<int> bits = {8, 4, 2};
   std::vector<int> group_sizes = {32};
   std::vector<std::string> methods = {"ptq", "qat", "qat_kd"};
+  // Per-token activation bits added as a second grid, for int4 at the first
+  // group size only (e.g. {8}: w4g32 with int8 inputs, "8da4w"); empty: none.
+  std::vector<int> act_bits = {};
   int64_t qat_steps = 20;
   double qat_lr = 3e-4;
   double scale_lr = 1e-3;

@@ -14,8 +14,9 @@ void register_commands(CLI::App& app) {
   auto dtype = std::make_shared<std::string>("auto");
   auto json = std::make_shared<bool>(false);
   auto* cmd = app.add_subcommand(
-      "export", "Export a QAT/PTQ checkpoint (with quantization.json) as a packed qwenqat HDF5 "
-                "file, a GGUF file for llama.cpp/Ollama, and/or fake-quantized float safetensors");
+      "export",
+      "Export a QAT/PTQ checkpoint (with quantization.json) as a packed qwenqat HDF5 "
+      "file, a GGUF file for llama.cpp/Ollama, and/or fake-quantized float safetensors");
   cmd->add_option("--model", o->model, "Checkpoint directory written by `qwenqat train`")
       ->required();
   cmd->add_option("--out", o->out_h5, "Write the qwenqat HDF5 model file here (e.g. model.h5)");
@@ -33,7 +34,8 @@ void register_commands(CLI::App& app) {
   cmd->add_flag("--gguf-allow-requant", o->gguf_allow_requant,
                 "Requantize schemes with no exact llama.cpp type (to Q8_0 above 4 bits, Q4_0 "
                 "otherwise) and report the error, instead of refusing");
-  cmd->add_flag("--gguf-f16", o->gguf_f16, "Store unquantized 2-D GGUF weights as F16 (default F32)");
+  cmd->add_flag("--gguf-f16", o->gguf_f16,
+                "Store unquantized 2-D GGUF weights as F16 (default F32)");
   cmd->add_flag("--json", *json, "Print the summary as JSON");
   cmd->callback([o, dtype, json] {
     if (*dtype != "auto") {
@@ -59,6 +61,8 @@ void register_commands(CLI::App& app) {
         std::cout << "  requantized " << r["tensor"].get<std::string>() << " "
                   << r["from"].get<std::string>() << " -> " << r["to"].get<std::string>()
                   << ", relative RMS error " << r["relative_rms_error"].get<double>() << "\n";
+    if (s.contains("gguf") && s["gguf"].contains("note"))
+      std::cout << "  note: " << s["gguf"]["note"].get<std::string>() << "\n";
     std::cout << "export took " << s["seconds"].get<double>() << " s\n";
   });
 }

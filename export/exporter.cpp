@@ -26,12 +26,11 @@ std::vector<std::string> qwen2_tensor_names(int64_t layers, bool tied) {
   std::vector<std::string> n = {"model.embed_tokens.weight"};
   for (int64_t i = 0; i < layers; ++i) {
     const std::string p = "model.layers." + std::to_string(i) + ".";
-    for (const char* s : {"input_layernorm.weight", "self_attn.q_proj.weight",
-                          "self_attn.q_proj.bias", "self_attn.k_proj.weight",
-                          "self_attn.k_proj.bias", "self_attn.v_proj.weight",
-                          "self_attn.v_proj.bias", "self_attn.o_proj.weight",
-                          "post_attention_layernorm.weight", "mlp.gate_proj.weight",
-                          "mlp.up_proj.weight", "mlp.down_proj.weight"})
+    for (const char* s :
+         {"input_layernorm.weight", "self_attn.q_proj.weight", "self_attn.q_proj.bias",
+          "self_attn.k_proj.weight", "self_attn.k_proj.bias", "self_attn.v_proj.weight",
+          "self_attn.v_proj.bias", "self_attn.o_proj.weight", "post_attention_layernorm.weight",
+          "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"})
       n.push_back(p + s);
   }
   n.push_back("model.norm.weight");
@@ -83,7 +82,8 @@ std::vector<ExportTensor> load_export_tensors(const fs::path& model, Json* quant
   if (fs::exists(model / "quantizers.safetensors")) qfile.emplace(model / "quantizers.safetensors");
   const models::Checkpoint& qck = qfile ? *qfile : ck;
   std::vector<ExportTensor> out;
-  for (const auto& name : qwen2_tensor_names(config.num_hidden_layers, config.tie_word_embeddings)) {
+  for (const auto& name :
+       qwen2_tensor_names(config.num_hidden_layers, config.tie_word_embeddings)) {
     const auto& t = ck.get(name);
     ExportTensor e;
     e.name = name;
@@ -91,6 +91,7 @@ std::vector<ExportTensor> load_export_tensors(const fs::path& model, Json* quant
     const std::string layer = layer_of(name);
     const auto scheme = layer.empty() || t.shape.size() != 2 ? qat::LayerScheme{false, {}, 0}
                                                              : qconfig.scheme_for(layer);
+    e.activation_bits = scheme.activation_bits;
     const auto* scale = qck.find(layer + ".weight_fake_quant.scale");
     if (scheme.quantize) {
       QWENQAT_CHECK(scale != nullptr, model.string(), ": layer ", layer, " is quantized (",
@@ -100,8 +101,8 @@ std::vector<ExportTensor> load_export_tensors(const fs::path& model, Json* quant
       scheme.weight.validate(cols, name);
       const int64_t groups = scheme.weight.groups_per_row(cols);
       QWENQAT_CHECK(scale->numel() == rows * groups, "tensor ", scale->name, " has ",
-                    scale->numel(), " elements; ", scheme.weight.name(), " on [", rows, ", ",
-                    cols, "] needs ", rows * groups);
+                    scale->numel(), " elements; ", scheme.weight.name(), " on [", rows, ", ", cols,
+                    "] needs ", rows * groups);
       std::vector<uint16_t> offsets;
       if (!scheme.weight.symmetric) {
         const auto* off = qck.find(layer + ".weight_fake_quant.offset");
@@ -124,7 +125,9 @@ std::vector<ExportTensor> load_export_tensors(const fs::path& model, Json* quant
 
 namespace {
 
-std::string read_optional(const fs::path& p) { return fs::exists(p) ? read_file(p) : std::string(); }
+std::string read_optional(const fs::path& p) {
+  return fs::exists(p) ? read_file(p) : std::string();
+}
 
 void write_h5(const ExportOptions& o, const std::vector<ExportTensor>& tensors, const Json& qj,
               const std::string& config_text, const std::string& tok, const std::string& tok_cfg,
@@ -145,6 +148,7 @@ void write_h5(const ExportOptions& o, const std::vector<ExportTensor>& tensors, 
       const auto dtype = t.shape.size() == 1 ? models::DType::kF32 : *o.float_dtype;
       w.add_float_tensor_f32(t.name, dtype, t.shape, t.values);
     }
+    if (t.activation_bits > 0) w.set_activation_bits(t.name, t.activation_bits);
     bar.advance();
   }
   bar.finish();
@@ -222,7 +226,9 @@ void write_fake_quant_safetensors(const ExportOptions& o, const std::vector<Expo
       storage.push_back(t.values);
     }
     const auto& v = storage.back();
-    list.push_back({t.name, models::DType::kF32, t.shape,
+    list.push_back({t.name,
+                    models::DType::kF32,
+                    t.shape,
                     {reinterpret_cast<const uint8_t*>(v.data()), v.size() * 4}});
   }
   models::write_safetensors(o.out_safetensors / "model.safetensors", list);
@@ -245,8 +251,9 @@ models::DType checkpoint_float_dtype(const fs::path& dir) {
 }  // namespace
 
 Json run_export(const ExportOptions& o) {
-  QWENQAT_CHECK(!o.out_h5.empty() || !o.out_gguf.empty() || !o.out_safetensors.empty(),
-                "export: nothing to do; give --out MODEL.h5, --gguf MODEL.gguf or --safetensors DIR");
+  QWENQAT_CHECK(
+      !o.out_h5.empty() || !o.out_gguf.empty() || !o.out_safetensors.empty(),
+      "export: nothing to do; give --out MODEL.h5, --gguf MODEL.gguf or --safetensors DIR");
   const auto t0 = std::chrono::steady_clock::now();
   Json qj;
   const auto tensors = load_export_tensors(o.model, &qj);
@@ -272,13 +279,21 @@ Json run_export(const ExportOptions& o) {
     summary["gguf"] = {{"path", o.out_gguf.string()},
                        {"bytes", fs::file_size(o.out_gguf)},
                        {"requantized", requant}};
+    // GGUF has no per-token activation quantization; llama.cpp quantizes the
+    // inputs of Q4_0/Q8_0 matmuls to Q8 blocks of 32 on its own.
+    int64_t act_layers = 0;
+    for (const auto& t : tensors) act_layers += t.activation_bits > 0 ? 1 : 0;
+    if (act_layers > 0)
+      summary["gguf"]["note"] = std::to_string(act_layers) +
+                                " layers were trained with per-token activation quantization, "
+                                "which GGUF cannot record; llama.cpp runs them with its own Q8 "
+                                "block activations";
   }
   if (!o.out_safetensors.empty()) {
     write_fake_quant_safetensors(o, tensors, config_text);
     summary["safetensors"] = {{"path", o.out_safetensors.string()}};
   }
-  summary["seconds"] =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  summary["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return summary;
 }
 

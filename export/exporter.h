@@ -19,27 +19,28 @@
 namespace qwenqat::exporter {
 
 struct ExportOptions {
-  std::filesystem::path model;             // checkpoint dir with quantization.json
-  std::filesystem::path out_h5;            // qwenqat HDF5 file ("" = skip)
-  std::filesystem::path out_gguf;          // GGUF v3 file ("" = skip)
-  std::filesystem::path out_safetensors;   // fake-quantized float HF dir ("" = skip)
+  std::filesystem::path model;            // checkpoint dir with quantization.json
+  std::filesystem::path out_h5;           // qwenqat HDF5 file ("" = skip)
+  std::filesystem::path out_gguf;         // GGUF v3 file ("" = skip)
+  std::filesystem::path out_safetensors;  // fake-quantized float HF dir ("" = skip)
   // Unquantized 2-D tensors in the .h5 (embeddings/lm_head left in float).
   // nullopt: the checkpoint's own storage dtype (bf16/f16 are kept as they
   // are, so nothing is lost and the file is half the size), else f32.
   std::optional<models::DType> float_dtype;
-  std::string prompt_template;             // "" = from the tokenizer's special tokens
-  bool gguf_allow_requant = false;         // requantize schemes GGUF has no type for
-  bool gguf_f16 = false;                   // unquantized 2-D GGUF weights as F16
+  std::string prompt_template;      // "" = from the tokenizer's special tokens
+  bool gguf_allow_requant = false;  // requantize schemes GGUF has no type for
+  bool gguf_f16 = false;            // unquantized 2-D GGUF weights as F16
   bool progress = true;
 };
 
 // One tensor of the model as exported: either float values or quantized.
 struct ExportTensor {
-  std::string name;              // Hugging Face name, e.g. "lm_head.weight"
-  std::vector<int64_t> shape;    // row-major
-  std::vector<float> values;     // float tensors (empty when quantized)
+  std::string name;            // Hugging Face name, e.g. "lm_head.weight"
+  std::vector<int64_t> shape;  // row-major
+  std::vector<float> values;   // float tensors (empty when quantized)
   bool quantized = false;
-  quant::QuantizedMatrix q;      // when quantized
+  quant::QuantizedMatrix q;  // when quantized
+  int activation_bits = 0;   // per-token input bits the layer trained with (0: float)
 };
 
 // Reads the checkpoint into export tensors in Hugging Face order (embed,

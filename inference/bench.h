@@ -23,7 +23,7 @@ struct BenchOptions {
   int threads = 0;  // 0: hardware threads
   std::string kv_cache = "f32";
   std::string kernels = "auto";
-  std::string act_quant = "none";  // none | q8 (int8 activations, kernels/act_quant.h)
+  std::string act_quant = "auto";  // auto | none | q8 (kernels/act_quant.h)
   int64_t bandwidth_mb = 1024;     // buffer of the read-bandwidth probe; 0 skips it
   bool json = false;
 };

@@ -43,8 +43,10 @@ std::string pick_template(const std::string& requested, const WeightSource& src,
 }  // namespace
 
 const char* const kActQuantHelp =
-    "Activations of the packed matmuls: none (float) or q8 (int8 per 32-block: faster "
-    "single-sequence decode, slower prefill; changes the numerics)";
+    "Activations of the linear layers: auto (as trained: per-token int8 for the layers the "
+    "export records activation_bits for, e.g. preset w4g32a8; float elsewhere), none (float "
+    "everywhere), or q8 (int8 per 32-block for every packed layer: faster single-sequence "
+    "decode, slower prefill; changes the numerics)";
 
 std::vector<int32_t> parse_id_list(const std::string& s, const std::string& flag) {
   std::vector<int32_t> ids;

@@ -28,7 +28,7 @@ struct GenerateCommandOptions {
   int threads = 0;  // 0: hardware threads
   std::string kv_cache = "f32";
   std::string kernels = "auto";
-  std::string act_quant = "none";  // none | q8 (int8 activations, kernels/act_quant.h)
+  std::string act_quant = "auto";  // auto | none | q8 (kernels/act_quant.h)
   int64_t max_context = 0;         // 0: max_position_embeddings
   std::vector<std::string> stop;
   bool json = false;

@@ -57,8 +57,9 @@ class Model {
   // The kernel set used by forward (defaults to active_isa()).
   void set_isa(KernelIsa isa) { isa_ = isa; }
   KernelIsa isa() const { return isa_; }
-  // Int8 activations for the packed linears (default kNone, float;
-  // kQ8 changes the numerics, see kernels/act_quant.h).
+  // Activations of the linears (kernels/act_quant.h): default kAuto, the
+  // trained numerics (per-token int8 where the export records activation
+  // bits, float elsewhere); kNone forces float; kQ8 forces Q8 blocks.
   void set_act_quant(ActQuant a) { act_quant_ = a; }
   ActQuant act_quant() const { return act_quant_; }
 
@@ -74,7 +75,7 @@ class Model {
   std::shared_ptr<const WeightSource> source_;
   models::Qwen2Config config_;
   KernelIsa isa_;
-  ActQuant act_quant_ = ActQuant::kNone;
+  ActQuant act_quant_ = ActQuant::kAuto;
   Linear embed_tokens_, lm_head_;
   bool tied_ = false;
   std::vector<Layer> layers_;

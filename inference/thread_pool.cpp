@@ -4,6 +4,8 @@
 
 #include <immintrin.h>
 
+#include <system_error>
+
 #include "data/util/check.h"
 
 namespace qwenqat::engine {
@@ -15,12 +17,20 @@ inline void cpu_relax() { _mm_pause(); }
 }  // namespace
 
 ThreadPool::ThreadPool(int threads) : threads_(threads) {
-  QWENQAT_CHECK(threads >= 1, "--threads must be at least 1 (got ", threads,
-                "); leave it out to use all ", hardware_threads(), " hardware threads");
-  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+  QWENQAT_CHECK(threads >= 1 && threads <= kMaxThreads, "--threads must be 1..", kMaxThreads,
+                " (got ", threads, "); leave it out to use all ", hardware_threads(),
+                " hardware threads");
+  try {
+    for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+  } catch (const std::system_error& e) {
+    stop_workers();
+    fail("--threads ", threads, ": cannot start that many threads (", e.what(), ")");
+  }
 }
 
-ThreadPool::~ThreadPool() {
+ThreadPool::~ThreadPool() { stop_workers(); }
+
+void ThreadPool::stop_workers() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_.store(true);

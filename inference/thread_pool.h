@@ -17,8 +17,10 @@ namespace qwenqat::engine {
 
 class ThreadPool {
  public:
-  // threads >= 1 (the calling thread counts as one worker); throws
-  // qwenqat::Error naming --threads otherwise.
+  // 1 <= threads <= kMaxThreads (the calling thread counts as one worker);
+  // throws qwenqat::Error naming --threads otherwise, or when the system
+  // cannot start that many threads (the ones started are stopped first).
+  static constexpr int kMaxThreads = 1024;
   explicit ThreadPool(int threads);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
@@ -36,6 +38,7 @@ class ThreadPool {
 
  private:
   void worker_loop();
+  void stop_workers();  // wakes and joins every worker
   void run_chunks();
 
   int threads_;

@@ -48,6 +48,7 @@ std::optional<SourceTensor> H5Source::find(const std::string& name) const {
   SourceTensor s;
   s.shape = t->shape;
   s.quantized = t->quantized;
+  s.activation_bits = t->activation_bits;
   if (t->quantized) {
     s.packed = t->packed;
   } else {
@@ -113,9 +114,12 @@ Linear Linear::from_source(const SourceTensor& t, const std::string& name, int64
   QWENQAT_CHECK(t.shape.size() == 2 && t.shape[0] == rows && t.shape[1] == cols, "tensor ", name,
                 " has the wrong shape: expected [", rows, ", ", cols,
                 "] from config.json; the weights and the config do not match");
+  QWENQAT_CHECK(t.activation_bits == 0 || (t.activation_bits >= 2 && t.activation_bits <= 8),
+                "tensor ", name, ": activation_bits ", t.activation_bits, " is not 0 or 2..8");
   Linear l;
   l.rows_ = rows;
   l.cols_ = cols;
+  l.act_bits_ = t.activation_bits;
   if (t.quantized) {
     QWENQAT_CHECK(t.packed.rows == rows && t.packed.cols == cols && t.packed.data &&
                       t.packed.scales && (t.packed.spec.symmetric || t.packed.offsets),
@@ -147,8 +151,19 @@ void Linear::forward(const float* x, int64_t n, float* y, ThreadPool& pool, Kern
                      ActQuant act) const {
   const int64_t chunks = (rows_ + kRowsPerChunk - 1) / kRowsPerChunk;
   Q8Activations xq;
-  const bool q8 = act == ActQuant::kQ8 && packed_ && supports_q8(*packed_);
-  if (q8) quantize_q8(x, n, cols_, cols_, &xq);
+  const int token_bits = act == ActQuant::kAuto ? act_bits_ : 0;
+  const bool int8_kernel = packed_ && supports_q8(*packed_);
+  const bool q8 = int8_kernel && (act == ActQuant::kQ8 || token_bits > 0);
+  std::vector<float> xf;  // [n, cols] fake-quantized x for the float kernels
+  if (q8 && token_bits > 0) {
+    quantize_per_token(x, n, cols_, cols_, token_bits, &xq);
+  } else if (q8) {
+    quantize_q8(x, n, cols_, cols_, &xq);
+  } else if (token_bits > 0) {
+    xf.assign(x, x + n * cols_);
+    fake_quantize_per_token(xf.data(), n, cols_, cols_, token_bits);
+    x = xf.data();
+  }
   pool.parallel_for(chunks, [&](int64_t c) {
     const int64_t r0 = c * kRowsPerChunk, r1 = std::min(rows_, r0 + kRowsPerChunk);
     if (q8) {

@@ -29,6 +29,9 @@ struct SourceTensor {
   bool quantized = false;
   models::TensorView view;    // !quantized: dtype F32/F16/BF16 (or F64) + bytes
   format::PackedView packed;  // quantized: codes, fp16 scales/offsets
+  // Per-token dynamic activation bits the layer was trained with (0: float
+  // inputs); from the export's "activation_bits" attribute.
+  int activation_bits = 0;
 };
 
 // Read-only after construction; safe to share between threads.
@@ -122,21 +125,25 @@ class Linear {
   bool is_packed() const { return packed_.has_value(); }
   const format::PackedView* packed() const { return packed_ ? &*packed_ : nullptr; }
   const std::string& scheme() const { return scheme_; }  // "f32" or e.g. "w4g32"
+  int activation_bits() const { return act_bits_; }      // 0 or 2..8 (trained, per token)
   // Bytes a full pass reads: packed codes + scales (+ offsets), or 4 per float.
   uint64_t weight_bytes() const;
 
   // y [n, rows] = x [n, cols] . W^T (+ bias). Rows are split into chunks of
   // kRowsPerChunk over the pool, so the result does not depend on its size.
-  // act = kQ8 quantizes x to int8 blocks first (act_quant.h) when the weight
-  // is packed and supports_q8(); other weights ignore it.
+  // act (kernels/act_quant.h): kAuto quantizes x per token with
+  // activation_bits() when that is > 0 (int8 kernel when the weight
+  // supports_q8(), else fake-quantized float); kQ8 quantizes x to int8 blocks
+  // when the weight supports_q8(); kNone, and every other case, keeps float x.
   void forward(const float* x, int64_t n, float* y, ThreadPool& pool, KernelIsa isa,
-               ActQuant act = ActQuant::kNone) const;
+               ActQuant act = ActQuant::kAuto) const;
   // Row r of W as float32 (embedding lookup): out[cols].
   void row(int64_t r, float* out, KernelIsa isa) const;
 
  private:
   int64_t rows_ = 0, cols_ = 0;
   std::string scheme_;
+  int act_bits_ = 0;
   std::vector<float> f32_;  // [rows, cols] when float
   std::optional<format::PackedView> packed_;
   std::vector<float> bias_;  // empty or [rows]

@@ -36,10 +36,11 @@ struct EngineModel {
 struct EngineModelOptions {
   std::filesystem::path model;  // .h5 export or Hugging Face checkpoint directory
   std::string tokenizer;        // tokenizer.json (or its dir) overriding the model's; "" = model's
-  std::string templ = "auto";   // auto (the .h5's recorded one, else by tokenizer) | r1 | qwen | plain
-  int threads = 0;              // 0 = all hardware threads
-  std::string act_quant = "none";  // none | q8: int8 activations (inference/kernels/act_quant.h)
-  bool need_tokenizer = true;   // throw when no tokenizer is found
+  std::string templ =
+      "auto";       // auto (the .h5's recorded one, else by tokenizer) | r1 | qwen | plain
+  int threads = 0;  // 0 = all hardware threads
+  std::string act_quant = "auto";  // auto | none | q8 (inference/kernels/act_quant.h)
+  bool need_tokenizer = true;      // throw when no tokenizer is found
 };
 
 // Loads the model, tokenizer and template. Throws qwenqat::Error naming the
@@ -60,8 +61,7 @@ class EngineGenerator : public Generator {
   // Requires m.tokenizer.
   explicit EngineGenerator(EngineModel m);
   std::vector<GenerationResult> generate(const std::vector<std::string>& prompts,
-                                         const SamplingSettings& sampling,
-                                         uint64_t seed) override;
+                                         const SamplingSettings& sampling, uint64_t seed) override;
 
  private:
   EngineModel m_;

@@ -11,7 +11,6 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -22,28 +21,28 @@
 namespace qwenqat::experiments {
 
 struct EvalOptions {
-  std::string model;                  // .h5 export or Hugging Face checkpoint directory
-  std::string tokenizer;              // overrides the model's tokenizer ("" = the model's)
-  std::string data = "embedded";      // GSM8K JSONL file or "embedded"
-  std::string split;                  // split.json (data split); "" = every problem of --data
-  std::string part = "heldout";       // heldout | train (with --split)
-  int64_t limit = 0;                  // first N problems after the split; 0 = all
-  int64_t samples = 1;                // K samples per problem
-  double temperature = 0.6;           // 0 = greedy
+  std::string model;              // .h5 export or Hugging Face checkpoint directory
+  std::string tokenizer;          // overrides the model's tokenizer ("" = the model's)
+  std::string data = "embedded";  // GSM8K JSONL file or "embedded"
+  std::string split;              // split.json (data split); "" = every problem of --data
+  std::string part = "heldout";   // heldout | train (with --split)
+  int64_t limit = 0;              // first N problems after the split; 0 = all
+  int64_t samples = 1;            // K samples per problem
+  double temperature = 0.6;       // 0 = greedy
   double top_p = 0.95;
   int64_t max_new_tokens = 1024;
-  int64_t batch = 16;                 // prompts generated together
-  int threads = 0;                    // 0 = all hardware threads
-  std::string act_quant = "none";     // none | q8 (engine int8 activations)
-  std::string templ = "auto";         // auto | r1 | qwen | plain
-  std::string out = "eval";           // output directory
+  int64_t batch = 16;              // prompts generated together
+  int threads = 0;                 // 0 = all hardware threads
+  std::string act_quant = "auto";  // auto | none | q8 (engine activations)
+  std::string templ = "auto";      // auto | r1 | qwen | plain
+  std::string out = "eval";        // output directory
   bool resume = false;
   uint64_t seed = 0;
   bool teacher_forced = false;
-  std::string reference;              // full-precision model for KL / top-1 ("" = none)
-  int64_t max_length = 0;             // teacher-forced: cut sequences to N tokens (0 = whole)
-  bool json = false;                  // CLI: print the summary JSON instead of a table
-  bool progress = true;               // progress bar on stderr
+  std::string reference;   // full-precision model for KL / top-1 ("" = none)
+  int64_t max_length = 0;  // teacher-forced: cut sequences to N tokens (0 = whole)
+  bool json = false;       // CLI: print the summary JSON instead of a table
+  bool progress = true;    // progress bar on stderr
 };
 
 // One problem of the evaluation set; id = "<data stem>-<0-based line index>"

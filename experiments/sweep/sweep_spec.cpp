@@ -23,7 +23,9 @@ namespace {
 // Field access with a dotted path in every message.
 struct Ctx {
   const std::string& what;
+  std::string grid = "grid";  // "grid" or "grid[i]" when the file lists several
   std::string at(const std::string& field) const { return what + ": " + field; }
+  std::string at_grid(const std::string& field) const { return at(grid + "." + field); }
 };
 
 void check_keys(const Json& obj, const std::set<std::string>& allowed, const Ctx& ctx,
@@ -39,9 +41,8 @@ void check_keys(const Json& obj, const std::set<std::string>& allowed, const Ctx
 
 const Json& list_field(const Json& grid, const char* name, const Ctx& ctx) {
   auto it = grid.find(name);
-  QWENQAT_CHECK(it != grid.end(), ctx.at(std::string("grid.") + name),
-                ": missing (a non-empty list)");
-  QWENQAT_CHECK(it->is_array() && !it->empty(), ctx.at(std::string("grid.") + name),
+  QWENQAT_CHECK(it != grid.end(), ctx.at_grid(name), ": missing (a non-empty list)");
+  QWENQAT_CHECK(it->is_array() && !it->empty(), ctx.at_grid(name),
                 ": must be a non-empty list, got ", it->dump());
   return *it;
 }
@@ -52,7 +53,7 @@ std::vector<T> int_list(const Json& grid, const char* name, const Ctx& ctx, Chec
   std::vector<T> out;
   const Json& list = list_field(grid, name, ctx);
   for (size_t i = 0; i < list.size(); ++i) {
-    const std::string f = std::string("grid.") + name + "[" + std::to_string(i) + "]";
+    const std::string f = ctx.grid + "." + name + "[" + std::to_string(i) + "]";
     QWENQAT_CHECK(list[i].is_number_integer(), ctx.at(f), ": must be an integer, got ",
                   list[i].dump());
     const int64_t v = list[i].get<int64_t>();
@@ -68,7 +69,7 @@ std::vector<std::string> string_list(const Json& grid, const char* name, const C
   std::vector<std::string> out;
   const Json& list = list_field(grid, name, ctx);
   for (size_t i = 0; i < list.size(); ++i) {
-    const std::string f = std::string("grid.") + name + "[" + std::to_string(i) + "]";
+    const std::string f = ctx.grid + "." + name + "[" + std::to_string(i) + "]";
     QWENQAT_CHECK(list[i].is_string(), ctx.at(f), ": must be a string, got ", list[i].dump());
     std::string v = list[i].get<std::string>();
     QWENQAT_CHECK(!v.empty() && std::all_of(v.begin(), v.end(),
@@ -82,6 +83,59 @@ std::vector<std::string> string_list(const Json& grid, const char* name, const C
     out.push_back(std::move(v));
   }
   return out;
+}
+
+// One grid object (the lists of docs/EVALUATION.md).
+SweepGrid parse_grid(const Json& grid, const Ctx& ctx) {
+  SweepGrid s;
+  check_keys(grid,
+             {"bits", "group_size", "symmetric", "act_bits", "methods", "train_steps",
+              "mixed_precision", "seeds"},
+             ctx, ctx.grid + ".");
+  s.bits = int_list<int>(
+      grid, "bits", ctx, [](int64_t v) { return v >= 2 && v <= 8; }, "2..8");
+  s.group_sizes = int_list<int>(
+      grid, "group_size", ctx, [](int64_t v) { return v >= 0 && v <= (1 << 20); },
+      "0 = per channel, else a positive group length");
+  s.act_bits =
+      grid.contains("act_bits")
+          ? int_list<int>(
+                grid, "act_bits", ctx, [](int64_t v) { return v == 0 || (v >= 2 && v <= 8); },
+                "0 = float activations, else 2..8 (per-token dynamic)")
+          : std::vector<int>{0};
+  if (grid.contains("symmetric")) {
+    const Json& list = list_field(grid, "symmetric", ctx);
+    for (size_t i = 0; i < list.size(); ++i) {
+      const std::string f = ctx.grid + ".symmetric[" + std::to_string(i) + "]";
+      QWENQAT_CHECK(list[i].is_boolean(), ctx.at(f), ": must be true or false");
+      const bool v = list[i].get<bool>();
+      QWENQAT_CHECK(std::find(s.symmetric.begin(), s.symmetric.end(), v) == s.symmetric.end(),
+                    ctx.at(f), ": listed twice");
+      s.symmetric.push_back(v);
+    }
+  } else {
+    s.symmetric = {true};
+  }
+  s.methods = string_list(grid, "methods", ctx);
+  for (size_t i = 0; i < s.methods.size(); ++i) {
+    const auto& m = s.methods[i];
+    QWENQAT_CHECK(m == "ptq" || m == "qat" || m == "qat_kd",
+                  ctx.at_grid("methods[" + std::to_string(i) + "]"), ": unknown method \"", m,
+                  "\" (use ptq, qat or qat_kd)");
+  }
+  const bool trains = std::any_of(s.methods.begin(), s.methods.end(),
+                                  [](const std::string& m) { return m != "ptq"; });
+  if (grid.contains("train_steps") || trains) {
+    s.train_steps = int_list<int64_t>(
+        grid, "train_steps", ctx, [](int64_t v) { return v >= 1; }, ">= 1 steps");
+  }
+  s.mixed_precision = grid.contains("mixed_precision") ? string_list(grid, "mixed_precision", ctx)
+                                                       : std::vector<std::string>{"none"};
+  s.seeds = grid.contains("seeds")
+                ? int_list<uint64_t>(
+                      grid, "seeds", ctx, [](int64_t v) { return v >= 0; }, ">= 0")
+                : std::vector<uint64_t>{0};
+  return s;
 }
 
 }  // namespace
@@ -114,55 +168,17 @@ SweepSpec parse_sweep(const Json& j, const std::string& what) {
     s.options = *o;
   }
   auto g = j.find("grid");
-  QWENQAT_CHECK(g != j.end() && g->is_object(), ctx.at("grid"), ": required object");
-  const Json& grid = *g;
-  check_keys(grid,
-             {"bits", "group_size", "symmetric", "act_bits", "methods", "train_steps",
-              "mixed_precision", "seeds"},
-             ctx, "grid.");
-  s.bits = int_list<int>(
-      grid, "bits", ctx, [](int64_t v) { return v >= 2 && v <= 8; }, "2..8");
-  s.group_sizes = int_list<int>(
-      grid, "group_size", ctx, [](int64_t v) { return v >= 0 && v <= (1 << 20); },
-      "0 = per channel, else a positive group length");
-  s.act_bits =
-      grid.contains("act_bits")
-          ? int_list<int>(
-                grid, "act_bits", ctx, [](int64_t v) { return v == 0 || (v >= 2 && v <= 16); },
-                "0 = float activations, else 2..16")
-          : std::vector<int>{0};
-  if (grid.contains("symmetric")) {
-    const Json& list = list_field(grid, "symmetric", ctx);
-    for (size_t i = 0; i < list.size(); ++i) {
-      const std::string f = "grid.symmetric[" + std::to_string(i) + "]";
-      QWENQAT_CHECK(list[i].is_boolean(), ctx.at(f), ": must be true or false");
-      const bool v = list[i].get<bool>();
-      QWENQAT_CHECK(std::find(s.symmetric.begin(), s.symmetric.end(), v) == s.symmetric.end(),
-                    ctx.at(f), ": listed twice");
-      s.symmetric.push_back(v);
-    }
+  QWENQAT_CHECK(g != j.end() && (g->is_object() || (g->is_array() && !g->empty())), ctx.at("grid"),
+                ": required, an object (or a non-empty list of objects whose points are joined)");
+  if (g->is_object()) {
+    s.grids.push_back(parse_grid(*g, ctx));
   } else {
-    s.symmetric = {true};
+    for (size_t i = 0; i < g->size(); ++i) {
+      Ctx gctx{what, "grid[" + std::to_string(i) + "]"};
+      QWENQAT_CHECK((*g)[i].is_object(), gctx.at(gctx.grid), ": must be an object");
+      s.grids.push_back(parse_grid((*g)[i], gctx));
+    }
   }
-  s.methods = string_list(grid, "methods", ctx);
-  for (size_t i = 0; i < s.methods.size(); ++i) {
-    const auto& m = s.methods[i];
-    QWENQAT_CHECK(m == "ptq" || m == "qat" || m == "qat_kd",
-                  ctx.at("grid.methods[" + std::to_string(i) + "]"), ": unknown method \"", m,
-                  "\" (use ptq, qat or qat_kd)");
-  }
-  const bool trains = std::any_of(s.methods.begin(), s.methods.end(),
-                                  [](const std::string& m) { return m != "ptq"; });
-  if (grid.contains("train_steps") || trains) {
-    s.train_steps = int_list<int64_t>(
-        grid, "train_steps", ctx, [](int64_t v) { return v >= 1; }, ">= 1 steps");
-  }
-  s.mixed_precision = grid.contains("mixed_precision") ? string_list(grid, "mixed_precision", ctx)
-                                                       : std::vector<std::string>{"none"};
-  s.seeds = grid.contains("seeds")
-                ? int_list<uint64_t>(
-                      grid, "seeds", ctx, [](int64_t v) { return v >= 0; }, ">= 0")
-                : std::vector<uint64_t>{0};
   return s;
 }
 
@@ -171,18 +187,11 @@ SweepSpec read_sweep_file(const std::filesystem::path& path) {
   return parse_sweep(yaml ? read_yaml_file(path) : read_json_file(path), path.string());
 }
 
-std::vector<SweepPoint> expand_sweep(const SweepSpec& spec) {
-  std::vector<SweepPoint> points;
-  auto add = [&](SweepPoint p) {
-    p.index = points.size();
-    points.push_back(std::move(p));
-  };
-  if (spec.fp_reference) {
-    SweepPoint fp;
-    fp.method = "fp";
-    fp.id = "fp";
-    add(fp);
-  }
+namespace {
+
+// The points of one grid, in the order of sweep_spec.h, passed to add.
+template <class Add>
+void expand_grid(const SweepGrid& spec, Add& add) {
   for (int bits : spec.bits) {
     for (int group : spec.group_sizes) {
       for (bool sym : spec.symmetric) {
@@ -214,6 +223,27 @@ std::vector<SweepPoint> expand_sweep(const SweepSpec& spec) {
       }
     }
   }
+}
+
+}  // namespace
+
+std::vector<SweepPoint> expand_sweep(const SweepSpec& spec) {
+  std::vector<SweepPoint> points;
+  auto add = [&](SweepPoint p) {
+    p.index = points.size();
+    points.push_back(std::move(p));
+  };
+  if (spec.fp_reference) {
+    SweepPoint fp;
+    fp.method = "fp";
+    fp.id = "fp";
+    add(fp);
+  }
+  std::set<std::string> ids;
+  auto add_new = [&](SweepPoint p) {
+    if (ids.insert(p.id).second) add(std::move(p));
+  };
+  for (const SweepGrid& grid : spec.grids) expand_grid(grid, add_new);
   return points;
 }
 

@@ -12,7 +12,7 @@
 //       "bits": [8, 4, 3, 2],                    // 2..8
 //       "group_size": [32, 128],                 // 0 = per channel
 //       "symmetric": [true],
-//       "act_bits": [0],                         // 0 = float activations, else 2..16
+//       "act_bits": [0],                         // 0 = float inputs, else 2..8 per token
 //       "methods": ["ptq", "qat", "qat_kd"],
 //       "train_steps": [200],                    // budgets for qat/qat_kd, >= 1
 //       "mixed_precision": ["none"],             // config names, [A-Za-z0-9_.-]+
@@ -20,6 +20,10 @@
 //     },
 //     "options": {...}                           // opaque, passed to the runner
 //   }
+//
+// "grid" may also be a list of such objects: the sweep is the union of their
+// points (in list order; a point two grids produce runs once), e.g. the full
+// bits x group grid plus int8 activations for w4g32 only.
 #pragma once
 
 #include <cstdint>
@@ -48,17 +52,22 @@ struct SchemeSpec {
 // (round-to-nearest), "qat", "qat_kd" (QAT with distillation).
 inline constexpr const char* kMethods[] = {"ptq", "qat", "qat_kd"};
 
-struct SweepSpec {
-  std::string name;
-  std::string base_model;
-  Json data = Json::object();
-  bool fp_reference = true;
+// One grid: the cross product of its lists.
+struct SweepGrid {
   std::vector<int> bits, group_sizes, act_bits;
   std::vector<bool> symmetric;
   std::vector<std::string> methods;
   std::vector<int64_t> train_steps;
   std::vector<std::string> mixed_precision;
   std::vector<uint64_t> seeds;
+};
+
+struct SweepSpec {
+  std::string name;
+  std::string base_model;
+  Json data = Json::object();
+  bool fp_reference = true;
+  std::vector<SweepGrid> grids;  // >= 1 ("grid": an object or a list of objects)
   Json options = Json::object();
 };
 
@@ -82,7 +91,8 @@ struct SweepPoint {
   uint64_t seed = 0;        // 0 for fp and ptq
 };
 
-// Expansion order: the fp point first (if fp_reference), then for each
+// Expansion order: the fp point first (if fp_reference), then grid by grid
+// (points already produced by an earlier grid are skipped), for each
 // scheme (bits x group_size x symmetric x act_bits, in the listed order), each
 // mixed-precision config and each method: ptq once, qat/qat_kd once per
 // train_steps x seeds. ptq and fp are deterministic, so they are not repeated

@@ -89,6 +89,7 @@ Json inspect_model_file(const std::filesystem::path& path) {
     tensors.push_back({{"name", t.name},
                        {"class", cls},
                        {"scheme", t.scheme()},
+                       {"activation_bits", t.activation_bits},
                        {"shape", t.shape},
                        {"params", params},
                        {"bytes", bytes},
@@ -143,12 +144,16 @@ std::string inspect_table(const Json& r) {
   out += "model: " + str(m["model_type"]) + ", " + str(m["num_hidden_layers"]) +
          " layers, hidden " + str(m["hidden_size"]) + ", vocab " + str(m["vocab_size"]) + "\n\n";
 
-  std::snprintf(line, sizeof line, "%-52s %-8s %-16s %14s %8s\n", "tensor", "scheme", "shape",
+  std::snprintf(line, sizeof line, "%-52s %-11s %-16s %14s %8s\n", "tensor", "scheme", "shape",
                 "bytes", "bits/w");
   out += line;
   for (const Json& t : r["tensors"]) {
-    std::snprintf(line, sizeof line, "%-52s %-8s %-16s %14lld %8.3f\n",
-                  t["name"].get<std::string>().c_str(), t["scheme"].get<std::string>().c_str(),
+    // "+a8": the layer's inputs are quantized per token (trained that way).
+    std::string scheme = t["scheme"].get<std::string>();
+    if (t.value("activation_bits", 0) > 0)
+      scheme += "+a" + std::to_string(t["activation_bits"].get<int>());
+    std::snprintf(line, sizeof line, "%-52s %-11s %-16s %14lld %8.3f\n",
+                  t["name"].get<std::string>().c_str(), scheme.c_str(),
                   shape_str(t["shape"]).c_str(), static_cast<long long>(t["bytes"].get<int64_t>()),
                   t["bits_per_weight"].get<double>());
     out += line;

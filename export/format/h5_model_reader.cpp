@@ -198,6 +198,12 @@ void read_tensor(hid_t tensors, Pending& p) {
   QWENQAT_CHECK(!shape->empty() && shape->size() <= 8, owner, ": shape must have rank 1..8");
   for (int64_t d : *shape) QWENQAT_CHECK(d > 0, owner, ": shape dims must be positive, got ", d);
   t.shape = *shape;
+  if (auto bits = h5::read_int_attr(g, "activation_bits", owner)) {
+    QWENQAT_CHECK(*bits >= 2 && *bits <= 8 && shape->size() == 2, owner,
+                  ": attribute activation_bits is ", *bits, " on a tensor of rank ", shape->size(),
+                  "; it must be 2..8 on a 2-D weight (", kReexport, ")");
+    t.activation_bits = int(*bits);
+  }
   if (*kind == "float") {
     read_float_tensor(g, p);
   } else if (*kind == "quantized") {

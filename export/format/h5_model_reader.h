@@ -31,6 +31,9 @@ struct H5Tensor {
   models::TensorView data;     // float tensors: dtype kF32/kF16/kBF16, shape, bytes
   PackedView packed;           // quantized tensors: codes, scales, offsets
   uint64_t file_bytes = 0;     // bytes of its datasets in the file (codes+scales+offsets)
+  // Per-token dynamic activation bits the layer was trained with (format 1.1
+  // attribute; 0 = float inputs, else 2..8 and the tensor is 2-D).
+  int activation_bits = 0;
 
   int64_t numel() const;
   // "f32" / "f16" / "bf16" for float tensors, the QuantSpec name ("w4g32") otherwise.

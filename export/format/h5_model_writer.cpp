@@ -194,6 +194,16 @@ void H5ModelWriter::add_packed_tensor(const std::string& name, const PackedView&
   }
 }
 
+void H5ModelWriter::set_activation_bits(const std::string& name, int bits) {
+  QWENQAT_CHECK(names_.count(name) == 1, "tensor ", name,
+                ": set_activation_bits before the tensor was added to ", path_.string());
+  QWENQAT_CHECK(bits >= 2 && bits <= 8, "tensor ", name, ": activation bits must be 2..8, got ",
+                bits);
+  h5::Id g(H5Gopen2(tensors_, name.c_str(), H5P_DEFAULT),
+           "cannot open group /tensors/" + name + " in " + path_.string());
+  h5::write_int_attr(g, "activation_bits", bits, "tensor " + name);
+}
+
 void H5ModelWriter::commit() {
   QWENQAT_CHECK(!committed_, path_.string(), " was already committed");
   try {

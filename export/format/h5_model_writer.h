@@ -27,7 +27,8 @@ namespace qwenqat::format {
 
 inline constexpr const char* kH5FormatName = "qwenqat";
 inline constexpr int64_t kH5FormatVersionMajor = 1;
-inline constexpr int64_t kH5FormatVersionMinor = 0;
+// 1.1 adds the optional tensor attribute activation_bits (absent = 0).
+inline constexpr int64_t kH5FormatVersionMinor = 1;
 inline constexpr const char* kH5WriterName = "qwenqat 0.1.0";
 // Every HDF5 allocation is aligned to this many bytes (so each dataset's data,
 // mapped from the file, is 64-byte aligned for SIMD loads).
@@ -79,6 +80,10 @@ class H5ModelWriter {
   // A packed quantized matrix [rows, cols] (layout of packed_tensor.h); the view's
   // sizes are checked against its spec.
   void add_packed_tensor(const std::string& name, const PackedView& packed);
+  // Records that the layer of the 2-D tensor `name` (added before) was trained
+  // with per-token dynamic activation quantization of `bits` (2..8) bits:
+  // attribute "activation_bits" on its group. Not called = float inputs.
+  void set_activation_bits(const std::string& name, int bits);
 
   // Closes the file and renames it to `path`. Throws (and removes the temp file)
   // if config.json was not set or HDF5 fails to flush.

@@ -8,6 +8,7 @@
 #include "data/util/check.h"
 #include "data/util/half.h"
 #include "inference/kernels/avx2_kernels.h"
+#include "qat/quant/quant_math.h"
 
 namespace qwenqat::engine {
 namespace {
@@ -21,12 +22,52 @@ inline int code_at(const uint8_t* row, int bits, int64_t e) {
 
 }  // namespace
 
-const char* act_quant_name(ActQuant a) { return a == ActQuant::kQ8 ? "q8" : "none"; }
+const char* act_quant_name(ActQuant a) {
+  return a == ActQuant::kQ8 ? "q8" : a == ActQuant::kNone ? "none" : "auto";
+}
 
 ActQuant parse_act_quant(const std::string& s, const std::string& what) {
+  if (s == "auto") return ActQuant::kAuto;
   if (s == "none") return ActQuant::kNone;
   if (s == "q8") return ActQuant::kQ8;
-  fail(what, ": unknown activation quantization '", s, "'; use none or q8");
+  fail(what, ": unknown activation quantization '", s, "'; use auto, none or q8");
+}
+
+void quantize_per_token(const float* x, int64_t n, int64_t x_stride, int64_t cols, int bits,
+                        Q8Activations* out) {
+  const float qmax = quant::activation_qmax(bits);
+  QWENQAT_CHECK(cols > 0 && cols % kQ8Block == 0, "int8 activations need a row length that is a ",
+                "multiple of ", kQ8Block, ", got ", cols);
+  out->n = n;
+  out->cols = cols;
+  out->blocks = cols / kQ8Block;
+  out->q.resize(static_cast<size_t>(n * cols));
+  out->d.resize(static_cast<size_t>(n * out->blocks));
+  out->e.resize(static_cast<size_t>(n * out->blocks));
+  for (int64_t b = 0; b < n; ++b) {
+    const float* xs = x + b * x_stride;
+    const float s = quant::choose_token_scale(xs, cols, bits);
+    int8_t* q = out->q.data() + b * cols;
+    for (int64_t k = 0; k < out->blocks; ++k) {
+      int32_t qsum = 0;
+      for (int64_t i = k * kQ8Block; i < (k + 1) * kQ8Block; ++i) {
+        q[i] = static_cast<int8_t>(quant::quantize_activation(xs[i], s, qmax));
+        qsum += q[i];
+      }
+      out->d[b * out->blocks + k] = s;
+      out->e[b * out->blocks + k] = s * static_cast<float>(qsum);
+    }
+  }
+}
+
+void fake_quantize_per_token(float* x, int64_t n, int64_t stride, int64_t cols, int bits) {
+  const float qmax = quant::activation_qmax(bits);
+  for (int64_t b = 0; b < n; ++b) {
+    float* xs = x + b * stride;
+    const float s = quant::choose_token_scale(xs, cols, bits);
+    for (int64_t i = 0; i < cols; ++i)
+      xs[i] = static_cast<float>(quant::quantize_activation(xs[i], s, qmax)) * s;
+  }
 }
 
 void quantize_q8(const float* x, int64_t n, int64_t x_stride, int64_t cols, Q8Activations* out) {

@@ -8,7 +8,12 @@
 // where s, o are the weight group's fp16 scale and offset (offset only for
 // asymmetric weights, zero = 0 then) and e_k = d_k * sum_i q_i.
 // This changes the numerics (x is rounded to 8 bits per block), so it is off
-// by default (ActQuant::kNone) and selected with --act-quant q8.
+// by default and selected with --act-quant q8.
+// Per-token activations (quantize_per_token) are the model's own numerics
+// when it was trained with activation quantization (qwenqat train, e.g.
+// preset w4g32a8): the export records "activation_bits" per layer and
+// ActQuant::kAuto (the default) applies exactly the trained quantizer,
+// qat::fake_quantize_per_token, with the same formula and rounding.
 // Two implementations, chosen by KernelIsa: the scalar reference
 // (q8_matmul_rows_reference, the formula above in sequential order) and the
 // AVX2 kernel (avx2_q8.cpp, _mm256_maddubs_epi16). Their integer block sums
@@ -24,10 +29,14 @@
 
 namespace qwenqat::engine {
 
-enum class ActQuant { kNone, kQ8 };
+// kAuto: each layer as its weights record (per-token int activations for
+// layers trained with them, float for the others); kNone: float everywhere
+// (ignores what the file records); kQ8: Q8 blocks for every layer that
+// supports_q8(), float for the others.
+enum class ActQuant { kAuto, kNone, kQ8 };
 
-const char* act_quant_name(ActQuant a);  // "none" | "q8"
-// Parses "none" | "q8"; `what` names the flag in the error.
+const char* act_quant_name(ActQuant a);  // "auto" | "none" | "q8"
+// Parses "auto" | "none" | "q8"; `what` names the flag in the error.
 ActQuant parse_act_quant(const std::string& s, const std::string& what);
 
 constexpr int64_t kQ8Block = 32;
@@ -45,6 +54,21 @@ struct Q8Activations {
 // Quantizes x [n, cols] (row stride x_stride) into out (resized). Deterministic
 // and the same for every ISA. Throws qwenqat::Error unless cols % kQ8Block == 0.
 void quantize_q8(const float* x, int64_t n, int64_t x_stride, int64_t cols, Q8Activations* out);
+
+// Per-token dynamic symmetric quantization, the engine form of
+// qat::fake_quantize_per_token: per row b, qmax = 2^(bits-1) - 1,
+//   s_b = max_i |x[b, i]| / qmax   (float32 division; s_b = 1 for a zero row)
+//   q   = clamp(nearbyint(x[b, i] / s_b), -qmax - 1, qmax)
+// (|x / s_b| <= qmax * (1 + 2^-24), so -qmax - 1 never occurs: codes fit the
+// kernels' [-127, 127]). Stored as Q8Activations with every block scale d = s_b,
+// so q8_matmul_rows computes sum_i (q_i * s_b) * w_i as integer block sums.
+// bits in 2..8; cols % kQ8Block == 0 (else use fake_quantize_per_token).
+void quantize_per_token(const float* x, int64_t n, int64_t x_stride, int64_t cols, int bits,
+                        Q8Activations* out);
+
+// The same quantizer in float, in place: x[b, i] = q * s_b (rows of `cols`
+// elements, row stride `stride`). For layers the int8 kernel does not cover.
+void fake_quantize_per_token(float* x, int64_t n, int64_t stride, int64_t cols, int bits);
 
 // True when w can be multiplied with Q8Activations: 4 or 8 bits, cols and the
 // group length multiples of kQ8Block. Other layers keep float activations.

@@ -138,6 +138,20 @@ GroupParams choose_qparams(const float* w, int64_t n, const QuantSpec& spec, Sca
   return best;
 }
 
+float activation_qmax(int bits) {
+  QWENQAT_CHECK(bits >= 2 && bits <= 8, "per-token activation quantization needs 2..8 bits, got ",
+                bits);
+  return static_cast<float>((1 << (bits - 1)) - 1);
+}
+
+float choose_token_scale(const float* x, int64_t n, int bits) {
+  const float qmax = activation_qmax(bits);
+  float amax = 0.0f;
+  for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+  const float s = amax / qmax;
+  return s == 0.0f ? 1.0f : s;
+}
+
 uint8_t quantize_one(float w, const GroupParams& p, const QuantSpec& spec) {
   if (spec.symmetric) {
     const int zc = 1 << (spec.bits - 1);

@@ -10,6 +10,7 @@
 // Compile with -ffp-contract=off (the project does) so no FMA changes results.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -72,6 +73,21 @@ uint8_t quantize_one(float w, const GroupParams& p, const QuantSpec& spec);
 float dequantize_one(uint8_t u, const GroupParams& p, const QuantSpec& spec);
 inline float fake_quantize_one(float w, const GroupParams& p, const QuantSpec& spec) {
   return dequantize_one(quantize_one(w, p, spec), p, spec);
+}
+
+// Per-token dynamic symmetric activation quantization (the "a8" of w4g32a8):
+// one scale per token (a row of n inputs of a linear layer), chosen at run time,
+//   qmax = 2^(bits-1) - 1
+//   s    = max_i |x_i| / qmax            (float32 division; 1 for an all-zero row)
+//   q_i  = clamp(nearbyint(x_i / s), -qmax - 1, qmax)      (ties to even)
+//   x_i' = q_i * s
+// |x_i / s| <= qmax * (1 + 2^-24), so -qmax - 1 never occurs in practice.
+// qat::fake_quantize_per_token (LibTorch, training) and the engine's
+// per-token kernels are tested bit for bit against these. bits: 2..8.
+float activation_qmax(int bits);  // throws qwenqat::Error unless 2 <= bits <= 8
+float choose_token_scale(const float* x, int64_t n, int bits);
+inline int quantize_activation(float x, float s, float qmax) {
+  return static_cast<int>(std::fmin(qmax, std::fmax(-qmax - 1.0f, std::nearbyint(x / s))));
 }
 
 // A whole matrix quantized: unpacked codes (one byte per element) and fp16

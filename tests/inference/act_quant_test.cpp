@@ -14,6 +14,7 @@
 #include "data/util/check.h"
 #include "data/util/half.h"
 #include "inference/model.h"
+#include "qat/quant/quant_math.h"
 #include "tests/inference/engine_test_util.h"
 
 namespace qwenqat::engine {
@@ -217,7 +218,81 @@ TEST(ActQuant, TinyModelLogitsCloseToFloatPath) {
   }
 }
 
+// Per-token activations (models trained with activation quantization): the
+// codes and scale are quant_math's, bit for bit, in the int8 form and in
+// the fake-quantized float form.
+TEST(ActQuant, PerTokenQuantizerIsQuantMath) {
+  std::mt19937 rng(5);
+  auto x = testing::random_vector(3 * 96, 2.0f, rng);
+  std::fill(x.begin() + 96, x.begin() + 192, 0.0f);  // an all-zero token
+  for (int bits : {8, 4, 2}) {
+    Q8Activations a;
+    quantize_per_token(x.data(), 3, 96, 96, bits, &a);
+    auto f = x;
+    fake_quantize_per_token(f.data(), 3, 96, 96, bits);
+    const float qmax = quant::activation_qmax(bits);
+    for (int64_t b = 0; b < 3; ++b) {
+      const float s = quant::choose_token_scale(x.data() + b * 96, 96, bits);
+      if (b == 1) EXPECT_EQ(s, 1.0f);
+      for (int64_t k = 0; k < 3; ++k) {
+        int32_t qs = 0;
+        for (int64_t i = 0; i < 32; ++i) {
+          const int64_t j = b * 96 + k * 32 + i;
+          const int q = quant::quantize_activation(x[j], s, qmax);
+          ASSERT_EQ(int(a.q[j]), q) << bits << " bits, element " << j;
+          ASSERT_LE(std::abs(q), int(qmax));
+          ASSERT_EQ(f[j], float(q) * s) << j;
+          qs += q;
+        }
+        EXPECT_EQ(a.d[b * 3 + k], s);
+        EXPECT_EQ(a.e[b * 3 + k], s * static_cast<float>(qs));
+      }
+    }
+  }
+  Q8Activations a;
+  EXPECT_THROW(quantize_per_token(x.data(), 1, 96, 96, 1, &a), Error);
+  EXPECT_THROW(quantize_per_token(x.data(), 1, 96, 40, 8, &a), Error);
+  EXPECT_THROW(fake_quantize_per_token(x.data(), 1, 96, 96, 9), Error);
+}
+
+// The int8 product of per-token activations equals the float product of the
+// fake-quantized activations (what the trainer computes) up to summation
+// order, for every weight layout, with both kernels.
+TEST(ActQuant, PerTokenProductEqualsFakeQuantFloatProduct) {
+  std::mt19937 rng(6);
+  for (const Shape& s : shapes()) {
+    auto pm = random_packed(s, false, rng);
+    auto w = format::view_of(pm);
+    const int64_t n = 5;
+    auto xf = testing::random_vector(n * s.cols, 1.0f, rng);
+    Q8Activations x;
+    quantize_per_token(xf.data(), n, s.cols, s.cols, 8, &x);
+    auto fq = xf;
+    fake_quantize_per_token(fq.data(), n, s.cols, s.cols, 8);
+    // Double product of the dequantized weights and the fake-quantized x.
+    std::vector<double> want(n * s.rows), mag(n * s.rows);
+    std::vector<float> row(s.cols);
+    for (int64_t r = 0; r < s.rows; ++r) {
+      format::dequantize_row(w, r, row.data());
+      for (int64_t b = 0; b < n; ++b)
+        for (int64_t c = 0; c < s.cols; ++c) {
+          const double t = double(row[c]) * fq[b * s.cols + c];
+          want[b * s.rows + r] += t;
+          mag[b * s.rows + r] += std::abs(t);
+        }
+    }
+    for (KernelIsa isa : {KernelIsa::kScalar, KernelIsa::kAvx2}) {
+      if (isa == KernelIsa::kAvx2 && !cpu_has_avx2()) continue;
+      const auto got = run(w, x, isa);
+      for (int64_t i = 0; i < n * s.rows; ++i)
+        ASSERT_NEAR(got[i], want[i], 1e-5 * mag[i] + 1e-6)
+            << shape_name(s) << " " << isa_name(isa) << " " << i;
+    }
+  }
+}
+
 TEST(ActQuant, Parsing) {
+  EXPECT_EQ(parse_act_quant("auto", "--act-quant"), ActQuant::kAuto);
   EXPECT_EQ(parse_act_quant("q8", "--act-quant"), ActQuant::kQ8);
   EXPECT_EQ(parse_act_quant("none", "--act-quant"), ActQuant::kNone);
   EXPECT_THROW(parse_act_quant("q4", "--act-quant"), Error);

@@ -145,7 +145,7 @@ TEST(Commands, BadInputIsAClearError) {
   EXPECT_EQ(r.at("weight_bytes_per_step").get<uint64_t>(),
             Model(open_weight_source(o.model)).weight_bytes_per_step());
   EXPECT_GT(r.at("decode_tokens_per_s").get<double>(), 0.0);
-  EXPECT_EQ(r.at("act_quant").get<std::string>(), "none");
+  EXPECT_EQ(r.at("act_quant").get<std::string>(), "auto");  // the default
   bo.act_quant = "q8";
   EXPECT_EQ(run_bench(bo).at("act_quant").get<std::string>(), "q8");
   bo.act_quant = "int4";

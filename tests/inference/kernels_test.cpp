@@ -212,12 +212,14 @@ TEST(ThreadPool, RunsEveryChunkOnceAndRethrows) {
   EXPECT_EQ(n.load(), 5);
 }
 
-TEST(ThreadPool, ZeroThreadsIsAClearError) {
-  try {
-    ThreadPool pool(0);
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("--threads"), std::string::npos) << e.what();
+TEST(ThreadPool, ZeroOrTooManyThreadsIsAClearError) {
+  for (int n : {0, -3, ThreadPool::kMaxThreads + 1}) {
+    try {
+      ThreadPool pool(n);
+      FAIL() << "expected an error for " << n;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("--threads"), std::string::npos) << e.what();
+    }
   }
 }
 

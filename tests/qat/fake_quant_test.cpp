@@ -2,6 +2,8 @@
 // torch-free quant::fake_quantize_one for every scheme, initial scales equal to
 // quant::choose_qparams, LSQ gradients against finite differences of the LSQ
 // surrogate, the straight-through weight mask, per-token activations, bad input.
+#include "qat/fake_quant.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -11,7 +13,6 @@
 
 #include "data/util/check.h"
 #include "data/util/half.h"
-#include "qat/fake_quant.h"
 
 namespace qwenqat::qat {
 namespace {
@@ -168,7 +169,8 @@ TEST(FakeQuant, LsqGradientsMatchFiniteDifferencesOfSurrogate) {
       torch::manual_seed(99);
       const auto c = torch::randn({3, 64});
       (fq->forward(w) * c).sum().backward();
-      const double qmin = sym ? -(1 << (bits - 1)) : 0, qmax = sym ? (1 << (bits - 1)) - 1 : (1 << bits) - 1;
+      const double qmin = sym ? -(1 << (bits - 1)) : 0,
+                   qmax = sym ? (1 << (bits - 1)) - 1 : (1 << bits) - 1;
       const double g = grad_scale_factor(spec, 64);
       EXPECT_DOUBLE_EQ(g, 1.0 / std::sqrt(32.0 * qmax));
       int outside_count = 0;
@@ -192,13 +194,15 @@ TEST(FakeQuant, LsqGradientsMatchFiniteDifferencesOfSurrogate) {
           }
           const double h = 1e-6 * s;
           const double fd_s = (surrogate(wv, cv, s + h, o, rv, region, qmin, qmax) -
-                               surrogate(wv, cv, s - h, o, rv, region, qmin, qmax)) / (2 * h);
+                               surrogate(wv, cv, s - h, o, rv, region, qmin, qmax)) /
+                              (2 * h);
           EXPECT_NEAR(fq->scale().grad()[row][grp].item<float>(), g * fd_s,
                       1e-4 * (std::abs(g * fd_s) + 1e-3));
           if (!sym) {
             const double ho = 1e-6 * (std::abs(o) + s);
             const double fd_o = (surrogate(wv, cv, s, o + ho, rv, region, qmin, qmax) -
-                                 surrogate(wv, cv, s, o - ho, rv, region, qmin, qmax)) / (2 * ho);
+                                 surrogate(wv, cv, s, o - ho, rv, region, qmin, qmax)) /
+                                (2 * ho);
             EXPECT_NEAR(fq->offset().grad()[row][grp].item<float>(), g * fd_o,
                         1e-4 * (std::abs(g * fd_o) + 1e-3));
           }
@@ -224,28 +228,31 @@ TEST(FakeQuant, PerTokenActivationMatchesScalarReference) {
   torch::manual_seed(8);
   auto x = torch::randn({2, 3, 40}) * 3;
   x[1][2].zero_();
-  ActivationFakeQuantizer aq(8);
-  auto xg = x.clone().set_requires_grad(true);
-  const auto y = aq->forward(xg);
-  auto ref = torch::empty_like(x);
-  const auto xr = x.view({-1, 40}), rr = ref.view({-1, 40});
-  for (int64_t t = 0; t < 6; ++t) {
-    float amax = 0;
-    for (int64_t k = 0; k < 40; ++k) amax = std::max(amax, std::abs(xr[t][k].item<float>()));
-    float s = amax / 127.0f;
-    if (s == 0) s = 1;
-    for (int64_t k = 0; k < 40; ++k) {
-      float q = std::nearbyint(xr[t][k].item<float>() / s);
-      q = std::min(127.0f, std::max(-128.0f, q));
-      rr[t][k] = float(int(q)) * s;  // through an integer code, as the engine does
+  for (int bits : {8, 4, 2}) {
+    ActivationFakeQuantizer aq(bits);
+    auto xg = x.clone().set_requires_grad(true);
+    const auto y = aq->forward(xg);
+    // The torch-free definition (quant_math.h), through integer codes as the
+    // engine computes it.
+    auto ref = torch::empty_like(x);
+    const auto xr = x.view({-1, 40}).contiguous();
+    auto rr = ref.view({-1, 40});
+    const float qmax = quant::activation_qmax(bits);
+    for (int64_t t = 0; t < 6; ++t) {
+      const float* row = xr.data_ptr<float>() + t * 40;
+      const float s = quant::choose_token_scale(row, 40, bits);
+      for (int64_t k = 0; k < 40; ++k)
+        rr[t][k] = float(quant::quantize_activation(row[k], s, qmax)) * s;
     }
+    EXPECT_TRUE(bit_equal(y.detach(), ref)) << bits << " bits";
+    EXPECT_TRUE(torch::all(y[1][2] == 0).item<bool>());
+    y.sum().backward();
+    EXPECT_TRUE(torch::all(xg.grad() == 1).item<bool>());  // straight-through
+    // The per-token error is bounded by half a step.
+    EXPECT_LE((y - x).abs().max().item<float>(), x.abs().max().item<float>() / qmax / 2 * 1.0001);
   }
-  EXPECT_TRUE(bit_equal(y.detach(), ref));
-  EXPECT_TRUE(torch::all(y[1][2] == 0).item<bool>());
-  y.sum().backward();
-  EXPECT_TRUE(torch::all(xg.grad() == 1).item<bool>());  // straight-through
-  // 8-bit per-token error is bounded by half a step.
-  EXPECT_LE((y - x).abs().max().item<float>(), x.abs().max().item<float>() / 127 / 2 * 1.0001);
+  EXPECT_THROW(quant::activation_qmax(1), Error);
+  EXPECT_THROW(quant::activation_qmax(9), Error);
 }
 
 TEST(FakeQuant, BadInputThrows) {

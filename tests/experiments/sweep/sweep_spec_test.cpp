@@ -33,10 +33,12 @@ void expect_error(const Json& j, const std::string& needle) {
 TEST(SweepSpec, ParsesAndExpands) {
   SweepSpec s = parse_sweep(good_sweep(), "sweep.json");
   EXPECT_EQ(s.base_model, "runs/tiny");
-  EXPECT_EQ(s.act_bits, std::vector<int>{0});
-  EXPECT_EQ(s.mixed_precision, std::vector<std::string>{"none"});
+  ASSERT_EQ(s.grids.size(), 1u);
+  EXPECT_EQ(s.grids[0].act_bits, std::vector<int>{0});
+  EXPECT_EQ(s.grids[0].mixed_precision, std::vector<std::string>{"none"});
   auto points = expand_sweep(s);
-  // 1 fp + schemes (2 bits x 2 groups x 2 sym = 8) x (1 ptq + 2 methods x 2 steps x 2 seeds) = 1 + 8 * 9.
+  // 1 fp + schemes (2 bits x 2 groups x 2 sym = 8) x (1 ptq + 2 methods x 2 steps x 2 seeds) = 1 +
+  // 8 * 9.
   ASSERT_EQ(points.size(), 73u);
   EXPECT_EQ(points[0].id, "fp");
   EXPECT_EQ(points[1].id, "ptq-w4g32-mp_none");
@@ -57,6 +59,33 @@ TEST(SweepSpec, ParsesAndExpands) {
   for (const auto& p : expand_sweep(parse_sweep(reordered, "x"))) ids2.insert(p.id);
   EXPECT_EQ(ids, ids2);
   EXPECT_EQ((SchemeSpec{3, 128, false, 8}).name(), "w3g128a-a8");
+}
+
+// "grid" as a list: the union of the grids' points in list order, a point
+// that two grids produce listed once; errors name the grid's index.
+TEST(SweepSpec, GridListIsTheUnionOfItsGrids) {
+  Json j = Json::parse(R"({"base_model": "m",
+    "grid": [{"bits": [4, 2], "group_size": [32], "methods": ["ptq", "qat"], "train_steps": [50]},
+             {"bits": [4], "group_size": [32], "act_bits": [0, 8], "methods": ["ptq", "qat_kd"],
+              "train_steps": [50]}]})");
+  const SweepSpec s = parse_sweep(j, "s");
+  ASSERT_EQ(s.grids.size(), 2u);
+  std::vector<std::string> ids;
+  for (const auto& p : expand_sweep(s)) ids.push_back(p.id);
+  const std::vector<std::string> want = {
+      "fp", "ptq-w4g32-mp_none", "qat-w4g32-mp_none-steps50-seed0", "ptq-w2g32-mp_none",
+      "qat-w2g32-mp_none-steps50-seed0",
+      // grid 1: ptq-w4g32 again is skipped
+      "qat_kd-w4g32-mp_none-steps50-seed0", "ptq-w4g32-a8-mp_none",
+      "qat_kd-w4g32-a8-mp_none-steps50-seed0"};
+  EXPECT_EQ(ids, want);
+  EXPECT_EQ(expand_sweep(s)[7].scheme.act_bits, 8);
+  j["grid"][1]["bits"] = {9};
+  expect_error(j, "grid[1].bits[0]: 9 is out of range");
+  j["grid"][1] = 4;
+  expect_error(j, "grid[1]: must be an object");
+  j["grid"] = Json::array();
+  expect_error(j, "grid: required");
 }
 
 TEST(SweepSpec, PtqOnlyNeedsNoBudget) {
@@ -105,6 +134,8 @@ TEST(SweepSpec, BadInputNamesTheField) {
   j = good_sweep();
   j["grid"]["act_bits"] = {1};
   expect_error(j, "grid.act_bits[0]");
+  j["grid"]["act_bits"] = {16};
+  expect_error(j, "grid.act_bits[0]: 16 is out of range");
   j = good_sweep();
   j["grid"]["symmetric"] = {"yes"};
   expect_error(j, "grid.symmetric[0]");

@@ -94,7 +94,7 @@ TEST(H5Inspect, ReportMatchesTheWrittenModel) {
                    double(file_bytes) / double(2 * total_params));
   EXPECT_EQ(r["model"]["hidden_size"], 64);
   EXPECT_EQ(r["prompt_template"], "deepseek-r1");
-  EXPECT_EQ(r["format_version"], "1.0");
+  EXPECT_EQ(r["format_version"], "1." + std::to_string(kH5FormatVersionMinor));
   EXPECT_EQ(r["quantization_config"]["default"], "w4g32");
 }
 

@@ -24,7 +24,7 @@ TEST(H5Model, RoundTripTextsAndAttributes) {
   testing::write_tiny_model(m, dir / "m.h5");
   const H5ModelFile f(dir / "m.h5");
   EXPECT_EQ(f.format_version_major(), 1);
-  EXPECT_EQ(f.format_version_minor(), 0);
+  EXPECT_EQ(f.format_version_minor(), kH5FormatVersionMinor);
   EXPECT_EQ(f.writer(), "qwenqat 0.1.0");
   EXPECT_FALSE(f.created().has_value());
   EXPECT_EQ(f.prompt_template(), "deepseek-r1");
@@ -126,6 +126,26 @@ TEST(H5Model, PackedTensorsAreZeroCopyAndDequantizeBitForBit) {
       }
     }
   }
+}
+
+// Per-token activation bits (format 1.1): recorded on the tensors they are set
+// for, 0 (absent) elsewhere; bad calls throw.
+TEST(H5Model, ActivationBitsRoundTrip) {
+  TempDir dir;
+  const auto m = testing::make_tiny_model();
+  const std::string q = "model.layers.0.self_attn.q_proj.weight";
+  {
+    H5ModelWriter w(dir / "m.h5");
+    w.set_config_json(testing::kTinyConfig);
+    for (const auto& [name, p] : m.packed) w.add_packed_tensor(name, view_of(p));
+    EXPECT_THROW(w.set_activation_bits("no.such.weight", 8), Error);
+    EXPECT_THROW(w.set_activation_bits(q, 1), Error);
+    w.set_activation_bits(q, 8);
+    w.commit();
+  }
+  const H5ModelFile f(dir / "m.h5");
+  EXPECT_EQ(f.format_version_minor(), kH5FormatVersionMinor);
+  for (const auto& [name, p] : m.packed) EXPECT_EQ(f.get(name).activation_bits, name == q ? 8 : 0);
 }
 
 TEST(H5Model, ConvertsF32ToHalfTypesOnWrite) {
