@@ -98,8 +98,12 @@ int main(int argc, char** argv) {
   }
   const KernelIsa isa = parse_isa(isa_s, "--isa");
   std::mt19937 rng(1);
-  std::printf("kernel_bench: %lld x %lld, isa %s, G weight-MAC/s per core (thread CPU time)\n",
-              static_cast<long long>(rows), static_cast<long long>(cols), isa_name(isa));
+  std::printf("kernel_bench: %lld x %lld, isa %s%s, G weight-MAC/s per core (thread CPU time)\n",
+              static_cast<long long>(rows), static_cast<long long>(cols), isa_name(isa),
+              isa == KernelIsa::kAvx2 && cpu_has_avx_vnni()
+                  ? " (q8 with AVX-VNNI; QWENQAT_ENGINE_VNNI=0 "
+                    "turns it off)"
+                  : "");
   std::printf("%-6s %-5s %5s %10s %12s\n", "kernel", "bits", "n", "GMAC/s", "us/call");
   for (const auto& bs : split(bits_list)) {
     const int bits = std::stoi(bs);

@@ -84,7 +84,8 @@ std::vector<SweepRow> table_order(const std::vector<SweepRow>& rows) {
     if (sa != sb) return sa < sb;
     const int ma = method_rank(a.point.method), mb = method_rank(b.point.method);
     if (ma != mb) return ma < mb;
-    if (a.point.train_steps != b.point.train_steps) return a.point.train_steps < b.point.train_steps;
+    if (a.point.train_steps != b.point.train_steps)
+      return a.point.train_steps < b.point.train_steps;
     return a.point.seed < b.point.seed;
   });
   return out;
@@ -104,14 +105,18 @@ std::string markdown_table(const std::vector<SweepRow>& rows) {
     }
     std::string rec = "-";
     if (auto rv = recovery_of(r, rows)) {
-      rec = fmt("%.0f%%", 100 * rv->value) + " (" + (rv->metric == "accuracy" ? "acc" : rv->metric == "perplexity" ? "ppl" : "KL") + ")";
+      rec = fmt("%.0f%%", 100 * rv->value) + " (" +
+            (rv->metric == "accuracy"     ? "acc"
+             : rv->metric == "perplexity" ? "ppl"
+                                          : "KL") +
+            ")";
     }
     md += "| " + scheme_label(r) + " | " + method_label(r) + " | " +
-          fmt("%.2f", double(m.size_bytes) / 1e6) + " | " + fmt("%.2f", m.bits_per_weight) +
-          " | " + acc + " | " + (m.perplexity ? fmt("%.3f", *m.perplexity) : "-") + " | " +
-          (m.kl_mean ? fmt("%.4f", *m.kl_mean) : "-") + " | " +
-          (m.top1_agreement ? fmt("%.1f%%", 100 * *m.top1_agreement) : "-") + " | " + rec +
-          " |\n";
+          fmt("%.2f", double(m.size_bytes) / 1e6) + " | " + fmt("%.2f", m.bits_per_weight) + " | " +
+          acc + " | " + (m.perplexity ? fmt("%.3f", *m.perplexity) : "-") + " | " +
+          // KL spans orders of magnitude (1e-5 .. 1): three significant digits.
+          (m.kl_mean ? fmt("%.3g", *m.kl_mean) : "-") + " | " +
+          (m.top1_agreement ? fmt("%.1f%%", 100 * *m.top1_agreement) : "-") + " | " + rec + " |\n";
   }
   return md;
 }

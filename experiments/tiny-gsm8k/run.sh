@@ -3,9 +3,10 @@
 # toolkit trains on a 2-core CPU. One command:
 #   bash experiments/tiny-gsm8k/run.sh [OUT_DIR] [extra `qwenqat demo` flags]
 # It builds qwenqat, writes a byte-level tokenizer (no merges, 261 tokens),
-# trains a ~0.9M-parameter Qwen2 in full precision on the GSM8K train split
+# trains a ~1.8M-parameter Qwen2 in full precision on the GSM8K train split
 # (95% train / 5% held out), then sweeps PTQ vs QAT vs QAT+KD at 8, 4, 3 and 2
-# bits with groups of 32 and 128: every point is trained, exported to .h5 and
+# bits with groups of 32 and 128 (and int4 g32 with int8 per-token
+# activations): every point is trained, exported to .h5 and
 # evaluated with the native engine on the held-out split (perplexity of the
 # reference solutions, KL divergence and top-1 agreement against the
 # full-precision model). Results: OUT/sweep/results.{md,csv,jsonl} and
@@ -25,7 +26,7 @@ cmake -S "$ROOT" -B "$ROOT/build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$ROOT/build" -j "$(nproc)" --target qwenqat
 exec "$ROOT/build/cli/qwenqat" demo --out "$OUT" --data "$DATA" --holdout 0.05 \
   --eval-limit 100 \
-  --hidden 128 --intermediate 384 --layers 4 --heads 4 --kv-heads 2 \
+  --hidden 256 --intermediate 512 --layers 3 --heads 8 --kv-heads 2 \
   --base-steps 200 --base-lr 3e-3 --batch-size 8 --max-length 320 \
-  --bits 8 4 3 2 --group-sizes 32 128 --methods ptq qat qat_kd \
+  --bits 8 4 3 2 --group-sizes 32 128 --methods ptq qat qat_kd --act-bits 8 \
   --qat-steps 25 --qat-lr 1e-4 --scale-lr 1e-3 "$@"

@@ -1,5 +1,6 @@
 // Int8 activations: mode selection, the Q8 activation quantizer, the scalar
-// reference of the int8-activation matmul and the dispatch to the AVX2 one.
+// reference of the int8-activation matmul and the dispatch to the AVX2 one
+// (with AVX-VNNI where the CPU has it).
 #include "inference/kernels/act_quant.h"
 
 #include <algorithm>
@@ -143,7 +144,11 @@ void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, float* 
         for (int64_t k = 0; k < x.blocks; ++k) sums[b * groups + k / bpg] += x.e[b * x.blocks + k];
       eg = sums.data();
     }
-    avx2::q8_matmul_rows(w, x.q.data(), x.d.data(), eg, x.n, y, y_stride, r0, r1);
+    if (cpu_has_avx_vnni()) {
+      avx2::q8_matmul_rows_vnni(w, x.q.data(), x.d.data(), eg, x.n, y, y_stride, r0, r1);
+    } else {
+      avx2::q8_matmul_rows(w, x.q.data(), x.d.data(), eg, x.n, y, y_stride, r0, r1);
+    }
   } else {
     q8_matmul_rows_reference(w, x, y, y_stride, r0, r1);
   }

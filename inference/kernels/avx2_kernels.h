@@ -39,6 +39,11 @@ int64_t multi_gemv_scratch_floats(int64_t rows, int64_t n);
 // and cols, group length multiples of 32.
 void q8_matmul_rows(const format::PackedView& w, const int8_t* q, const float* d, const float* eg,
                     int64_t n, float* y, int64_t y_stride, int64_t r0, int64_t r1);
+// The same with AVX-VNNI (avx_vnni_q8.cpp): identical results; call only when
+// cpu_has_avx_vnni().
+void q8_matmul_rows_vnni(const format::PackedView& w, const int8_t* q, const float* d,
+                         const float* eg, int64_t n, float* y, int64_t y_stride, int64_t r0,
+                         int64_t r1);
 
 // Cache-blocked GEMM on a float tile: tile [tile_rows, cols] (row stride
 // `cols`), x [n, cols] (stride x_stride); y[b * y_stride + i] += tile[i] . x[b]

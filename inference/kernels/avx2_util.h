@@ -1,7 +1,9 @@
 // Inline AVX2/F16C helpers shared by the avx2_*.cpp kernel files. Include this
 // header only inside a `#pragma GCC target("avx2,fma,f16c")` region: the
 // functions are compiled for AVX2 and must be reached only through the
-// run-time dispatch in packed_matmul.cpp / act_quant.cpp.
+// run-time dispatch in packed_matmul.cpp / act_quant.cpp. They are static
+// (internal linkage): files compiled for different targets (avx_vnni_q8.cpp)
+// each get their own copy, so no AVX-VNNI code can stand in for an AVX2 one.
 #pragma once
 
 #include <immintrin.h>
@@ -11,10 +13,10 @@
 namespace qwenqat::engine::avx2::util {
 
 // fp16 -> float32 with F16C: exact, the same value as qwenqat::fp16_to_f32.
-inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
 // Sum of the 8 lanes in a fixed order (the same order everywhere).
-inline float hsum(__m256 v) {
+static inline float hsum(__m256 v) {
   __m128 lo = _mm256_castps256_ps128(v);
   __m128 hi = _mm256_extractf128_ps(v, 1);
   lo = _mm_add_ps(lo, hi);
@@ -25,7 +27,7 @@ inline float hsum(__m256 v) {
 
 // The 32 codes of 4-bit chunk `bytes` as four vectors of 8 int32 (elements
 // 0-7, 8-15, 16-23, 24-31).
-inline void unpack_q4_chunk(const uint8_t* bytes, __m256i out[4]) {
+static inline void unpack_q4_chunk(const uint8_t* bytes, __m256i out[4]) {
   const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes));
   const __m128i mask = _mm_set1_epi8(0x0f);
   const __m128i lo = _mm_and_si128(v, mask);
@@ -37,21 +39,21 @@ inline void unpack_q4_chunk(const uint8_t* bytes, __m256i out[4]) {
 }
 
 // The 32 codes of 4-bit chunk `bytes` as 32 bytes in element order (0..15).
-inline __m256i unpack_q4_bytes(const uint8_t* bytes) {
+static inline __m256i unpack_q4_bytes(const uint8_t* bytes) {
   const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes));
   const __m256i both = _mm256_set_m128i(_mm_srli_epi16(v, 4), v);
   return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
 }
 
 // 8 consecutive 8-bit codes as 8 int32.
-inline __m256i load_q8_8(const uint8_t* p) {
+static inline __m256i load_q8_8(const uint8_t* p) {
   return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
 }
 
 // The 32 codes of 4-bit chunk k (kBits = 4) or 8-bit chunk k (kBits = 8) of a
 // packed row as four vectors of 8 int32.
 template <int kBits>
-inline void unpack_chunk(const uint8_t* row, int64_t k, __m256i c[4]) {
+static inline void unpack_chunk(const uint8_t* row, int64_t k, __m256i c[4]) {
   if constexpr (kBits == 4) {
     unpack_q4_chunk(row + k * 16, c);
   } else {
@@ -65,7 +67,7 @@ inline void unpack_chunk(const uint8_t* row, int64_t k, __m256i c[4]) {
 
 // sum_g coef_g * v[g] with coef = the fp16 values at p (8 at a time, then a
 // sequential tail).
-inline float dot_fp16(const uint16_t* p, const float* v, int64_t count) {
+static inline float dot_fp16(const uint16_t* p, const float* v, int64_t count) {
   __m256 acc = _mm256_setzero_ps();
   int64_t g = 0;
   for (; g + 8 <= count; g += 8) {

@@ -49,6 +49,15 @@ bool cpu_has_avx2() {
   return has;
 }
 
+bool cpu_has_avx_vnni() {
+  static const bool has = [] {
+    const char* env = std::getenv("QWENQAT_ENGINE_VNNI");
+    return cpu_has_avx2() && __builtin_cpu_supports("avxvnni") &&
+           !(env != nullptr && std::string(env) == "0");
+  }();
+  return has;
+}
+
 KernelIsa active_isa() { return static_cast<KernelIsa>(isa_slot().load()); }
 
 void set_kernel_isa(KernelIsa isa) {

@@ -24,6 +24,10 @@ enum class KernelIsa { kScalar, kAvx2 };
 const char* isa_name(KernelIsa isa);
 // True when this CPU has AVX2, FMA and F16C.
 bool cpu_has_avx2();
+// True when it also has AVX-VNNI (vpdpbusd on 256-bit vectors) and
+// QWENQAT_ENGINE_VNNI is not "0": the kAvx2 int8-activation products then use
+// it (the same results bit for bit, fewer instructions).
+bool cpu_has_avx_vnni();
 // The ISA the engine uses: kAvx2 when supported, unless QWENQAT_ENGINE_KERNELS
 // is "scalar" or set_kernel_isa() chose otherwise. Thread-safe to read.
 KernelIsa active_isa();

@@ -13,6 +13,7 @@
 
 #include "data/util/check.h"
 #include "data/util/half.h"
+#include "inference/kernels/avx2_kernels.h"
 #include "inference/model.h"
 #include "qat/quant/quant_math.h"
 #include "tests/inference/engine_test_util.h"
@@ -178,6 +179,32 @@ TEST(ActQuant, Avx2MatchesReferenceAndIsBatchIndependent) {
       quantize_q8(xf.data() + b * s.cols, 1, s.cols, s.cols, &one);
       const auto y1 = run(w, one, KernelIsa::kAvx2);
       EXPECT_EQ(0, std::memcmp(y1.data(), got.data() + b * s.rows, s.rows * 4)) << shape_name(s);
+    }
+  }
+}
+
+// The AVX-VNNI form of the kernel (vpdpbusd) against the AVX2 one: the same
+// bits, for every layout and batch size.
+TEST(ActQuant, AvxVnniEqualsAvx2BitForBit) {
+  if (!cpu_has_avx2() || !__builtin_cpu_supports("avxvnni")) GTEST_SKIP() << "no AVX-VNNI";
+  std::mt19937 rng(7);
+  for (const Shape& s : shapes()) {
+    auto pm = random_packed(s, false, rng);
+    auto w = format::view_of(pm);
+    for (int64_t n : {1, 2, 5, 16}) {
+      auto xf = testing::random_vector(n * s.cols, 1.0f, rng);
+      Q8Activations x;
+      quantize_q8(xf.data(), n, s.cols, s.cols, &x);
+      // Per-weight-group sums of e (as q8_matmul_rows passes them).
+      const int64_t groups = w.groups_per_row(), bpg = x.blocks / groups;
+      std::vector<float> eg(n * groups, 0.0f);
+      for (int64_t b = 0; b < n; ++b)
+        for (int64_t k = 0; k < x.blocks; ++k) eg[b * groups + k / bpg] += x.e[b * x.blocks + k];
+      std::vector<float> y1(n * s.rows), y2(n * s.rows);
+      avx2::q8_matmul_rows(w, x.q.data(), x.d.data(), eg.data(), n, y1.data(), s.rows, 0, s.rows);
+      avx2::q8_matmul_rows_vnni(w, x.q.data(), x.d.data(), eg.data(), n, y2.data(), s.rows, 0,
+                                s.rows);
+      EXPECT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * 4)) << shape_name(s) << " n=" << n;
     }
   }
 }

@@ -33,8 +33,7 @@ SweepRow make_row(const std::string& method, int bits, int64_t size, std::option
 
 std::vector<SweepRow> example_rows() {
   return {make_row("qat", 4, 1000000, 0.60, 5.0, 0.05),
-          make_row("ptq", 4, 1000000, 0.50, 6.0, 0.20),
-          make_row("fp", 16, 4000000, 0.70, 4.0),
+          make_row("ptq", 4, 1000000, 0.50, 6.0, 0.20), make_row("fp", 16, 4000000, 0.70, 4.0),
           make_row("ptq", 2, 600000, std::nullopt, 12.0, 1.0),
           make_row("qat", 2, 600000, std::nullopt, 9.0, 0.5)};
 }
@@ -79,8 +78,8 @@ TEST(Report, MarkdownTable) {
   EXPECT_EQ(lines[2].rfind("| full precision | - | 4.00 | 16.00 | 70.0% (", 0), 0u) << lines[2];
   EXPECT_EQ(lines[3].rfind("| w4g32 | PTQ (RTN) | 1.00 | 4.50 | 50.0% (", 0), 0u) << lines[3];
   EXPECT_NE(lines[4].find("| QAT (100 steps, seed 0) |"), std::string::npos) << lines[4];
-  EXPECT_NE(lines[4].find("| 5.000 | 0.0500 | - | 50% (acc) |"), std::string::npos) << lines[4];
-  EXPECT_NE(lines[6].find("| 9.000 | 0.5000 | - | 50% (KL) |"), std::string::npos) << lines[6];
+  EXPECT_NE(lines[4].find("| 5.000 | 0.05 | - | 50% (acc) |"), std::string::npos) << lines[4];
+  EXPECT_NE(lines[6].find("| 9.000 | 0.5 | - | 50% (KL) |"), std::string::npos) << lines[6];
   // Wilson interval of 120/200 (hand, z = 1.96: center 0.598116, half 0.067280 -> 0.5308-0.6654).
   EXPECT_NE(lines[4].find("60.0% (53.1-66.5)"), std::string::npos) << lines[4];
   Json j = table_json(example_rows());

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <set>
 
 #include "data/util/check.h"
@@ -86,6 +88,18 @@ TEST(SweepSpec, GridListIsTheUnionOfItsGrids) {
   expect_error(j, "grid[1]: must be an object");
   j["grid"] = Json::array();
   expect_error(j, "grid: required");
+}
+
+// The real-model recipe's sweep file parses, and its second grid adds the
+// int8-activation points.
+TEST(SweepSpec, RecipeSweepFileParses) {
+  const auto s = read_sweep_file(std::filesystem::path(QWENQAT_SOURCE_DIR) /
+                                 "experiments/r1-distill-1.5b/sweep.json");
+  ASSERT_EQ(s.grids.size(), 2u);
+  const auto points = expand_sweep(s);
+  const auto a8 = std::count_if(points.begin(), points.end(),
+                                [](const SweepPoint& p) { return p.scheme.act_bits == 8; });
+  EXPECT_EQ(a8, 2);  // ptq and qat_kd of w4g32-a8
 }
 
 TEST(SweepSpec, PtqOnlyNeedsNoBudget) {
