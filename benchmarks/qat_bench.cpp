@@ -101,21 +101,26 @@ Json bench_blockwise(models::Qwen2ForCausalLM m, const std::string& preset, int6
   const StepTime block = time_block();
   bt.end_block();
   const double block_rss = peak_rss_gb();
-  const StepTime e2e = time_steps(*m, q.scale_parameters(), batch, seq, e2e_steps);
-  return {{"params", m->config().num_parameters()},
-          {"batch", batch},
-          {"seq", seq},
-          {"threads", torch::get_num_threads()},
-          {"preset", preset},
-          {"block_plain_step_s", plain.wall},
-          {"block_plain_cpu_s", plain.cpu},
-          {"block_qat_step_s", block.wall},
-          {"block_qat_cpu_s", block.cpu},
-          {"block_qat_ratio", block.wall / plain.wall},
-          {"peak_rss_gb_after_block", block_rss},
-          {"e2e_scales_step_s", e2e.wall},
-          {"e2e_scales_cpu_s", e2e.cpu},
-          {"peak_rss_gb", peak_rss_gb()}};
+  // --e2e-steps 0: block phase only (no E2E step, not even the warm-up).
+  const StepTime e2e =
+      e2e_steps > 0 ? time_steps(*m, q.scale_parameters(), batch, seq, e2e_steps) : StepTime{};
+  Json j = {{"params", m->config().num_parameters()},
+            {"batch", batch},
+            {"seq", seq},
+            {"threads", torch::get_num_threads()},
+            {"preset", preset},
+            {"block_plain_step_s", plain.wall},
+            {"block_plain_cpu_s", plain.cpu},
+            {"block_qat_step_s", block.wall},
+            {"block_qat_cpu_s", block.cpu},
+            {"block_qat_ratio", block.wall / plain.wall},
+            {"peak_rss_gb_after_block", block_rss},
+            {"peak_rss_gb", peak_rss_gb()}};
+  if (e2e_steps > 0) {
+    j["e2e_scales_step_s"] = e2e.wall;
+    j["e2e_scales_cpu_s"] = e2e.cpu;
+  }
+  return j;
 }
 
 }  // namespace
@@ -141,7 +146,7 @@ int main(int argc, char** argv) {
                  "config.json of the model shape (overrides --hidden, "
                  "--layers, --intermediate, --vocab)");
   app.add_option("--dtype", dtype, "parameter dtype: f32 | bf16")->capture_default_str();
-  app.add_option("--e2e-steps", e2e_steps, "--blockwise: timed E2E scales-only steps")
+  app.add_option("--e2e-steps", e2e_steps, "--blockwise: timed E2E scales-only steps (0: none)")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
@@ -167,10 +172,17 @@ int main(int argc, char** argv) {
     const double plain = time_mode(*m, "", batch, seq, steps);
     const double qat_w = time_mode(*m, preset, batch, seq, steps);
     const double qat_wa = time_mode(*m, preset + "a8", batch, seq, steps);
-    Json j{{"params", c.num_parameters()}, {"batch", batch}, {"seq", seq},
-           {"threads", torch::get_num_threads()}, {"plain_step_s", plain},
-           {"qat_step_s", qat_w}, {"qat_a8_step_s", qat_wa}, {"qat_ratio", qat_w / plain},
-           {"qat_a8_ratio", qat_wa / plain}, {"peak_rss_gb", peak_rss_gb()}, {"preset", preset}};
+    Json j{{"params", c.num_parameters()},
+           {"batch", batch},
+           {"seq", seq},
+           {"threads", torch::get_num_threads()},
+           {"plain_step_s", plain},
+           {"qat_step_s", qat_w},
+           {"qat_a8_step_s", qat_wa},
+           {"qat_ratio", qat_w / plain},
+           {"qat_a8_ratio", qat_wa / plain},
+           {"peak_rss_gb", peak_rss_gb()},
+           {"preset", preset}};
     if (json) {
       std::cout << j.dump(2) << std::endl;
     } else {
