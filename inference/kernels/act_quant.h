@@ -16,8 +16,9 @@
 // qat::fake_quantize_per_token, with the same formula and rounding.
 // Two implementations, chosen by KernelIsa: the scalar reference
 // (q8_matmul_rows_reference, the formula above in sequential order) and the
-// AVX2 kernel (avx2_q8.cpp, _mm256_maddubs_epi16). Their integer block sums
-// are identical; they differ only in the order of the float sums.
+// AVX2 kernel (avx2_q8_impl.h: _mm256_maddubs_epi16, or vpdpbusd where the
+// CPU has AVX-VNNI, with identical results). Their integer block sums are
+// identical; they differ only in the order of the float sums.
 #pragma once
 
 #include <cstdint>
