@@ -6,8 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <optional>
 #include <sstream>
 
@@ -50,10 +50,14 @@ std::string short_label(const SweepRow& r) {
 
 std::string axis_label(PlotMetric m) {
   switch (m) {
-    case PlotMetric::kAccuracy: return "GSM8K accuracy (%)";
-    case PlotMetric::kPerplexity: return "perplexity (lower is better)";
-    case PlotMetric::kKl: return "mean KL(P_fp || P_q) per token (lower is better)";
-    case PlotMetric::kTop1: return "top-1 agreement with fp (%)";
+    case PlotMetric::kAccuracy:
+      return "GSM8K accuracy (%)";
+    case PlotMetric::kPerplexity:
+      return "perplexity (lower is better)";
+    case PlotMetric::kKl:
+      return "mean KL(P_fp || P_q) per token (lower is better)";
+    case PlotMetric::kTop1:
+      return "top-1 agreement with fp (%)";
   }
   return "";
 }
@@ -101,17 +105,19 @@ PlotMetric choose_plot_metric(const std::vector<SweepRow>& rows, const std::stri
 
 std::string metric_name(PlotMetric m) {
   switch (m) {
-    case PlotMetric::kAccuracy: return "accuracy";
-    case PlotMetric::kPerplexity: return "perplexity";
-    case PlotMetric::kKl: return "kl";
-    case PlotMetric::kTop1: return "top1";
+    case PlotMetric::kAccuracy:
+      return "accuracy";
+    case PlotMetric::kPerplexity:
+      return "perplexity";
+    case PlotMetric::kKl:
+      return "kl";
+    case PlotMetric::kTop1:
+      return "top1";
   }
   return "";
 }
 
-bool higher_is_better(PlotMetric m) {
-  return m == PlotMetric::kAccuracy || m == PlotMetric::kTop1;
-}
+bool higher_is_better(PlotMetric m) { return m == PlotMetric::kAccuracy || m == PlotMetric::kTop1; }
 
 std::vector<size_t> pareto_front(const std::vector<XY>& pts, bool higher_better) {
   auto better_eq = [&](double a, double b) { return higher_better ? a >= b : a <= b; };
@@ -151,6 +157,17 @@ PlotFiles write_plot(const std::vector<SweepRow>& rows, PlotMetric metric,
     QWENQAT_CHECK(p.x > 0, "plot: a result has size_bytes 0; sizes must be measured to plot");
   }
   const auto front = pareto_front(xy, higher_is_better(metric));
+  // KL spans orders of magnitude (1e-7 at 8 bits, 1e-2 for a model that drifts):
+  // a log y axis, on which the fp point and line (KL 0) cannot be drawn.
+  bool log_y = metric == PlotMetric::kKl;
+  for (size_t i = 0; i < used.size(); ++i)
+    if (used[i]->point.method != "fp" && !(xy[i].y > 0)) log_y = false;
+  auto y_text = [&](double y) {
+    if (log_y && !(y > 0)) return std::string("NaN");
+    std::ostringstream o;
+    o << y;
+    return o.str();
+  };
 
   PlotFiles files;
   std::filesystem::create_directories(dir);
@@ -169,7 +186,7 @@ PlotFiles write_plot(const std::vector<SweepRow>& rows, PlotMetric metric,
     for (size_t i = 0; i < used.size(); ++i) {
       if (used[i]->point.method != m) continue;
       const std::string label = m == std::string("fp") ? "fp" : used[i]->point.scheme.name();
-      dat << xy[i].x << " " << xy[i].y << " \"" << label << "\"\n";
+      dat << xy[i].x << " " << y_text(xy[i].y) << " \"" << label << "\"\n";
       any = true;
     }
     if (!any) dat << "NaN NaN \"\"\n";  // keeps the block index stable
@@ -178,18 +195,24 @@ PlotFiles write_plot(const std::vector<SweepRow>& rows, PlotMetric metric,
   dat << "# pareto front: size_mb value label\n";
   for (size_t i : front) {
     files.pareto_ids.push_back(used[i]->point.id);
-    dat << xy[i].x << " " << xy[i].y << " \"" << short_label(*used[i]) << "\"\n";
+    dat << xy[i].x << " " << y_text(xy[i].y) << " \"" << short_label(*used[i]) << "\"\n";
   }
   write_file_atomic(files.data, dat.str());
 
   std::ostringstream gp;
-  gp << "# Accuracy-versus-size plot written by qwenqat report; run: gnuplot " << base
-     << ".gp\n"
-     << "set title \"" << (title.empty() ? "Quantized variants: " + metric_name(metric) + " vs size" : title)
+  gp << "# Accuracy-versus-size plot written by qwenqat report; run: gnuplot " << base << ".gp\n"
+     << "set title \""
+     << (title.empty() ? "Quantized variants: " + metric_name(metric) + " vs size" : title)
      << "\" noenhanced\n"
-     << "set xlabel 'model size (MB, log scale)'\nset ylabel '" << axis_label(metric) << "'\n"
+     << "set xlabel 'model size (MB, log scale)'\nset ylabel '" << axis_label(metric)
+     << (log_y ? " (log scale; fp = 0 is off the axis)" : "") << "'\n"
      << "set logscale x 2\nset grid\nset key inside right bottom box opaque noenhanced\n"
      << "set datafile missing 'NaN'\n";
+  if (log_y) {
+    gp << "set logscale y 10\nset format y '%.0e'\nset key inside right top box opaque "
+          "noenhanced\n";
+    fp_value.reset();  // KL 0: no reference line on a log axis
+  }
   if (fp_value) gp << "fp = " << *fp_value << "\n";
   gp << "do for [t=1:2] {\n"
      << "  if (t == 1) { set terminal pngcairo size 1100,700 noenhanced; set output "
@@ -199,12 +222,16 @@ PlotFiles write_plot(const std::vector<SweepRow>& rows, PlotMetric metric,
      << "  plot " << gp_quote(files.data)
      << " index 4 using 1:2 with lines lw 2 lc rgb '#888888' title 'Pareto front', \\\n"
      << "       '' index 4 using 1:2 with points pt 6 ps 2.2 lc rgb '#000000' notitle, \\\n"
-     << "       '' index 1 using 1:2 with points pt 7 ps 1.2 lc rgb '#d62728' title 'PTQ (RTN)', \\\n"
+     << "       '' index 1 using 1:2 with points pt 7 ps 1.2 lc rgb '#d62728' title 'PTQ (RTN)', "
+        "\\\n"
      << "       '' index 2 using 1:2 with points pt 5 ps 1.2 lc rgb '#1f77b4' title 'QAT', \\\n"
      << "       '' index 3 using 1:2 with points pt 9 ps 1.4 lc rgb '#2ca02c' title 'QAT+KD', \\\n"
-     << "       '' index 0 using 1:2 with points pt 3 ps 1.5 lc rgb '#000000' title 'full precision', \\\n"
+     << "       '' index 0 using 1:2 with points pt 3 ps 1.5 lc rgb '#000000' title 'full "
+        "precision', \\\n"
      << "       '' index 4 using 1:2:3 with labels offset 0,1 font ',8' notitle";
-  if (fp_value) gp << ", \\\n       fp with lines dt 2 lw 2 lc rgb '#000000' title 'full precision (reference)'";
+  if (fp_value)
+    gp << ", \\\n       fp with lines dt 2 lw 2 lc rgb '#000000' title 'full precision "
+          "(reference)'";
   gp << "\n  unset output\n}\n";
   write_file_atomic(files.script, gp.str());
   try {

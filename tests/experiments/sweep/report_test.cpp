@@ -118,6 +118,15 @@ TEST(Report, PlotFiles) {
   const std::string svg = read_file(f.svg);
   EXPECT_NE(svg.find("<svg"), std::string::npos);
   EXPECT_NE(read_file(f.script).find("full precision (reference)"), std::string::npos);
+  // KL: a log y axis when every quantized KL is positive (fp, KL 0, left off it).
+  std::vector<SweepRow> kl_rows;
+  for (const auto& r : rows)
+    if (r.metrics.kl_mean || r.point.method == "fp") kl_rows.push_back(r);
+  ASSERT_GE(kl_rows.size(), 2u);
+  const PlotFiles kl = write_plot(kl_rows, PlotMetric::kKl, dir.path(), "kl");
+  EXPECT_NE(read_file(kl.script).find("set logscale y"), std::string::npos);
+  EXPECT_EQ(read_file(kl.script).find("full precision (reference)"), std::string::npos);
+  EXPECT_EQ(read_file(f.script).find("set logscale y"), std::string::npos);  // perplexity: linear
   // Only rows with the metric are plotted; none with it is an error.
   std::vector<SweepRow> no_acc = {rows[3], rows[4]};
   EXPECT_THROW(write_plot(no_acc, PlotMetric::kAccuracy, dir.path()), Error);
