@@ -85,8 +85,12 @@ void q8_block(const Q8Args& a, int64_t r, int64_t b0) {
             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + b * cols + k * 32));
         const float db = d[b * blocks + k];
         for (int i = 0; i < R; ++i) {
-          const __m256i p =
-              kBits == 4 ? dot_u8_s8(wv[i], qv) : dot_u8_s8(wa[i], _mm256_sign_epi8(qv, wv[i]));
+          __m256i p;
+          if constexpr (kBits == 4) {
+            p = dot_u8_s8(wv[i], qv);
+          } else {
+            p = dot_u8_s8(wa[i], _mm256_sign_epi8(qv, wv[i]));
+          }
           acc[i][b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(s[i] * db), acc[i][b]);
         }
       }
