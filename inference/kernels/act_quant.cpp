@@ -21,6 +21,18 @@ inline int code_at(const uint8_t* row, int bits, int64_t e) {
   return j < 16 ? (row[c * 16 + j] & 0x0f) : (row[c * 16 + j - 16] >> 4);
 }
 
+// Checks the row length and sizes `out` for n rows of `cols` elements.
+void resize_q8(int64_t n, int64_t cols, Q8Activations* out) {
+  QWENQAT_CHECK(cols > 0 && cols % kQ8Block == 0, "int8 activations need a row length that is a ",
+                "multiple of ", kQ8Block, ", got ", cols);
+  out->n = n;
+  out->cols = cols;
+  out->blocks = cols / kQ8Block;
+  out->q.resize(static_cast<size_t>(n * cols));
+  out->d.resize(static_cast<size_t>(n * out->blocks));
+  out->e.resize(static_cast<size_t>(n * out->blocks));
+}
+
 }  // namespace
 
 const char* act_quant_name(ActQuant a) {
@@ -37,14 +49,7 @@ ActQuant parse_act_quant(const std::string& s, const std::string& what) {
 void quantize_per_token(const float* x, int64_t n, int64_t x_stride, int64_t cols, int bits,
                         Q8Activations* out) {
   const float qmax = quant::activation_qmax(bits);
-  QWENQAT_CHECK(cols > 0 && cols % kQ8Block == 0, "int8 activations need a row length that is a ",
-                "multiple of ", kQ8Block, ", got ", cols);
-  out->n = n;
-  out->cols = cols;
-  out->blocks = cols / kQ8Block;
-  out->q.resize(static_cast<size_t>(n * cols));
-  out->d.resize(static_cast<size_t>(n * out->blocks));
-  out->e.resize(static_cast<size_t>(n * out->blocks));
+  resize_q8(n, cols, out);
   for (int64_t b = 0; b < n; ++b) {
     const float* xs = x + b * x_stride;
     const float s = quant::choose_token_scale(xs, cols, bits);
@@ -72,14 +77,7 @@ void fake_quantize_per_token(float* x, int64_t n, int64_t stride, int64_t cols, 
 }
 
 void quantize_q8(const float* x, int64_t n, int64_t x_stride, int64_t cols, Q8Activations* out) {
-  QWENQAT_CHECK(cols > 0 && cols % kQ8Block == 0, "int8 activations need a row length that is a ",
-                "multiple of ", kQ8Block, ", got ", cols);
-  out->n = n;
-  out->cols = cols;
-  out->blocks = cols / kQ8Block;
-  out->q.resize(static_cast<size_t>(n * cols));
-  out->d.resize(static_cast<size_t>(n * out->blocks));
-  out->e.resize(static_cast<size_t>(n * out->blocks));
+  resize_q8(n, cols, out);
   for (int64_t b = 0; b < n; ++b) {
     for (int64_t k = 0; k < out->blocks; ++k) {
       const float* xs = x + b * x_stride + k * kQ8Block;
@@ -98,6 +96,13 @@ void quantize_q8(const float* x, int64_t n, int64_t x_stride, int64_t cols, Q8Ac
       out->e[b * out->blocks + k] = d * static_cast<float>(qsum);
     }
   }
+}
+
+void q8_group_e_sums(const Q8Activations& x, int64_t groups, std::vector<float>* out) {
+  const int64_t bpg = x.blocks / groups;  // blocks per group
+  out->assign(static_cast<size_t>(x.n * groups), 0.0f);
+  for (int64_t b = 0; b < x.n; ++b)
+    for (int64_t k = 0; k < x.blocks; ++k) (*out)[b * groups + k / bpg] += x.e[b * x.blocks + k];
 }
 
 bool supports_q8(const format::PackedView& w) {
@@ -135,13 +140,11 @@ void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, float* 
                 " ", w.spec.name(), " with rows of ", x.cols, ")");
   if (isa == KernelIsa::kAvx2) {
     // The kernel wants the sums of e per weight group (= e for 32-groups).
-    const int64_t groups = w.groups_per_row(), bpg = x.blocks / groups;
+    const int64_t groups = w.groups_per_row();
     const float* eg = x.e.data();
     thread_local std::vector<float> sums;
-    if (bpg > 1) {
-      sums.assign(static_cast<size_t>(x.n * groups), 0.0f);
-      for (int64_t b = 0; b < x.n; ++b)
-        for (int64_t k = 0; k < x.blocks; ++k) sums[b * groups + k / bpg] += x.e[b * x.blocks + k];
+    if (x.blocks > groups) {
+      q8_group_e_sums(x, groups, &sums);
       eg = sums.data();
     }
     if (cpu_has_avx_vnni()) {

@@ -71,6 +71,10 @@ void quantize_per_token(const float* x, int64_t n, int64_t x_stride, int64_t col
 // elements, row stride `stride`). For layers the int8 kernel does not cover.
 void fake_quantize_per_token(float* x, int64_t n, int64_t stride, int64_t cols, int bits);
 
+// out [x.n, groups] = the sums of x.e over the blocks of each weight group of
+// `groups` groups per row (groups divides x.blocks): what the AVX2 kernels take.
+void q8_group_e_sums(const Q8Activations& x, int64_t groups, std::vector<float>* out);
+
 // True when w can be multiplied with Q8Activations: 4 or 8 bits, cols and the
 // group length multiples of kQ8Block. Other layers keep float activations.
 bool supports_q8(const format::PackedView& w);

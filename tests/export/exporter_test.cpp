@@ -53,15 +53,25 @@ void write_qat_checkpoint(const fs::path& dir, const models::Qwen2Config& c,
   const int64_t h = c.hidden_size;
   for (const auto& name : qwen2_tensor_names(c.num_hidden_layers, c.tie_word_embeddings)) {
     std::vector<int64_t> shape;
-    if (name.ends_with("layernorm.weight") || name == "model.norm.weight") shape = {h};
-    else if (name == "model.embed_tokens.weight" || name == "lm_head.weight") shape = {c.vocab_size, h};
-    else if (name.find("q_proj.weight") != std::string::npos) shape = {c.q_dim(), h};
-    else if (name.find("q_proj.bias") != std::string::npos) shape = {c.q_dim()};
-    else if (name.find("_proj.bias") != std::string::npos) shape = {c.kv_dim()};
-    else if (name.find("k_proj.weight") != std::string::npos || name.find("v_proj.weight") != std::string::npos) shape = {c.kv_dim(), h};
-    else if (name.find("o_proj") != std::string::npos) shape = {h, c.q_dim()};
-    else if (name.find("down_proj") != std::string::npos) shape = {h, c.intermediate_size};
-    else shape = {c.intermediate_size, h};
+    if (name.ends_with("layernorm.weight") || name == "model.norm.weight")
+      shape = {h};
+    else if (name == "model.embed_tokens.weight" || name == "lm_head.weight")
+      shape = {c.vocab_size, h};
+    else if (name.find("q_proj.weight") != std::string::npos)
+      shape = {c.q_dim(), h};
+    else if (name.find("q_proj.bias") != std::string::npos)
+      shape = {c.q_dim()};
+    else if (name.find("_proj.bias") != std::string::npos)
+      shape = {c.kv_dim()};
+    else if (name.find("k_proj.weight") != std::string::npos ||
+             name.find("v_proj.weight") != std::string::npos)
+      shape = {c.kv_dim(), h};
+    else if (name.find("o_proj") != std::string::npos)
+      shape = {h, c.q_dim()};
+    else if (name.find("down_proj") != std::string::npos)
+      shape = {h, c.intermediate_size};
+    else
+      shape = {c.intermediate_size, h};
     int64_t n = 1;
     for (auto d : shape) n *= d;
     std::vector<float> v(static_cast<size_t>(n));
@@ -87,7 +97,9 @@ void write_qat_checkpoint(const fs::path& dir, const models::Qwen2Config& c,
   }
   std::vector<models::TensorToWrite> list;
   for (size_t i = 0; i < store.size(); ++i)
-    list.push_back({shapes[i].first, models::DType::kF32, shapes[i].second,
+    list.push_back({shapes[i].first,
+                    models::DType::kF32,
+                    shapes[i].second,
                     {reinterpret_cast<const uint8_t*>(store[i].data()), store[i].size() * 4}});
   models::write_safetensors(dir / "model.safetensors", list);
 }
@@ -186,16 +198,20 @@ TEST(Exporter, FloatDtypeFollowsTheCheckpoint) {
       auto v = models::to_f32(t);
       if (name.find("fake_quant") != std::string::npos) {
         floats.push_back(std::move(v));
-        list.push_back({name, models::DType::kF32, t.shape,
-                        {reinterpret_cast<const uint8_t*>(floats.back().data()),
-                         floats.back().size() * 4}});
+        list.push_back(
+            {name,
+             models::DType::kF32,
+             t.shape,
+             {reinterpret_cast<const uint8_t*>(floats.back().data()), floats.back().size() * 4}});
       } else {
         std::vector<uint16_t> h(v.size());
         for (size_t i = 0; i < v.size(); ++i) h[i] = f32_to_bf16(v[i]);
         halves.push_back(std::move(h));
-        list.push_back({name, models::DType::kBF16, t.shape,
-                        {reinterpret_cast<const uint8_t*>(halves.back().data()),
-                         halves.back().size() * 2}});
+        list.push_back(
+            {name,
+             models::DType::kBF16,
+             t.shape,
+             {reinterpret_cast<const uint8_t*>(halves.back().data()), halves.back().size() * 2}});
       }
     }
   }
@@ -235,8 +251,30 @@ TEST(Exporter, GgufExactTypesEqualH5) {
              {"model.layers.0.self_attn.q_proj.weight", "blk.0.attn_q.weight"},
              {"model.layers.1.mlp.down_proj.weight", "blk.1.ffn_down.weight"},
              {"lm_head.weight", "output.weight"}})
-      expect_bits_equal(gguf.to_f32(gguf.get_tensor(gg)), h5.to_f32(hf), std::string(preset) + " " + hf);
+      expect_bits_equal(gguf.to_f32(gguf.get_tensor(gg)), h5.to_f32(hf),
+                        std::string(preset) + " " + hf);
   }
+}
+
+// Per-token activation bits: on the .h5 tensors of the layers trained with
+// them (not the embedding or lm_head), and a note in the GGUF report, which
+// cannot record them.
+TEST(Exporter, ActivationBitsAreRecorded) {
+  testing::TempDir dir;
+  write_qat_checkpoint(dir / "ckpt", tiny_config(false), qat::QatConfig::from_preset("w4g32a8"));
+  ExportOptions o;
+  o.model = dir / "ckpt";
+  o.progress = false;
+  o.out_h5 = dir / "m.h5";
+  o.out_gguf = dir / "m.gguf";
+  const Json s = run_export(o);
+  format::H5ModelFile h5(o.out_h5);
+  EXPECT_EQ(h5.get("model.layers.0.self_attn.q_proj.weight").activation_bits, 8);
+  EXPECT_EQ(h5.get("model.layers.1.mlp.down_proj.weight").activation_bits, 8);
+  EXPECT_EQ(h5.get("model.embed_tokens.weight").activation_bits, 0);
+  EXPECT_EQ(h5.get("lm_head.weight").activation_bits, 0);
+  ASSERT_TRUE(s["gguf"].contains("note")) << s.dump();
+  EXPECT_NE(s["gguf"]["note"].get<std::string>().find("per-token activation"), std::string::npos);
 }
 
 TEST(Exporter, GgufRefusesInexactSchemeUnlessAllowed) {

@@ -195,11 +195,8 @@ TEST(ActQuant, AvxVnniEqualsAvx2BitForBit) {
       auto xf = testing::random_vector(n * s.cols, 1.0f, rng);
       Q8Activations x;
       quantize_q8(xf.data(), n, s.cols, s.cols, &x);
-      // Per-weight-group sums of e (as q8_matmul_rows passes them).
-      const int64_t groups = w.groups_per_row(), bpg = x.blocks / groups;
-      std::vector<float> eg(n * groups, 0.0f);
-      for (int64_t b = 0; b < n; ++b)
-        for (int64_t k = 0; k < x.blocks; ++k) eg[b * groups + k / bpg] += x.e[b * x.blocks + k];
+      std::vector<float> eg;  // per-weight-group sums of e, as q8_matmul_rows passes them
+      q8_group_e_sums(x, w.groups_per_row(), &eg);
       std::vector<float> y1(n * s.rows), y2(n * s.rows);
       avx2::q8_matmul_rows(w, x.q.data(), x.d.data(), eg.data(), n, y1.data(), s.rows, 0, s.rows);
       avx2::q8_matmul_rows_vnni(w, x.q.data(), x.d.data(), eg.data(), n, y2.data(), s.rows, 0,
