@@ -1,6 +1,6 @@
 // Int8 activations: mode selection, the Q8 activation quantizer, the scalar
 // reference of the int8-activation matmul and the dispatch to the AVX2 one
-// (with AVX-VNNI where the CPU has it).
+// (with AVX-VNNI where the CPU has it) or the AVX-512 VNNI one.
 #include "inference/kernels/act_quant.h"
 
 #include <algorithm>
@@ -9,6 +9,7 @@
 #include "data/util/check.h"
 #include "data/util/half.h"
 #include "inference/kernels/avx2_kernels.h"
+#include "inference/kernels/avx512_kernels.h"
 #include "qat/quant/quant_math.h"
 
 namespace qwenqat::engine {
@@ -147,7 +148,9 @@ void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, float* 
       q8_group_e_sums(x, groups, &sums);
       eg = sums.data();
     }
-    if (cpu_has_avx_vnni()) {
+    if (cpu_has_avx512_vnni() && avx512::supports_q8(w)) {
+      avx512::q8_matmul_rows(w, x.q.data(), x.d.data(), eg, x.n, y, y_stride, r0, r1);
+    } else if (cpu_has_avx_vnni()) {
       avx2::q8_matmul_rows_vnni(w, x.q.data(), x.d.data(), eg, x.n, y, y_stride, r0, r1);
     } else {
       avx2::q8_matmul_rows(w, x.q.data(), x.d.data(), eg, x.n, y, y_stride, r0, r1);

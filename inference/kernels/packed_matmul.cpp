@@ -12,6 +12,7 @@
 
 #include "data/util/check.h"
 #include "inference/kernels/avx2_kernels.h"
+#include "inference/kernels/avx512_kernels.h"
 
 namespace qwenqat::engine {
 namespace {
@@ -39,6 +40,16 @@ float* scratch(int64_t n) {
   return buf.data();
 }
 
+// The GEMM micro-kernels' entry: AVX-512 where the CPU has it, else AVX2.
+void gemm_tile(const float* tile, int64_t tile_rows, int64_t tile_stride, const float* x, int64_t n,
+               int64_t x_stride, float* y, int64_t y_stride, int64_t k0, int64_t k1) {
+  if (cpu_has_avx512()) {
+    avx512::gemm_tile_accumulate(tile, tile_rows, tile_stride, x, n, x_stride, y, y_stride, k0, k1);
+  } else {
+    avx2::gemm_tile_accumulate(tile, tile_rows, tile_stride, x, n, x_stride, y, y_stride, k0, k1);
+  }
+}
+
 }  // namespace
 
 const char* isa_name(KernelIsa isa) { return isa == KernelIsa::kAvx2 ? "avx2" : "scalar"; }
@@ -55,6 +66,21 @@ bool cpu_has_avx_vnni() {
     return cpu_has_avx2() && __builtin_cpu_supports("avxvnni") &&
            !(env != nullptr && std::string(env) == "0");
   }();
+  return has;
+}
+
+bool cpu_has_avx512() {
+  static const bool has = [] {
+    const char* env = std::getenv("QWENQAT_ENGINE_AVX512");
+    return cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512dq") && !(env != nullptr && std::string(env) == "0");
+  }();
+  return has;
+}
+
+bool cpu_has_avx512_vnni() {
+  static const bool has = cpu_has_avx512() && __builtin_cpu_supports("avx512vnni");
   return has;
 }
 
@@ -112,7 +138,11 @@ void packed_matmul_rows(const format::PackedView& w, const float* x, int64_t n, 
     return;
   }
   if (n == 1 && avx2::supports_gemv(w)) {
-    avx2::gemv_rows(w, x, y, r0, r1, scratch(w.groups_per_row()));
+    if (cpu_has_avx512()) {
+      avx512::gemv_rows(w, x, y, r0, r1, scratch(w.groups_per_row()));
+    } else {
+      avx2::gemv_rows(w, x, y, r0, r1, scratch(w.groups_per_row()));
+    }
     return;
   }
   if (n <= kMaxMultiVector && avx2::supports_gemv(w)) {
@@ -133,8 +163,7 @@ void tiled_matmul_rows(const format::PackedView& w, const float* x, int64_t n, i
     dequantize_rows(w, rt, rt + tr, tile, isa);
     for (int64_t b = 0; b < n; ++b) std::memset(y + b * y_stride + rt, 0, tr * sizeof(float));
     for (int64_t k0 = 0; k0 < cols; k0 += kKBlock) {
-      avx2::gemm_tile_accumulate(tile, tr, cols, x, n, x_stride, y + rt, y_stride, k0,
-                                 std::min(cols, k0 + kKBlock));
+      gemm_tile(tile, tr, cols, x, n, x_stride, y + rt, y_stride, k0, std::min(cols, k0 + kKBlock));
     }
   }
 }
@@ -153,8 +182,8 @@ void float_matmul_rows(const float* w, int64_t cols, const float* x, int64_t n, 
   }
   for (int64_t b = 0; b < n; ++b) std::memset(y + b * y_stride + r0, 0, (r1 - r0) * sizeof(float));
   for (int64_t k0 = 0; k0 < cols; k0 += kKBlock) {
-    avx2::gemm_tile_accumulate(w + r0 * cols, r1 - r0, cols, x, n, x_stride, y + r0, y_stride, k0,
-                               std::min(cols, k0 + kKBlock));
+    gemm_tile(w + r0 * cols, r1 - r0, cols, x, n, x_stride, y + r0, y_stride, k0,
+              std::min(cols, k0 + kKBlock));
   }
 }
 

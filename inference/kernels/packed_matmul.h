@@ -28,6 +28,14 @@ bool cpu_has_avx2();
 // QWENQAT_ENGINE_VNNI is not "0": the kAvx2 int8-activation products then use
 // it (the same results bit for bit, fewer instructions).
 bool cpu_has_avx_vnni();
+// True when it has AVX-512 F/BW/VL/DQ and QWENQAT_ENGINE_AVX512 is not "0":
+// the kAvx2 single-vector GEMV then uses 16-lane vectors
+// (kernels/avx512_kernels.h; float sums in another order than AVX2's).
+bool cpu_has_avx512();
+// cpu_has_avx512() and AVX-512 VNNI: the kAvx2 int8-activation products then
+// use the AVX-512 kernel for the layers it supports (the same integer sums,
+// float sums in another order).
+bool cpu_has_avx512_vnni();
 // The ISA the engine uses: kAvx2 when supported, unless QWENQAT_ENGINE_KERNELS
 // is "scalar" or set_kernel_isa() chose otherwise. Thread-safe to read.
 KernelIsa active_isa();

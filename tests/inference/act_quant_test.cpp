@@ -14,6 +14,7 @@
 #include "data/util/check.h"
 #include "data/util/half.h"
 #include "inference/kernels/avx2_kernels.h"
+#include "inference/kernels/avx512_kernels.h"
 #include "inference/model.h"
 #include "qat/quant/quant_math.h"
 #include "tests/inference/engine_test_util.h"
@@ -204,6 +205,72 @@ TEST(ActQuant, AvxVnniEqualsAvx2BitForBit) {
       EXPECT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * 4)) << shape_name(s) << " n=" << n;
     }
   }
+}
+
+// Shapes for the AVX-512 kernel (cols a multiple of 64): chunks of 16 blocks
+// with tails (18 and 280 blocks), 2, 4, 3 (group 96) blocks per group, per
+// channel with 16 blocks (one scale per chunk) and 18 (scales filled one by
+// one), both widths, symmetric and asymmetric, odd row counts.
+std::vector<Shape> avx512_shapes() {
+  return {{4, 32, true, 7, 576},    {4, 32, false, 3, 8960}, {4, 64, true, 5, 576},
+          {4, 128, false, 9, 1536}, {4, 96, true, 3, 576},   {4, 0, true, 5, 512},
+          {4, 0, false, 3, 576},    {8, 32, true, 11, 576},  {8, 32, false, 3, 1536},
+          {8, 128, true, 5, 576},   {8, 0, true, 3, 576},    {4, 32, true, 1, 64}};
+}
+
+// The AVX-512 kernel called directly (act_quant.cpp would pick it only when
+// the CPU has it), with the per-group e sums the dispatch passes.
+std::vector<float> run_avx512(const format::PackedView& w, const Q8Activations& x) {
+  std::vector<float> eg;
+  q8_group_e_sums(x, w.groups_per_row(), &eg);
+  std::vector<float> y(x.n * w.rows, -1.0f);
+  const int64_t mid = w.rows / 2;
+  avx512::q8_matmul_rows(w, x.q.data(), x.d.data(), eg.data(), x.n, y.data(), w.rows, 0, mid);
+  avx512::q8_matmul_rows(w, x.q.data(), x.d.data(), eg.data(), x.n, y.data(), w.rows, mid, w.rows);
+  return y;
+}
+
+TEST(ActQuant, Avx512EqualsReferenceExactlyWhenFloatsAreExact) {
+  if (!cpu_has_avx512_vnni()) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  std::mt19937 rng(8);
+  for (const Shape& s : avx512_shapes()) {
+    auto pm = random_packed(s, true, rng);
+    auto w = format::view_of(pm);
+    ASSERT_TRUE(avx512::supports_q8(w)) << shape_name(s);
+    for (int64_t n : {1, 2, 3, 5, 16}) {
+      const auto x = pow2_activations(n, s.cols, rng);
+      const auto ref = run(w, x, KernelIsa::kScalar);
+      const auto got = run_avx512(w, x);
+      EXPECT_EQ(0, std::memcmp(ref.data(), got.data(), ref.size() * 4))
+          << shape_name(s) << " n=" << n;
+    }
+  }
+}
+
+TEST(ActQuant, Avx512MatchesReferenceAndIsBatchIndependent) {
+  if (!cpu_has_avx512_vnni()) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  std::mt19937 rng(9);
+  for (const Shape& s : avx512_shapes()) {
+    auto pm = random_packed(s, false, rng);
+    auto w = format::view_of(pm);
+    const int64_t n = 9;
+    auto xf = testing::random_vector(n * s.cols, 1.0f, rng);
+    Q8Activations x;
+    quantize_q8(xf.data(), n, s.cols, s.cols, &x);
+    const auto ref = run(w, x, KernelIsa::kScalar);
+    const auto got = run_avx512(w, x);
+    for (int64_t i = 0; i < n * s.rows; ++i)
+      ASSERT_NEAR(got[i], ref[i], 1e-5 * std::abs(ref[i]) + 1e-5) << shape_name(s) << " " << i;
+    for (int64_t b = 0; b < n; ++b) {
+      Q8Activations one;
+      quantize_q8(xf.data() + b * s.cols, 1, s.cols, s.cols, &one);
+      const auto y1 = run_avx512(w, one);
+      EXPECT_EQ(0, std::memcmp(y1.data(), got.data() + b * s.rows, s.rows * 4)) << shape_name(s);
+    }
+  }
+  // Rows not a multiple of 64 columns are not the AVX-512 kernel's.
+  auto pm = random_packed({4, 32, true, 3, 96}, false, rng);
+  EXPECT_FALSE(avx512::supports_q8(format::view_of(pm)));
 }
 
 // Max |logit difference| / max |logit| allowed between int8 and float

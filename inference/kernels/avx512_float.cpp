@@ -1,0 +1,144 @@
+// Float-activation kernels with AVX-512 (contracts: avx512_kernels.h, the same
+// as their AVX2 forms in avx2_kernels.h): 16 lanes instead of 8.
+//
+// GEMV (n = 1, decode), 16 codes per conversion. Per 32-element chunk of a row: the codes as two
+// vectors of 16 int32 (4-bit: low nibbles = elements 0-15, high = 16-31; 8-bit: bytes 0-15, 16-31),
+// converted to float (exact) and FMAed with x into two accumulators; per group the sum of the two
+// is scaled by s (one FMA), and the zero point (-zero * s) or offset times the group's x sum is
+// added once per row. The same operations for every row: a row's result does not depend on r0, r1.
+// Float sums are in another order than the AVX2 GEMV's.
+//
+// GEMM tile (prefill): the 4 x 3 dot-product micro-kernel of
+// avx2::gemm_tile_accumulate with 16-lane accumulators.
+#include <immintrin.h>
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")
+
+#include "inference/kernels/avx2_util.h"
+#include "inference/kernels/avx512_kernels.h"
+
+namespace qwenqat::engine::avx512 {
+namespace {
+
+namespace util = avx2::util;
+
+// The 32 codes of chunk k of a row as two vectors of 16 floats.
+template <int kBits>
+inline void chunk_codes(const uint8_t* row, int64_t k, __m512* c0, __m512* c1) {
+  if constexpr (kBits == 4) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + k * 16));
+    const __m128i mask = _mm_set1_epi8(0x0f);
+    *c0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(v, mask)));
+    *c1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(v, 4), mask)));
+  } else {
+    const uint8_t* p = row + k * 32;
+    *c0 = _mm512_cvtepi32_ps(
+        _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+    *c1 = _mm512_cvtepi32_ps(
+        _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16))));
+  }
+}
+
+template <int kBits>
+void gemv_row(const format::PackedView& w, const float* x, const float* xsum, float* y, int64_t r) {
+  const int64_t groups = w.groups_per_row();
+  const int64_t cpg = w.spec.group_len(w.cols) / 32;  // chunks per group
+  const float zero = static_cast<float>(w.spec.symmetric ? w.spec.zero_code() : 0);
+  const uint8_t* row = w.data + r * w.row_bytes;
+  const uint16_t* sc = w.scales + r * groups;
+  __m512 total = _mm512_setzero_ps();
+  for (int64_t g = 0; g < groups; ++g) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    for (int64_t k = g * cpg; k < (g + 1) * cpg; ++k) {
+      __m512 c0, c1;
+      chunk_codes<kBits>(row, k, &c0, &c1);
+      a0 = _mm512_fmadd_ps(c0, _mm512_loadu_ps(x + k * 32), a0);
+      a1 = _mm512_fmadd_ps(c1, _mm512_loadu_ps(x + k * 32 + 16), a1);
+    }
+    total = _mm512_fmadd_ps(_mm512_add_ps(a0, a1), _mm512_set1_ps(util::h2f(sc[g])), total);
+  }
+  const int64_t p = r * groups;
+  const float corr = w.offsets ? util::dot_fp16(w.offsets + p, xsum, groups)
+                               : -zero * util::dot_fp16(w.scales + p, xsum, groups);
+  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(total), _mm512_extractf32x8_ps(total, 1));
+  y[r] = util::hsum(h) + corr;
+}
+
+}  // namespace
+
+void gemv_rows(const format::PackedView& w, const float* x, float* y, int64_t r0, int64_t r1,
+               float* xsum) {
+  const int64_t glen = w.spec.group_len(w.cols);
+  const int64_t groups = w.groups_per_row();
+  for (int64_t g = 0; g < groups; ++g) {  // the same sums as avx2::gemv_rows
+    __m256 a = _mm256_setzero_ps();
+    for (int64_t e = g * glen; e < (g + 1) * glen; e += 8)
+      a = _mm256_add_ps(a, _mm256_loadu_ps(x + e));
+    xsum[g] = util::hsum(a);
+  }
+  for (int64_t r = r0; r < r1; ++r) {
+    if (w.spec.bits == 4) {
+      gemv_row<4>(w, x, xsum, y, r);
+    } else {
+      gemv_row<8>(w, x, xsum, y, r);
+    }
+  }
+}
+
+namespace {
+
+// y[j * y_stride + i] += tile row i . x row j over len elements, R rows, B rows of x.
+template <int R, int B>
+inline void micro_kernel(const float* w, int64_t w_stride, const float* x, int64_t x_stride,
+                         int64_t len, float* y, int64_t y_stride) {
+  __m512 acc[R][B];
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < B; ++j) acc[i][j] = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + 16 <= len; k += 16) {
+    __m512 xv[B];
+    for (int j = 0; j < B; ++j) xv[j] = _mm512_loadu_ps(x + j * x_stride + k);
+    for (int i = 0; i < R; ++i) {
+      const __m512 wv = _mm512_loadu_ps(w + i * w_stride + k);
+      for (int j = 0; j < B; ++j) acc[i][j] = _mm512_fmadd_ps(wv, xv[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < R; ++i) {
+    for (int j = 0; j < B; ++j) {
+      const __m512 a = acc[i][j];
+      float s = util::hsum(_mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1)));
+      for (int64_t t = k; t < len; ++t) s += w[i * w_stride + t] * x[j * x_stride + t];
+      y[j * y_stride + i] += s;
+    }
+  }
+}
+
+template <int R>
+inline void micro_rows(const float* w, int64_t w_stride, const float* x, int64_t n,
+                       int64_t x_stride, int64_t len, float* y, int64_t y_stride) {
+  int64_t b = 0;
+  for (; b + 3 <= n; b += 3)
+    micro_kernel<R, 3>(w, w_stride, x + b * x_stride, x_stride, len, y + b * y_stride, y_stride);
+  for (; b < n; ++b)
+    micro_kernel<R, 1>(w, w_stride, x + b * x_stride, x_stride, len, y + b * y_stride, y_stride);
+}
+
+}  // namespace
+
+void gemm_tile_accumulate(const float* tile, int64_t tile_rows, int64_t tile_stride, const float* x,
+                          int64_t n, int64_t x_stride, float* y, int64_t y_stride, int64_t k0,
+                          int64_t k1) {
+  const int64_t len = k1 - k0;
+  int64_t i = 0;
+  for (; i + 4 <= tile_rows; i += 4)
+    micro_rows<4>(tile + i * tile_stride + k0, tile_stride, x + k0, n, x_stride, len, y + i,
+                  y_stride);
+  for (; i < tile_rows; ++i)
+    micro_rows<1>(tile + i * tile_stride + k0, tile_stride, x + k0, n, x_stride, len, y + i,
+                  y_stride);
+}
+
+}  // namespace qwenqat::engine::avx512
+
+#pragma GCC pop_options

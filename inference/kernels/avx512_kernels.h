@@ -1,0 +1,42 @@
+// AVX-512 kernels (avx512_float.cpp, avx512_q8.cpp, compiled under a `#pragma GCC target`
+// region so the rest of the build needs no -mavx512*). Call them only when
+// cpu_has_avx512() / cpu_has_avx512_vnni() (kernels/packed_matmul.h), which
+// packed_matmul.cpp and act_quant.cpp check before dispatching here.
+#pragma once
+
+#include <cstdint>
+
+#include "export/format/packed_tensor.h"
+
+namespace qwenqat::engine::avx512 {
+
+// The float-activation GEMV of avx2::gemv_rows (avx2_kernels.h) with 16
+// lanes (avx512_float.cpp): y[r] = w[r, :] . x for r in [r0, r1); requires
+// avx2::supports_gemv(w) and cpu_has_avx512() (packed_matmul.h). xsum:
+// scratch of w.groups_per_row() floats. Float sums in another order than the
+// AVX2 GEMV's; a row's result does not depend on r0, r1.
+void gemv_rows(const format::PackedView& w, const float* x, float* y, int64_t r0, int64_t r1,
+               float* xsum);
+
+// avx2::gemm_tile_accumulate (y += tile . x over columns [k0, k1)) with
+// 16-lane accumulators; requires cpu_has_avx512(). Float sums in another
+// order than the AVX2 form's.
+void gemm_tile_accumulate(const float* tile, int64_t tile_rows, int64_t tile_stride, const float* x,
+                          int64_t n, int64_t x_stride, float* y, int64_t y_stride, int64_t k0,
+                          int64_t k1);
+
+// True when q8_matmul_rows handles w: 4 or 8 bits, cols a multiple of 64
+// (pairs of 32-blocks) and a group length that is a multiple of 32.
+bool supports_q8(const format::PackedView& w);
+
+// The int8-activation matmul of act_quant.h on n activation rows, with the
+// arguments of avx2::q8_matmul_rows (avx2_kernels.h): q [n, w.cols] int8
+// codes, d [n, w.cols / 32] block scales, eg [n, groups] the per-weight-group
+// sums of d * sum(q); y[b * y_stride + r] for b < n, r in [r0, r1). The int32
+// block sums equal the reference's; float sums differ in order only. A
+// (row, sequence) result does not depend on n, r0 or r1. Thread-safe on
+// disjoint row ranges.
+void q8_matmul_rows(const format::PackedView& w, const int8_t* q, const float* d, const float* eg,
+                    int64_t n, float* y, int64_t y_stride, int64_t r0, int64_t r1);
+
+}  // namespace qwenqat::engine::avx512

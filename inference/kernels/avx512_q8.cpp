@@ -1,0 +1,221 @@
+// The int8-activation matmul with AVX-512 VNNI (contract: kernels/act_quant.h
+// and avx512_kernels.h): two 32-element blocks per 512-bit vector.
+//
+// Per pair of blocks (k, k + 1):
+//   * 4-bit weights: the 32 packed bytes of the pair are spread to the four
+//     128-bit lanes [low nibbles of k, high of k, low of k + 1, high of k + 1]
+//     (one vpermq, one masked shift, one and): the unsigned codes u in element
+//     order, matching the 64 activation bytes of the pair as they lie in q.
+//   * 8-bit weights: v = u - 128 (xor 0x80), vpdpbusd(|v|, q negated where
+//     v < 0): exact products v * q (AVX-512 has no vpsignb: a mask and a
+//     masked subtract stand in for it).
+// vpdpbusd gives 16 int32 lanes, lanes 0-7 of block k and 8-15 of block k + 1,
+// each the exact sum of four products; they are converted to float (exact) and
+// FMAed with s_k * d_k (lanes 0-7) and s_{k+1} * d_{k+1} (lanes 8-15) into one
+// accumulator per (weight row, activation row). The factors s * d are formed
+// 16 blocks at a time and spread to the pairs with vpermps. The zero point and
+// offsets are applied once per row as in avx2_q8_impl.h.
+//
+// The int32 block sums equal the scalar reference's exactly; the float sums are
+// in a different order than the AVX2 kernel's (two interleaved block chains),
+// so results differ from it by summation rounding only. The per-pair
+// operations do not depend on the batch or the row pairing: a (row, sequence)
+// result is the same for any n, r0, r1.
+#include <immintrin.h>
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
+
+#include "inference/kernels/avx2_util.h"
+#include "inference/kernels/avx512_kernels.h"
+
+namespace qwenqat::engine::avx512 {
+namespace {
+
+namespace util = avx2::util;
+
+constexpr int kMaxPass = 4;  // activation rows per pass
+constexpr int kChunk = 16;   // blocks whose scale factors are formed together
+
+struct Q8Args {
+  const format::PackedView* w;
+  const int8_t* q;  // [n, cols]
+  const float* d;   // [n, blocks]
+  const float* eg;  // [n, groups] per-group sums of d * sum(q)
+  float* y;
+  int64_t y_stride;
+  int64_t blocks, groups, bpg;  // blocks per row, groups per row, blocks per group
+  __m512i group_of_block;       // lane j -> j / bpg (when 16 % bpg == 0)
+};
+
+// The 16 weight scales of blocks [k0, k0 + count) of row r as floats (lanes
+// past count: anything finite). count is even, k0 a multiple of kChunk.
+inline __m512 block_scales(const Q8Args& a, int64_t r, int64_t k0, int count) {
+  const uint16_t* s = a.w->scales + r * a.groups;
+  if (a.bpg == 1) {
+    const __mmask16 m = static_cast<__mmask16>((1u << count) - 1);
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, s + k0));
+  }
+  if (a.bpg % kChunk == 0) return _mm512_set1_ps(util::h2f(s[k0 / a.bpg]));
+  if (kChunk % a.bpg == 0) {
+    const int ng = static_cast<int>((count + a.bpg - 1) / a.bpg);
+    const __mmask16 m = static_cast<__mmask16>((1u << ng) - 1);
+    const __m512 g = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, s + k0 / a.bpg));
+    return _mm512_permutexvar_ps(a.group_of_block, g);
+  }
+  alignas(64) float f[kChunk] = {};
+  for (int j = 0; j < count; ++j) f[j] = util::h2f(s[(k0 + j) / a.bpg]);
+  return _mm512_load_ps(f);
+}
+
+// Lanes 0-7 = lane 2j of v, lanes 8-15 = lane 2j + 1.
+inline __m512 pair_lanes(__m512 v, int j) {
+  const __m512i idx =
+      _mm512_set_epi32(2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1,
+                       2 * j + 1, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j);
+  return _mm512_permutexvar_ps(idx, v);
+}
+
+// The 64 codes of blocks (k, k + 1) of a 4-bit row as unsigned bytes in
+// element order.
+inline __m512i unpack_q4_pair(const uint8_t* row, int64_t k) {
+  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + k * 16));
+  // qwords [0 1 0 1 2 3 2 3]: 128-bit lanes [k, k, k+1, k+1].
+  const __m512i t =
+      _mm512_permutexvar_epi64(_mm512_set_epi64(3, 2, 3, 2, 1, 0, 1, 0), _mm512_castsi256_si512(v));
+  const __m512i h = _mm512_mask_srli_epi64(t, 0xcc, t, 4);  // lanes 1, 3: high nibbles
+  return _mm512_and_si512(h, _mm512_set1_epi8(0x0f));
+}
+
+// Weight rows [r, r + R) against activation rows [b0, b0 + B).
+template <int kBits, int R, int B>
+void q8_block(const Q8Args& a, int64_t r, int64_t b0) {
+  const format::PackedView& w = *a.w;
+  const int64_t cols = w.cols, blocks = a.blocks;
+  const int8_t* q = a.q + b0 * cols;
+  const float* d = a.d + b0 * blocks;
+  __m512 acc[R][B];
+  for (int i = 0; i < R; ++i)
+    for (int b = 0; b < B; ++b) acc[i][b] = _mm512_setzero_ps();
+  for (int64_t k0 = 0; k0 < blocks; k0 += kChunk) {
+    const int count = static_cast<int>(blocks - k0 < kChunk ? blocks - k0 : kChunk);
+    const __mmask16 m = static_cast<__mmask16>((1u << count) - 1);
+    __m512 sd[R][B];  // s_k * d_k for the chunk's blocks
+    for (int i = 0; i < R; ++i) {
+      const __m512 s = block_scales(a, r + i, k0, count);
+      for (int b = 0; b < B; ++b)
+        sd[i][b] = _mm512_mul_ps(s, _mm512_maskz_loadu_ps(m, d + b * blocks + k0));
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < kChunk / 2; ++j) {
+      if (2 * j >= count) break;
+      const int64_t k = k0 + 2 * j;
+      __m512i wv[R];
+      __mmask64 neg[R];
+      for (int i = 0; i < R; ++i) {
+        const uint8_t* row = w.data + (r + i) * w.row_bytes;
+        if constexpr (kBits == 4) {
+          wv[i] = unpack_q4_pair(row, k);
+        } else {
+          const __m512i u = _mm512_loadu_si512(row + k * 32);
+          const __m512i v = _mm512_xor_si512(u, _mm512_set1_epi8(static_cast<char>(0x80)));
+          neg[i] = _mm512_movepi8_mask(v);
+          wv[i] = _mm512_abs_epi8(v);
+        }
+      }
+      for (int b = 0; b < B; ++b) {
+        const __m512i qv = _mm512_loadu_si512(q + b * cols + k * 32);
+        for (int i = 0; i < R; ++i) {
+          __m512i p;
+          if constexpr (kBits == 4) {
+            p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[i], qv);
+          } else {
+            const __m512i qs = _mm512_mask_sub_epi8(qv, neg[i], _mm512_setzero_si512(), qv);
+            p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[i], qs);
+          }
+          acc[i][b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), pair_lanes(sd[i][b], j), acc[i][b]);
+        }
+      }
+    }
+  }
+  // As in avx2_q8_impl.h: the codes used are u - c (c = 0 for 4 bits, 128 for
+  // 8 bits); add (c - zero) * s + o times e per group.
+  const int c = kBits == 4 ? 0 : 128;
+  const float cs = static_cast<float>(c - (w.spec.symmetric ? w.spec.zero_code() : 0));
+  for (int i = 0; i < R; ++i) {
+    const int64_t p = (r + i) * a.groups;
+    for (int b = 0; b < B; ++b) {
+      const float* eg = a.eg + (b0 + b) * a.groups;
+      float corr = cs != 0.0f ? cs * util::dot_fp16(w.scales + p, eg, a.groups) : 0.0f;
+      if (w.offsets) corr += util::dot_fp16(w.offsets + p, eg, a.groups);
+      const __m256 h =
+          _mm256_add_ps(_mm512_castps512_ps256(acc[i][b]), _mm512_extractf32x8_ps(acc[i][b], 1));
+      a.y[(b0 + b) * a.y_stride + r + i] = util::hsum(h) + corr;
+    }
+  }
+}
+
+template <int kBits, int R>
+void q8_dispatch(const Q8Args& a, int64_t r, int64_t b0, int64_t nb) {
+  switch (nb) {
+    case 1:
+      return q8_block<kBits, R, 1>(a, r, b0);
+    case 2:
+      return q8_block<kBits, R, 2>(a, r, b0);
+    case 3:
+      return q8_block<kBits, R, 3>(a, r, b0);
+    case 4:
+      return q8_block<kBits, R, 4>(a, r, b0);
+  }
+}
+
+template <int kBits>
+void q8_rows(const Q8Args& a, int64_t n, int64_t r0, int64_t r1) {
+  if (n == 1) {  // decode: one weight row per iteration, one sequential stream
+    for (int64_t r = r0; r < r1; ++r) q8_block<kBits, 1, 1>(a, r, 0);
+    return;
+  }
+  const int64_t passes = (n + kMaxPass - 1) / kMaxPass;
+  for (int64_t r = r0; r < r1;) {
+    const bool pair = r + 2 <= r1;
+    for (int64_t p = 0, b0 = 0; p < passes; ++p) {
+      const int64_t b1 = n * (p + 1) / passes;
+      if (pair) {
+        q8_dispatch<kBits, 2>(a, r, b0, b1 - b0);
+      } else {
+        q8_dispatch<kBits, 1>(a, r, b0, b1 - b0);
+      }
+      b0 = b1;
+    }
+    r += pair ? 2 : 1;
+  }
+}
+
+}  // namespace
+
+bool supports_q8(const format::PackedView& w) {
+  return (w.spec.bits == 4 || w.spec.bits == 8) && w.cols % 64 == 0 &&
+         w.spec.group_len(w.cols) % 32 == 0;
+}
+
+void q8_matmul_rows(const format::PackedView& w, const int8_t* q, const float* d, const float* eg,
+                    int64_t n, float* y, int64_t y_stride, int64_t r0, int64_t r1) {
+  Q8Args a{&w, q, d, eg, y, y_stride, 0, 0, 0, _mm512_setzero_si512()};
+  a.blocks = w.cols / 32;
+  a.groups = w.groups_per_row();
+  a.bpg = a.blocks / a.groups;
+  if (kChunk % a.bpg == 0) {
+    a.group_of_block = _mm512_srlv_epi32(
+        _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+        _mm512_set1_epi32(__builtin_ctzll(static_cast<unsigned long long>(a.bpg))));
+  }
+  if (w.spec.bits == 4) {
+    q8_rows<4>(a, n, r0, r1);
+  } else {
+    q8_rows<8>(a, n, r0, r1);
+  }
+}
+
+}  // namespace qwenqat::engine::avx512
+
+#pragma GCC pop_options
