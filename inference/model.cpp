@@ -215,9 +215,8 @@ void Model::forward(const std::vector<SequenceStep>& steps, KvCache& cache, Thre
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     const Layer& L = layers_[l];
     rms_norm(x.data(), T, H, L.input_layernorm, eps, h.data());
-    L.q_proj.forward(h.data(), T, q.data(), pool, isa_, act_quant_);
-    L.k_proj.forward(h.data(), T, k.data(), pool, isa_, act_quant_);
-    L.v_proj.forward(h.data(), T, v.data(), pool, isa_, act_quant_);
+    Linear::forward_shared({{&L.q_proj, q.data()}, {&L.k_proj, k.data()}, {&L.v_proj, v.data()}},
+                           h.data(), T, pool, isa_, act_quant_);
     for (int64_t t = 0; t < T; ++t) {
       apply_rope(q.data() + t * QD, c.num_attention_heads, d, &cosv[t * half], &sinv[t * half]);
       apply_rope(k.data() + t * KD, c.num_key_value_heads, d, &cosv[t * half], &sinv[t * half]);
@@ -234,8 +233,8 @@ void Model::forward(const std::vector<SequenceStep>& steps, KvCache& cache, Thre
     L.o_proj.forward(a.data(), T, h.data(), pool, isa_, act_quant_);
     for (int64_t i = 0; i < T * H; ++i) x[i] += h[i];
     rms_norm(x.data(), T, H, L.post_attention_layernorm, eps, h.data());
-    L.gate_proj.forward(h.data(), T, g.data(), pool, isa_, act_quant_);
-    L.up_proj.forward(h.data(), T, u.data(), pool, isa_, act_quant_);
+    Linear::forward_shared({{&L.gate_proj, g.data()}, {&L.up_proj, u.data()}}, h.data(), T, pool,
+                           isa_, act_quant_);
     for (int64_t i = 0; i < T * I; ++i) {
       const float gi = g[i];
       g[i] = gi / (1.0f + std::exp(-gi)) * u[i];

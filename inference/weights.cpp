@@ -147,37 +147,89 @@ uint64_t Linear::weight_bytes() const {
   return static_cast<uint64_t>(p.rows * p.row_bytes) + params * (p.offsets ? 2 : 1);
 }
 
-void Linear::forward(const float* x, int64_t n, float* y, ThreadPool& pool, KernelIsa isa,
-                     ActQuant act) const {
-  const int64_t chunks = (rows_ + kRowsPerChunk - 1) / kRowsPerChunk;
+// The input of one layer as its kernels take it (see Linear::forward).
+struct Linear::Input {
+  const float* x = nullptr;  // [n, cols] float input (fake-quantized when per token)
+  bool q8 = false;           // use the int8 kernels with xq
+  int token_bits = 0;        // per-token bits, 0 for Q8 blocks / float
   Q8Activations xq;
+  std::vector<float> xf;  // [n, cols] fake-quantized x for the float kernels
+};
+
+void Linear::prepare(const float* x, int64_t n, ActQuant act, Input* in) const {
   const int token_bits = act == ActQuant::kAuto ? act_bits_ : 0;
   const bool int8_kernel = packed_ && supports_q8(*packed_);
-  const bool q8 = int8_kernel && (act == ActQuant::kQ8 || token_bits > 0);
-  std::vector<float> xf;  // [n, cols] fake-quantized x for the float kernels
-  if (q8 && token_bits > 0) {
-    quantize_per_token(x, n, cols_, cols_, token_bits, &xq);
-  } else if (q8) {
-    quantize_q8(x, n, cols_, cols_, &xq);
+  in->q8 = int8_kernel && (act == ActQuant::kQ8 || token_bits > 0);
+  in->token_bits = token_bits;
+  in->x = x;
+  if (in->q8 && token_bits > 0) {
+    quantize_per_token(x, n, cols_, cols_, token_bits, &in->xq);
+  } else if (in->q8) {
+    quantize_q8(x, n, cols_, cols_, &in->xq);
   } else if (token_bits > 0) {
-    xf.assign(x, x + n * cols_);
-    fake_quantize_per_token(xf.data(), n, cols_, cols_, token_bits);
-    x = xf.data();
+    in->xf.assign(x, x + n * cols_);
+    fake_quantize_per_token(in->xf.data(), n, cols_, cols_, token_bits);
+    in->x = in->xf.data();
   }
-  pool.parallel_for(chunks, [&](int64_t c) {
-    const int64_t r0 = c * kRowsPerChunk, r1 = std::min(rows_, r0 + kRowsPerChunk);
-    if (q8) {
-      q8_matmul_rows(*packed_, xq, y, rows_, r0, r1, isa);
-    } else if (packed_) {
-      packed_matmul_rows(*packed_, x, n, cols_, y, rows_, r0, r1, isa);
-    } else {
-      float_matmul_rows(f32_.data(), cols_, x, n, cols_, y, rows_, r0, r1, isa);
+}
+
+bool Linear::same_input(const Linear& o, ActQuant act) const {
+  const bool a = packed_ && supports_q8(*packed_), b = o.packed_ && supports_q8(*o.packed_);
+  const int ta = act == ActQuant::kAuto ? act_bits_ : 0,
+            tb = act == ActQuant::kAuto ? o.act_bits_ : 0;
+  const bool qa = a && (act == ActQuant::kQ8 || ta > 0), qb = b && (act == ActQuant::kQ8 || tb > 0);
+  return cols_ == o.cols_ && qa == qb && ta == tb;
+}
+
+void Linear::run_chunk(const Input& in, int64_t n, float* y, int64_t c, KernelIsa isa) const {
+  const int64_t r0 = c * kRowsPerChunk, r1 = std::min(rows_, r0 + kRowsPerChunk);
+  if (in.q8) {
+    q8_matmul_rows(*packed_, in.xq, y, rows_, r0, r1, isa);
+  } else if (packed_) {
+    packed_matmul_rows(*packed_, in.x, n, cols_, y, rows_, r0, r1, isa);
+  } else {
+    float_matmul_rows(f32_.data(), cols_, in.x, n, cols_, y, rows_, r0, r1, isa);
+  }
+  if (!bias_.empty()) {
+    for (int64_t b = 0; b < n; ++b) {
+      float* yb = y + b * rows_;
+      for (int64_t r = r0; r < r1; ++r) yb[r] += bias_[r];
     }
-    if (!bias_.empty()) {
-      for (int64_t b = 0; b < n; ++b) {
-        float* yb = y + b * rows_;
-        for (int64_t r = r0; r < r1; ++r) yb[r] += bias_[r];
-      }
+  }
+}
+
+void Linear::forward(const float* x, int64_t n, float* y, ThreadPool& pool, KernelIsa isa,
+                     ActQuant act) const {
+  forward_shared({{this, y}}, x, n, pool, isa, act);
+}
+
+void Linear::forward_shared(const std::vector<std::pair<const Linear*, float*>>& outs,
+                            const float* x, int64_t n, ThreadPool& pool, KernelIsa isa,
+                            ActQuant act) {
+  // One prepared input per run of layers that take it the same way.
+  std::vector<Input> inputs(outs.size());
+  std::vector<const Input*> input_of(outs.size());
+  std::vector<int64_t> first_chunk(outs.size() + 1, 0);  // prefix sums of chunk counts
+  for (size_t i = 0; i < outs.size(); ++i) {
+    const Linear& l = *outs[i].first;
+    if (i > 0 && l.same_input(*outs[i - 1].first, act)) {
+      input_of[i] = input_of[i - 1];
+    } else {
+      l.prepare(x, n, act, &inputs[i]);
+      input_of[i] = &inputs[i];
+    }
+    first_chunk[i + 1] = first_chunk[i] + (l.rows_ + kRowsPerChunk - 1) / kRowsPerChunk;
+  }
+  // Each task takes a contiguous run of the layers' chunks (in order), so each
+  // thread streams one sequential range of weights; chunk boundaries, and so
+  // the results, do not depend on the thread count.
+  const int64_t chunks = first_chunk.back();
+  const int64_t tasks = std::min<int64_t>(chunks, pool.size());
+  pool.parallel_for(tasks, [&](int64_t t) {
+    size_t i = 0;
+    for (int64_t c = chunks * t / tasks; c < chunks * (t + 1) / tasks; ++c) {
+      while (c >= first_chunk[i + 1]) ++i;
+      outs[i].first->run_chunk(*input_of[i], n, outs[i].second, c - first_chunk[i], isa);
     }
   });
 }

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "export/format/h5_model_reader.h"
@@ -137,10 +138,22 @@ class Linear {
   // when the weight supports_q8(); kNone, and every other case, keeps float x.
   void forward(const float* x, int64_t n, float* y, ThreadPool& pool, KernelIsa isa,
                ActQuant act = ActQuant::kAuto) const;
+  // forward() of several layers on the same x [n, cols] (q/k/v, gate/up) in
+  // one parallel_for: outs = (layer, y) pairs, each y [n, layer.rows()]. x is
+  // quantized once for consecutive layers that take it the same way. The
+  // same results as one forward() per layer.
+  static void forward_shared(const std::vector<std::pair<const Linear*, float*>>& outs,
+                             const float* x, int64_t n, ThreadPool& pool, KernelIsa isa,
+                             ActQuant act = ActQuant::kAuto);
   // Row r of W as float32 (embedding lookup): out[cols].
   void row(int64_t r, float* out, KernelIsa isa) const;
 
  private:
+  struct Input;
+  void prepare(const float* x, int64_t n, ActQuant act, Input* in) const;
+  bool same_input(const Linear& o, ActQuant act) const;  // prepare() gives the same Input
+  void run_chunk(const Input& in, int64_t n, float* y, int64_t c, KernelIsa isa) const;
+
   int64_t rows_ = 0, cols_ = 0;
   std::string scheme_;
   int act_bits_ = 0;

@@ -8,8 +8,8 @@
 // added once per row. The same operations for every row: a row's result does not depend on r0, r1.
 // Float sums are in another order than the AVX2 GEMV's.
 //
-// GEMM tile (prefill): the 4 x 3 dot-product micro-kernel of
-// avx2::gemm_tile_accumulate with 16-lane accumulators.
+// (A 16-lane form of the prefill GEMM's micro-kernel measured no faster than
+// the AVX2 one on Zen 5, 44 G MAC/s per core for both; it is not kept.)
 #include <immintrin.h>
 
 #pragma GCC push_options
@@ -84,59 +84,6 @@ void gemv_rows(const format::PackedView& w, const float* x, float* y, int64_t r0
       gemv_row<8>(w, x, xsum, y, r);
     }
   }
-}
-
-namespace {
-
-// y[j * y_stride + i] += tile row i . x row j over len elements, R rows, B rows of x.
-template <int R, int B>
-inline void micro_kernel(const float* w, int64_t w_stride, const float* x, int64_t x_stride,
-                         int64_t len, float* y, int64_t y_stride) {
-  __m512 acc[R][B];
-  for (int i = 0; i < R; ++i)
-    for (int j = 0; j < B; ++j) acc[i][j] = _mm512_setzero_ps();
-  int64_t k = 0;
-  for (; k + 16 <= len; k += 16) {
-    __m512 xv[B];
-    for (int j = 0; j < B; ++j) xv[j] = _mm512_loadu_ps(x + j * x_stride + k);
-    for (int i = 0; i < R; ++i) {
-      const __m512 wv = _mm512_loadu_ps(w + i * w_stride + k);
-      for (int j = 0; j < B; ++j) acc[i][j] = _mm512_fmadd_ps(wv, xv[j], acc[i][j]);
-    }
-  }
-  for (int i = 0; i < R; ++i) {
-    for (int j = 0; j < B; ++j) {
-      const __m512 a = acc[i][j];
-      float s = util::hsum(_mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1)));
-      for (int64_t t = k; t < len; ++t) s += w[i * w_stride + t] * x[j * x_stride + t];
-      y[j * y_stride + i] += s;
-    }
-  }
-}
-
-template <int R>
-inline void micro_rows(const float* w, int64_t w_stride, const float* x, int64_t n,
-                       int64_t x_stride, int64_t len, float* y, int64_t y_stride) {
-  int64_t b = 0;
-  for (; b + 3 <= n; b += 3)
-    micro_kernel<R, 3>(w, w_stride, x + b * x_stride, x_stride, len, y + b * y_stride, y_stride);
-  for (; b < n; ++b)
-    micro_kernel<R, 1>(w, w_stride, x + b * x_stride, x_stride, len, y + b * y_stride, y_stride);
-}
-
-}  // namespace
-
-void gemm_tile_accumulate(const float* tile, int64_t tile_rows, int64_t tile_stride, const float* x,
-                          int64_t n, int64_t x_stride, float* y, int64_t y_stride, int64_t k0,
-                          int64_t k1) {
-  const int64_t len = k1 - k0;
-  int64_t i = 0;
-  for (; i + 4 <= tile_rows; i += 4)
-    micro_rows<4>(tile + i * tile_stride + k0, tile_stride, x + k0, n, x_stride, len, y + i,
-                  y_stride);
-  for (; i < tile_rows; ++i)
-    micro_rows<1>(tile + i * tile_stride + k0, tile_stride, x + k0, n, x_stride, len, y + i,
-                  y_stride);
 }
 
 }  // namespace qwenqat::engine::avx512

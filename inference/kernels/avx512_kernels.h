@@ -18,13 +18,6 @@ namespace qwenqat::engine::avx512 {
 void gemv_rows(const format::PackedView& w, const float* x, float* y, int64_t r0, int64_t r1,
                float* xsum);
 
-// avx2::gemm_tile_accumulate (y += tile . x over columns [k0, k1)) with
-// 16-lane accumulators; requires cpu_has_avx512(). Float sums in another
-// order than the AVX2 form's.
-void gemm_tile_accumulate(const float* tile, int64_t tile_rows, int64_t tile_stride, const float* x,
-                          int64_t n, int64_t x_stride, float* y, int64_t y_stride, int64_t k0,
-                          int64_t k1);
-
 // True when q8_matmul_rows handles w: 4 or 8 bits, cols a multiple of 64
 // (pairs of 32-blocks) and a group length that is a multiple of 32.
 bool supports_q8(const format::PackedView& w);

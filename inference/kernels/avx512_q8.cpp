@@ -94,9 +94,10 @@ void q8_block(const Q8Args& a, int64_t r, int64_t b0) {
   const int64_t cols = w.cols, blocks = a.blocks;
   const int8_t* q = a.q + b0 * cols;
   const float* d = a.d + b0 * blocks;
-  __m512 acc[R][B];
-  for (int i = 0; i < R; ++i)
-    for (int b = 0; b < B; ++b) acc[i][b] = _mm512_setzero_ps();
+  __m512 acc[2][R][B];  // even and odd pairs: two FMA chains
+  for (int h = 0; h < 2; ++h)
+    for (int i = 0; i < R; ++i)
+      for (int b = 0; b < B; ++b) acc[h][i][b] = _mm512_setzero_ps();
   for (int64_t k0 = 0; k0 < blocks; k0 += kChunk) {
     const int count = static_cast<int>(blocks - k0 < kChunk ? blocks - k0 : kChunk);
     const __mmask16 m = static_cast<__mmask16>((1u << count) - 1);
@@ -133,7 +134,8 @@ void q8_block(const Q8Args& a, int64_t r, int64_t b0) {
             const __m512i qs = _mm512_mask_sub_epi8(qv, neg[i], _mm512_setzero_si512(), qv);
             p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[i], qs);
           }
-          acc[i][b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), pair_lanes(sd[i][b], j), acc[i][b]);
+          __m512& ac = acc[j & 1][i][b];
+          ac = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), pair_lanes(sd[i][b], j), ac);
         }
       }
     }
@@ -148,8 +150,8 @@ void q8_block(const Q8Args& a, int64_t r, int64_t b0) {
       const float* eg = a.eg + (b0 + b) * a.groups;
       float corr = cs != 0.0f ? cs * util::dot_fp16(w.scales + p, eg, a.groups) : 0.0f;
       if (w.offsets) corr += util::dot_fp16(w.offsets + p, eg, a.groups);
-      const __m256 h =
-          _mm256_add_ps(_mm512_castps512_ps256(acc[i][b]), _mm512_extractf32x8_ps(acc[i][b], 1));
+      const __m512 t = _mm512_add_ps(acc[0][i][b], acc[1][i][b]);
+      const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(t), _mm512_extractf32x8_ps(t, 1));
       a.y[(b0 + b) * a.y_stride + r + i] = util::hsum(h) + corr;
     }
   }

@@ -33,21 +33,13 @@ std::atomic<int>& isa_slot() {
   return slot;
 }
 
-// A per-thread scratch buffer of at least n floats.
+// A per-thread scratch buffer of at least n floats, 64-byte aligned (the
+// 16-lane kernels load whole cache lines from it).
 float* scratch(int64_t n) {
   thread_local std::vector<float> buf;
-  if (static_cast<int64_t>(buf.size()) < n) buf.resize(n);
-  return buf.data();
-}
-
-// The GEMM micro-kernels' entry: AVX-512 where the CPU has it, else AVX2.
-void gemm_tile(const float* tile, int64_t tile_rows, int64_t tile_stride, const float* x, int64_t n,
-               int64_t x_stride, float* y, int64_t y_stride, int64_t k0, int64_t k1) {
-  if (cpu_has_avx512()) {
-    avx512::gemm_tile_accumulate(tile, tile_rows, tile_stride, x, n, x_stride, y, y_stride, k0, k1);
-  } else {
-    avx2::gemm_tile_accumulate(tile, tile_rows, tile_stride, x, n, x_stride, y, y_stride, k0, k1);
-  }
+  if (static_cast<int64_t>(buf.size()) < n + 16) buf.resize(n + 16);
+  const auto p = reinterpret_cast<uintptr_t>(buf.data());
+  return reinterpret_cast<float*>((p + 63) & ~uintptr_t{63});
 }
 
 }  // namespace
@@ -163,7 +155,8 @@ void tiled_matmul_rows(const format::PackedView& w, const float* x, int64_t n, i
     dequantize_rows(w, rt, rt + tr, tile, isa);
     for (int64_t b = 0; b < n; ++b) std::memset(y + b * y_stride + rt, 0, tr * sizeof(float));
     for (int64_t k0 = 0; k0 < cols; k0 += kKBlock) {
-      gemm_tile(tile, tr, cols, x, n, x_stride, y + rt, y_stride, k0, std::min(cols, k0 + kKBlock));
+      avx2::gemm_tile_accumulate(tile, tr, cols, x, n, x_stride, y + rt, y_stride, k0,
+                                 std::min(cols, k0 + kKBlock));
     }
   }
 }
@@ -182,8 +175,8 @@ void float_matmul_rows(const float* w, int64_t cols, const float* x, int64_t n, 
   }
   for (int64_t b = 0; b < n; ++b) std::memset(y + b * y_stride + r0, 0, (r1 - r0) * sizeof(float));
   for (int64_t k0 = 0; k0 < cols; k0 += kKBlock) {
-    gemm_tile(w + r0 * cols, r1 - r0, cols, x, n, x_stride, y + r0, y_stride, k0,
-              std::min(cols, k0 + kKBlock));
+    avx2::gemm_tile_accumulate(w + r0 * cols, r1 - r0, cols, x, n, x_stride, y + r0, y_stride, k0,
+                               std::min(cols, k0 + kKBlock));
   }
 }
 
