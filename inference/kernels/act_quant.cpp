@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "data/util/check.h"
 #include "data/util/half.h"
@@ -32,6 +33,7 @@ void resize_q8(int64_t n, int64_t cols, Q8Activations* out) {
   out->q.resize(static_cast<size_t>(n * cols));
   out->d.resize(static_cast<size_t>(n * out->blocks));
   out->e.resize(static_cast<size_t>(n * out->blocks));
+  out->qi.clear();
 }
 
 }  // namespace
@@ -65,6 +67,7 @@ void quantize_per_token(const float* x, int64_t n, int64_t x_stride, int64_t col
       out->e[b * out->blocks + k] = s * static_cast<float>(qsum);
     }
   }
+  if (cpu_has_avx512_vnni()) interleave_q8(out);
 }
 
 void fake_quantize_per_token(float* x, int64_t n, int64_t stride, int64_t cols, int bits) {
@@ -95,6 +98,25 @@ void quantize_q8(const float* x, int64_t n, int64_t x_stride, int64_t cols, Q8Ac
       }
       out->d[b * out->blocks + k] = d;
       out->e[b * out->blocks + k] = d * static_cast<float>(qsum);
+    }
+  }
+  if (cpu_has_avx512_vnni()) interleave_q8(out);
+}
+
+void interleave_q8(Q8Activations* x) {
+  constexpr int64_t kChunk = 16, kChunkBytes = kChunk * kQ8Block;
+  const int64_t chunks = x->blocks / kChunk;
+  x->qi.resize(static_cast<size_t>(x->n * chunks * kChunkBytes));
+  for (int64_t b = 0; b < x->n; ++b) {
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int8_t* src = x->q.data() + b * x->cols + c * kChunkBytes;
+      int8_t* dst = x->qi.data() + (b * chunks + c) * kChunkBytes;
+      for (int64_t t = 0; t < 8; ++t) {
+        for (int64_t m = 0; m < kChunk; ++m) {
+          const int64_t block = 4 * (m % 4) + m / 4;
+          std::memcpy(dst + (t * kChunk + m) * 4, src + block * kQ8Block + 4 * t, 4);
+        }
+      }
     }
   }
 }
@@ -149,7 +171,8 @@ void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, float* 
       eg = sums.data();
     }
     if (cpu_has_avx512_vnni() && avx512::supports_q8(w)) {
-      avx512::q8_matmul_rows(w, x.q.data(), x.d.data(), eg, x.n, y, y_stride, r0, r1);
+      const int8_t* qi = x.qi.empty() ? nullptr : x.qi.data();
+      avx512::q8_matmul_rows(w, x.q.data(), qi, x.d.data(), eg, x.n, y, y_stride, r0, r1);
     } else if (cpu_has_avx_vnni()) {
       avx2::q8_matmul_rows_vnni(w, x.q.data(), x.d.data(), eg, x.n, y, y_stride, r0, r1);
     } else {

@@ -50,7 +50,16 @@ struct Q8Activations {
   std::vector<int8_t> q;                // [n, cols]
   std::vector<float> d;                 // [n, blocks] block scales
   std::vector<float> e;                 // [n, blocks] d * sum(q of the block)
+  // Empty, or (interleave_q8) q of each row's full 16-block chunks in the
+  // order of the AVX-512 kernel: [n, blocks / 16, 8, 16, 4]; element
+  // [b, c, t, m, j] = q[b, (16c + sigma(m)) * 32 + 4t + j], sigma(m) =
+  // 4 * (m % 4) + m / 4. Blocks past the last full chunk are only in q.
+  std::vector<int8_t> qi;
 };
+
+// Fills x->qi from x->q (above). quantize_q8 and quantize_per_token call it
+// when cpu_has_avx512_vnni().
+void interleave_q8(Q8Activations* x);
 
 // Quantizes x [n, cols] (row stride x_stride) into out (resized). Deterministic
 // and the same for every ISA. Throws qwenqat::Error unless cols % kQ8Block == 0.

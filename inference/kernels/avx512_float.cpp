@@ -13,6 +13,11 @@
 #include <immintrin.h>
 
 #pragma GCC push_options
+// GCC 12 reports the undefined pass-through operands inside the AVX-512
+// intrinsics (avx512fintrin.h) as (maybe-)uninitialized: a false positive.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")
 
 #include "inference/kernels/avx2_util.h"
@@ -22,6 +27,8 @@ namespace qwenqat::engine::avx512 {
 namespace {
 
 namespace util = avx2::util;
+
+constexpr int kPrefetchBytes = 4096;  // software prefetch distance on a row (as avx512_q8.cpp)
 
 // The 32 codes of chunk k of a row as two vectors of 16 floats.
 template <int kBits>
@@ -51,6 +58,9 @@ void gemv_row(const format::PackedView& w, const float* x, const float* xsum, fl
   for (int64_t g = 0; g < groups; ++g) {
     __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
     for (int64_t k = g * cpg; k < (g + 1) * cpg; ++k) {
+      if (k % (16 / kBits) == 0)  // one cache line every 64 bytes of codes
+        _mm_prefetch(reinterpret_cast<const char*>(row + k * 4 * kBits + kPrefetchBytes),
+                     _MM_HINT_T0);
       __m512 c0, c1;
       chunk_codes<kBits>(row, k, &c0, &c1);
       a0 = _mm512_fmadd_ps(c0, _mm512_loadu_ps(x + k * 32), a0);
@@ -88,4 +98,5 @@ void gemv_rows(const format::PackedView& w, const float* x, float* y, int64_t r0
 
 }  // namespace qwenqat::engine::avx512
 
+#pragma GCC diagnostic pop
 #pragma GCC pop_options

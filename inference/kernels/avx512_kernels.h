@@ -29,7 +29,12 @@ bool supports_q8(const format::PackedView& w);
 // block sums equal the reference's; float sums differ in order only. A
 // (row, sequence) result does not depend on n, r0 or r1. Thread-safe on
 // disjoint row ranges.
-void q8_matmul_rows(const format::PackedView& w, const int8_t* q, const float* d, const float* eg,
-                    int64_t n, float* y, int64_t y_stride, int64_t r0, int64_t r1);
+// qi: nullptr, or the block-interleaved copy of q (Q8Activations::qi): then
+// 4-bit rows take their full 16-block chunks from it (8 vpdpbusd and one
+// float FMA per 16 blocks instead of 8 of each), otherwise every block is
+// taken in pairs from q. The two give the same int32 block sums, float sums
+// in different orders.
+void q8_matmul_rows(const format::PackedView& w, const int8_t* q, const int8_t* qi, const float* d,
+                    const float* eg, int64_t n, float* y, int64_t y_stride, int64_t r0, int64_t r1);
 
 }  // namespace qwenqat::engine::avx512

@@ -24,6 +24,11 @@
 #include <immintrin.h>
 
 #pragma GCC push_options
+// GCC 12 reports the undefined pass-through operands inside the AVX-512
+// intrinsics (avx512fintrin.h) as (maybe-)uninitialized: a false positive.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
 
 #include "inference/kernels/avx2_util.h"
@@ -34,14 +39,16 @@ namespace {
 
 namespace util = avx2::util;
 
-constexpr int kMaxPass = 4;  // activation rows per pass
-constexpr int kChunk = 16;   // blocks whose scale factors are formed together
+constexpr int kMaxPass = 4;           // activation rows per pass
+constexpr int kChunk = 16;            // blocks whose scale factors are formed together
+constexpr int kPrefetchBytes = 4096;  // software prefetch distance on a row (measured: 2-4 KB)
 
 struct Q8Args {
   const format::PackedView* w;
-  const int8_t* q;  // [n, cols]
-  const float* d;   // [n, blocks]
-  const float* eg;  // [n, groups] per-group sums of d * sum(q)
+  const int8_t* q;   // [n, cols]
+  const int8_t* qi;  // [n, full chunks * 512] block-interleaved q, or nullptr
+  const float* d;    // [n, blocks]
+  const float* eg;   // [n, groups] per-group sums of d * sum(q)
   float* y;
   int64_t y_stride;
   int64_t blocks, groups, bpg;  // blocks per row, groups per row, blocks per group
@@ -87,6 +94,56 @@ inline __m512i unpack_q4_pair(const uint8_t* row, int64_t k) {
   return _mm512_and_si512(h, _mm512_set1_epi8(0x0f));
 }
 
+// Lane m of a 16-block interleaved vector holds block sigma(m) of the chunk,
+// sigma(m) = 4 * (m % 4) + m / 4 (the order a 4 x 4 dword transpose gives).
+inline __m512i sigma_index() {
+  return _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+}
+
+// The codes of blocks [k0, k0 + 16) of a 4-bit row, interleaved: w[t] lane m
+// = the codes of elements 4t..4t+3 of block k0 + sigma(m) (four bytes), the
+// layout of Q8Activations::qi (act_quant.h).
+inline void unpack_q4_chunk16(const uint8_t* row, int64_t k0, __m512i w[8]) {
+  const uint8_t* p = row + k0 * 16;  // 16 blocks x 16 bytes
+  for (int l = 0; l < 4; ++l)
+    _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes + 64 * l), _MM_HINT_T0);
+  const __m512i w0 = _mm512_loadu_si512(p), w1 = _mm512_loadu_si512(p + 64);
+  const __m512i w2 = _mm512_loadu_si512(p + 128), w3 = _mm512_loadu_si512(p + 192);
+  const __m512i t0 = _mm512_unpacklo_epi32(w0, w1), t1 = _mm512_unpackhi_epi32(w0, w1);
+  const __m512i t2 = _mm512_unpacklo_epi32(w2, w3), t3 = _mm512_unpackhi_epi32(w2, w3);
+  const __m512i v[4] = {_mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2),
+                        _mm512_unpacklo_epi64(t1, t3), _mm512_unpackhi_epi64(t1, t3)};
+  const __m512i mask = _mm512_set1_epi8(0x0f);
+  for (int t = 0; t < 4; ++t) {
+    w[t] = _mm512_and_si512(v[t], mask);                            // elements 4t..
+    w[t + 4] = _mm512_and_si512(_mm512_srli_epi32(v[t], 4), mask);  // 16 + 4t..
+  }
+}
+
+// 4-bit weight row r against activation rows [b0, b0 + B) over the interleaved
+// chunk at block k0: acc[b] += float(isum) * s * d, lane m = block
+// k0 + sigma(m), isum the exact int32 block sums (four dpbusd chains, added).
+template <int B>
+inline void il_chunk(const Q8Args& a, int64_t r, int64_t b0, int64_t k0, __m512* acc) {
+  __m512i w[8];
+  unpack_q4_chunk16(a.w->data + r * a.w->row_bytes, k0, w);
+  const __m512i sigma = sigma_index();
+  const __m512 s = _mm512_permutexvar_ps(sigma, block_scales(a, r, k0, kChunk));
+  const int64_t chunk_bytes = 16 * 32, row_bytes = (a.blocks / kChunk) * chunk_bytes;
+  for (int b = 0; b < B; ++b) {
+    const int8_t* qi = a.qi + (b0 + b) * row_bytes + (k0 / kChunk) * chunk_bytes;
+    __m512i c[4];
+    for (int t = 0; t < 4; ++t)
+      c[t] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[t], _mm512_loadu_si512(qi + 64 * t));
+    for (int t = 4; t < 8; ++t)
+      c[t - 4] = _mm512_dpbusd_epi32(c[t - 4], w[t], _mm512_loadu_si512(qi + 64 * t));
+    const __m512i isum =
+        _mm512_add_epi32(_mm512_add_epi32(c[0], c[1]), _mm512_add_epi32(c[2], c[3]));
+    const __m512 d = _mm512_permutexvar_ps(sigma, _mm512_loadu_ps(a.d + (b0 + b) * a.blocks + k0));
+    acc[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(s, d), acc[b]);
+  }
+}
+
 // Weight rows [r, r + R) against activation rows [b0, b0 + B).
 template <int kBits, int R, int B>
 void q8_block(const Q8Args& a, int64_t r, int64_t b0) {
@@ -98,14 +155,31 @@ void q8_block(const Q8Args& a, int64_t r, int64_t b0) {
   for (int h = 0; h < 2; ++h)
     for (int i = 0; i < R; ++i)
       for (int b = 0; b < B; ++b) acc[h][i][b] = _mm512_setzero_ps();
-  for (int64_t k0 = 0; k0 < blocks; k0 += kChunk) {
+  __m512 acc_il[R][B];  // interleaved chunks (4-bit with a.qi): one lane per block
+  for (int i = 0; i < R; ++i)
+    for (int b = 0; b < B; ++b) acc_il[i][b] = _mm512_setzero_ps();
+  int64_t k0 = 0;
+  if constexpr (kBits == 4) {
+    if (a.qi) {
+      for (; k0 + kChunk <= blocks; k0 += kChunk)
+        for (int i = 0; i < R; ++i) il_chunk<B>(a, r + i, b0, k0, acc_il[i]);
+    }
+  }
+  for (; k0 < blocks; k0 += kChunk) {  // pairs: 8-bit, the tail, or no a.qi
     const int count = static_cast<int>(blocks - k0 < kChunk ? blocks - k0 : kChunk);
+    for (int i = 0; i < R; ++i) {
+      const uint8_t* p = w.data + (r + i) * w.row_bytes + k0 * 4 * kBits + kPrefetchBytes;
+      for (int l = 0; l < kBits; ++l)  // the chunk's 4 (8) cache lines, kPrefetchBytes ahead
+        _mm_prefetch(reinterpret_cast<const char*>(p + 64 * l), _MM_HINT_T0);
+    }
     const __mmask16 m = static_cast<__mmask16>((1u << count) - 1);
-    __m512 sd[R][B];  // s_k * d_k for the chunk's blocks
+    // s_k * d_k for the chunk's blocks, kept in L1 rather than in registers
+    // (the pair loop reads them through vpermps's memory operand).
+    alignas(64) float sd[R][B][kChunk];
     for (int i = 0; i < R; ++i) {
       const __m512 s = block_scales(a, r + i, k0, count);
       for (int b = 0; b < B; ++b)
-        sd[i][b] = _mm512_mul_ps(s, _mm512_maskz_loadu_ps(m, d + b * blocks + k0));
+        _mm512_store_ps(sd[i][b], _mm512_mul_ps(s, _mm512_maskz_loadu_ps(m, d + b * blocks + k0)));
     }
 #pragma GCC unroll 8
     for (int j = 0; j < kChunk / 2; ++j) {
@@ -135,7 +209,7 @@ void q8_block(const Q8Args& a, int64_t r, int64_t b0) {
             p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[i], qs);
           }
           __m512& ac = acc[j & 1][i][b];
-          ac = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), pair_lanes(sd[i][b], j), ac);
+          ac = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), pair_lanes(_mm512_load_ps(sd[i][b]), j), ac);
         }
       }
     }
@@ -150,7 +224,7 @@ void q8_block(const Q8Args& a, int64_t r, int64_t b0) {
       const float* eg = a.eg + (b0 + b) * a.groups;
       float corr = cs != 0.0f ? cs * util::dot_fp16(w.scales + p, eg, a.groups) : 0.0f;
       if (w.offsets) corr += util::dot_fp16(w.offsets + p, eg, a.groups);
-      const __m512 t = _mm512_add_ps(acc[0][i][b], acc[1][i][b]);
+      const __m512 t = _mm512_add_ps(_mm512_add_ps(acc[0][i][b], acc[1][i][b]), acc_il[i][b]);
       const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(t), _mm512_extractf32x8_ps(t, 1));
       a.y[(b0 + b) * a.y_stride + r + i] = util::hsum(h) + corr;
     }
@@ -178,8 +252,11 @@ void q8_rows(const Q8Args& a, int64_t n, int64_t r0, int64_t r1) {
     return;
   }
   const int64_t passes = (n + kMaxPass - 1) / kMaxPass;
+  // Interleaved 4-bit chunks hold a row's 8 weight vectors in registers: one
+  // row at a time then (the results are the same for any row grouping).
+  const bool one_row = kBits == 4 && a.qi != nullptr;
   for (int64_t r = r0; r < r1;) {
-    const bool pair = r + 2 <= r1;
+    const bool pair = !one_row && r + 2 <= r1;
     for (int64_t p = 0, b0 = 0; p < passes; ++p) {
       const int64_t b1 = n * (p + 1) / passes;
       if (pair) {
@@ -200,9 +277,10 @@ bool supports_q8(const format::PackedView& w) {
          w.spec.group_len(w.cols) % 32 == 0;
 }
 
-void q8_matmul_rows(const format::PackedView& w, const int8_t* q, const float* d, const float* eg,
-                    int64_t n, float* y, int64_t y_stride, int64_t r0, int64_t r1) {
-  Q8Args a{&w, q, d, eg, y, y_stride, 0, 0, 0, _mm512_setzero_si512()};
+void q8_matmul_rows(const format::PackedView& w, const int8_t* q, const int8_t* qi, const float* d,
+                    const float* eg, int64_t n, float* y, int64_t y_stride, int64_t r0,
+                    int64_t r1) {
+  Q8Args a{&w, q, qi, d, eg, y, y_stride, 0, 0, 0, _mm512_setzero_si512()};
   a.blocks = w.cols / 32;
   a.groups = w.groups_per_row();
   a.bpg = a.blocks / a.groups;
@@ -220,4 +298,5 @@ void q8_matmul_rows(const format::PackedView& w, const int8_t* q, const float* d
 
 }  // namespace qwenqat::engine::avx512
 
+#pragma GCC diagnostic pop
 #pragma GCC pop_options

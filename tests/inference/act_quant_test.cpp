@@ -225,8 +225,10 @@ std::vector<float> run_avx512(const format::PackedView& w, const Q8Activations& 
   q8_group_e_sums(x, w.groups_per_row(), &eg);
   std::vector<float> y(x.n * w.rows, -1.0f);
   const int64_t mid = w.rows / 2;
-  avx512::q8_matmul_rows(w, x.q.data(), x.d.data(), eg.data(), x.n, y.data(), w.rows, 0, mid);
-  avx512::q8_matmul_rows(w, x.q.data(), x.d.data(), eg.data(), x.n, y.data(), w.rows, mid, w.rows);
+  const int8_t* qi = x.qi.empty() ? nullptr : x.qi.data();
+  avx512::q8_matmul_rows(w, x.q.data(), qi, x.d.data(), eg.data(), x.n, y.data(), w.rows, 0, mid);
+  avx512::q8_matmul_rows(w, x.q.data(), qi, x.d.data(), eg.data(), x.n, y.data(), w.rows, mid,
+                         w.rows);
   return y;
 }
 
@@ -238,11 +240,15 @@ TEST(ActQuant, Avx512EqualsReferenceExactlyWhenFloatsAreExact) {
     auto w = format::view_of(pm);
     ASSERT_TRUE(avx512::supports_q8(w)) << shape_name(s);
     for (int64_t n : {1, 2, 3, 5, 16}) {
-      const auto x = pow2_activations(n, s.cols, rng);
+      auto x = pow2_activations(n, s.cols, rng);
       const auto ref = run(w, x, KernelIsa::kScalar);
-      const auto got = run_avx512(w, x);
-      EXPECT_EQ(0, std::memcmp(ref.data(), got.data(), ref.size() * 4))
+      const auto pairs = run_avx512(w, x);  // every block in pairs from q
+      EXPECT_EQ(0, std::memcmp(ref.data(), pairs.data(), ref.size() * 4))
           << shape_name(s) << " n=" << n;
+      interleave_q8(&x);  // 4-bit: full 16-block chunks from qi
+      const auto il = run_avx512(w, x);
+      EXPECT_EQ(0, std::memcmp(ref.data(), il.data(), ref.size() * 4))
+          << shape_name(s) << " n=" << n << " interleaved";
     }
   }
 }
