@@ -100,10 +100,11 @@ int main(int argc, char** argv) {
   std::mt19937 rng(1);
   std::printf("kernel_bench: %lld x %lld, isa %s%s, G weight-MAC/s per core (thread CPU time)\n",
               static_cast<long long>(rows), static_cast<long long>(cols), isa_name(isa),
-              isa == KernelIsa::kAvx2 && cpu_has_avx_vnni()
-                  ? " (q8 with AVX-VNNI; QWENQAT_ENGINE_VNNI=0 "
-                    "turns it off)"
-                  : "");
+              isa != KernelIsa::kAvx2 ? ""
+              : cpu_has_avx512_vnni()
+                  ? " (GEMV and q8 with AVX-512/VNNI; QWENQAT_ENGINE_AVX512=0 turns it off)"
+              : cpu_has_avx_vnni() ? " (q8 with AVX-VNNI; QWENQAT_ENGINE_VNNI=0 turns it off)"
+                                   : "");
   std::printf("%-6s %-5s %5s %10s %12s\n", "kernel", "bits", "n", "GMAC/s", "us/call");
   for (const auto& bs : split(bits_list)) {
     const int bits = std::stoi(bs);

@@ -156,7 +156,12 @@ Json run_bench(const BenchOptions& o) {
 
   Json out;
   out["threads"] = threads;
-  out["kernels"] = isa_name(isa);
+  std::string kernels = isa_name(isa);
+  if (isa == KernelIsa::kAvx2) {  // the extensions the dispatch uses on this CPU
+    kernels += cpu_has_avx512_vnni() ? " + avx512-vnni" : cpu_has_avx512() ? " + avx512" : "";
+    kernels += !cpu_has_avx512_vnni() && cpu_has_avx_vnni() ? " + avx-vnni" : "";
+  }
+  out["kernels"] = kernels;
   out["act_quant"] = act_quant_name(act);
   if (o.bandwidth_mb > 0) {
     out["memory_read_bandwidth_gbs"] = measure_read_bandwidth(o.bandwidth_mb << 20, threads);

@@ -16,6 +16,17 @@
 // 16 blocks at a time and spread to the pairs with vpermps. The zero point and
 // offsets are applied once per row as in avx2_q8_impl.h.
 //
+// 4-bit rows with the block-interleaved activations (Q8Activations::qi) take
+// each full chunk of 16 blocks another way: the 256 packed bytes are
+// transposed as 4 x 4 dwords (unpacklo/hi) into 8 vectors whose lane m holds
+// four codes of block sigma(m), qi holds the activations in the same order,
+// so 8 vpdpbusd accumulate the 16 exact block sums in the 16 lanes and one
+// cvt + FMA with s * d (permuted to sigma order) does the float part: 8 + 2
+// vector operations per 16 blocks and sequence instead of 8 x 4. The tail
+// (blocks past the last full chunk) and 8-bit rows use the pairs above.
+// Both prefetch the weights kPrefetchBytes ahead (streamed from DRAM the
+// interleaved loop ran at half the pairs' rate without it).
+//
 // The int32 block sums equal the scalar reference's exactly; the float sums are
 // in a different order than the AVX2 kernel's (two interleaved block chains),
 // so results differ from it by summation rounding only. The per-pair
