@@ -82,6 +82,11 @@ void fake_quantize_per_token(float* x, int64_t n, int64_t stride, int64_t cols, 
 
 void quantize_q8(const float* x, int64_t n, int64_t x_stride, int64_t cols, Q8Activations* out) {
   resize_q8(n, cols, out);
+  if (active_isa() == KernelIsa::kAvx2) {  // the same bits, vectorized
+    avx2::quantize_q8_rows(x, n, x_stride, cols, out->q.data(), out->d.data(), out->e.data());
+    if (cpu_has_avx512_vnni()) interleave_q8(out);
+    return;
+  }
   for (int64_t b = 0; b < n; ++b) {
     for (int64_t k = 0; k < out->blocks; ++k) {
       const float* xs = x + b * x_stride + k * kQ8Block;

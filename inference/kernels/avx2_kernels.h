@@ -45,6 +45,13 @@ void q8_matmul_rows_vnni(const format::PackedView& w, const int8_t* q, const flo
                          const float* eg, int64_t n, float* y, int64_t y_stride, int64_t r0,
                          int64_t r1);
 
+// quantize_q8 (act_quant.h) of x [n, cols] (row stride x_stride, cols % 32
+// == 0) into q [n, cols], d and e [n, cols / 32]: the same bits as the scalar
+// quantizer (max is exact, x * (1 / d) the same IEEE product, rounding to
+// nearest even as nearbyint, a NaN skipped by the max as std::max does).
+void quantize_q8_rows(const float* x, int64_t n, int64_t x_stride, int64_t cols, int8_t* q,
+                      float* d, float* e);
+
 // Cache-blocked GEMM on a float tile: tile [tile_rows, cols] (row stride
 // `cols`), x [n, cols] (stride x_stride); y[b * y_stride + i] += tile[i] . x[b]
 // over columns [k0, k1) for i < tile_rows.

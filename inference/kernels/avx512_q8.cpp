@@ -51,6 +51,7 @@ namespace {
 namespace util = avx2::util;
 
 constexpr int kMaxPass = 4;           // activation rows per pass
+constexpr int kMaxIlPass = 8;         // the same for interleaved 4-bit rows (one weight row)
 constexpr int kChunk = 16;            // blocks whose scale factors are formed together
 constexpr int kPrefetchBytes = 4096;  // software prefetch distance on a row (measured: 2-4 KB)
 
@@ -68,7 +69,8 @@ struct Q8Args {
 
 // The 16 weight scales of blocks [k0, k0 + count) of row r as floats (lanes
 // past count: anything finite). count is even, k0 a multiple of kChunk.
-inline __m512 block_scales(const Q8Args& a, int64_t r, int64_t k0, int count) {
+__attribute__((always_inline)) inline __m512 block_scales(const Q8Args& a, int64_t r, int64_t k0,
+                                                          int count) {
   const uint16_t* s = a.w->scales + r * a.groups;
   if (a.bpg == 1) {
     const __mmask16 m = static_cast<__mmask16>((1u << count) - 1);
@@ -254,6 +256,18 @@ void q8_dispatch(const Q8Args& a, int64_t r, int64_t b0, int64_t nb) {
     case 4:
       return q8_block<kBits, R, 4>(a, r, b0);
   }
+  if constexpr (R == 1) {  // interleaved 4-bit rows: passes of up to kMaxIlPass
+    switch (nb) {
+      case 5:
+        return q8_block<kBits, 1, 5>(a, r, b0);
+      case 6:
+        return q8_block<kBits, 1, 6>(a, r, b0);
+      case 7:
+        return q8_block<kBits, 1, 7>(a, r, b0);
+      case 8:
+        return q8_block<kBits, 1, 8>(a, r, b0);
+    }
+  }
 }
 
 template <int kBits>
@@ -262,10 +276,12 @@ void q8_rows(const Q8Args& a, int64_t n, int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) q8_block<kBits, 1, 1>(a, r, 0);
     return;
   }
-  const int64_t passes = (n + kMaxPass - 1) / kMaxPass;
   // Interleaved 4-bit chunks hold a row's 8 weight vectors in registers: one
-  // row at a time then (the results are the same for any row grouping).
+  // row at a time then, against up to kMaxIlPass sequences (the results are
+  // the same for any row grouping and pass).
   const bool one_row = kBits == 4 && a.qi != nullptr;
+  const int64_t max_pass = one_row ? kMaxIlPass : kMaxPass;
+  const int64_t passes = (n + max_pass - 1) / max_pass;
   for (int64_t r = r0; r < r1;) {
     const bool pair = !one_row && r + 2 <= r1;
     for (int64_t p = 0, b0 = 0; p < passes; ++p) {

@@ -115,6 +115,32 @@ TEST(ActQuant, QuantizerRoundsWithinHalfAStep) {
   EXPECT_THROW(quantize_q8(x.data(), 1, 96, 40, &a), Error);
 }
 
+// The AVX2 quantizer gives the scalar one's bits: random rows, an all-zero
+// block, and values on rounding ties (x * (1 / d) = k + 0.5 exactly).
+TEST(ActQuant, Avx2QuantizerEqualsScalar) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
+  std::mt19937 rng(10);
+  const int64_t n = 5, cols = 8960;  // 280 blocks: the real MLP width
+  auto x = testing::random_vector(n * cols, 3.0f, rng);
+  std::fill(x.begin() + 64, x.begin() + 96, 0.0f);  // block 2 of row 0
+  for (int64_t i = 0; i < 32; ++i)                  // block 3: amax 127 -> d = 1, ties at k + 0.5
+    x[96 + i] = i == 0 ? 127.0f : static_cast<float>(int(i) - 16) + 0.5f;
+  Q8Activations a, b;
+  const KernelIsa before = active_isa();
+  set_kernel_isa(KernelIsa::kScalar);
+  quantize_q8(x.data(), n, cols, cols, &a);
+  set_kernel_isa(KernelIsa::kAvx2);
+  quantize_q8(x.data(), n, cols, cols, &b);
+  set_kernel_isa(before);
+  EXPECT_EQ(a.q, b.q);
+  EXPECT_EQ(0, std::memcmp(a.d.data(), b.d.data(), a.d.size() * 4));
+  EXPECT_EQ(0, std::memcmp(a.e.data(), b.e.data(), a.e.size() * 4));
+  EXPECT_EQ(a.qi, b.qi);
+  EXPECT_EQ(a.d[3], 127.0f / 127.0f);
+  EXPECT_EQ(a.q[97], -14);  // -14.5 rounds to even
+  EXPECT_EQ(a.q[98], -14);  // -13.5 too
+}
+
 // The reference against the double product of the dequantized weights and
 // the dequantized activations q * d: the same value up to float rounding.
 TEST(ActQuant, ReferenceEqualsProductOfDequantizedOperands) {
@@ -330,7 +356,9 @@ TEST(ActQuant, PerTokenQuantizerIsQuantMath) {
     const float qmax = quant::activation_qmax(bits);
     for (int64_t b = 0; b < 3; ++b) {
       const float s = quant::choose_token_scale(x.data() + b * 96, 96, bits);
-      if (b == 1) EXPECT_EQ(s, 1.0f);
+      if (b == 1) {
+        EXPECT_EQ(s, 1.0f);
+      }
       for (int64_t k = 0; k < 3; ++k) {
         int32_t qs = 0;
         for (int64_t i = 0; i < 32; ++i) {
