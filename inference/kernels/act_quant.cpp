@@ -34,6 +34,7 @@ void resize_q8(int64_t n, int64_t cols, Q8Activations* out) {
   out->d.resize(static_cast<size_t>(n * out->blocks));
   out->e.resize(static_cast<size_t>(n * out->blocks));
   out->qi.clear();
+  out->di.clear();
 }
 
 }  // namespace
@@ -112,6 +113,7 @@ void interleave_q8(Q8Activations* x) {
   constexpr int64_t kChunk = 16, kChunkBytes = kChunk * kQ8Block;
   const int64_t chunks = x->blocks / kChunk;
   x->qi.resize(static_cast<size_t>(x->n * chunks * kChunkBytes));
+  x->di.resize(static_cast<size_t>(x->n * chunks * kChunk));
   for (int64_t b = 0; b < x->n; ++b) {
     for (int64_t c = 0; c < chunks; ++c) {
       const int8_t* src = x->q.data() + b * x->cols + c * kChunkBytes;
@@ -122,6 +124,9 @@ void interleave_q8(Q8Activations* x) {
           std::memcpy(dst + (t * kChunk + m) * 4, src + block * kQ8Block + 4 * t, 4);
         }
       }
+      for (int64_t m = 0; m < kChunk; ++m)
+        x->di[(b * chunks + c) * kChunk + m] =
+            x->d[b * x->blocks + c * kChunk + 4 * (m % 4) + m / 4];
     }
   }
 }
@@ -176,8 +181,9 @@ void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, float* 
       eg = sums.data();
     }
     if (cpu_has_avx512_vnni() && avx512::supports_q8(w)) {
-      const int8_t* qi = x.qi.empty() ? nullptr : x.qi.data();
-      avx512::q8_matmul_rows(w, x.q.data(), qi, x.d.data(), eg, x.n, y, y_stride, r0, r1);
+      const bool il = !x.qi.empty();
+      avx512::q8_matmul_rows(w, x.q.data(), il ? x.qi.data() : nullptr, il ? x.di.data() : nullptr,
+                             x.d.data(), eg, x.n, y, y_stride, r0, r1);
     } else if (cpu_has_avx_vnni()) {
       avx2::q8_matmul_rows_vnni(w, x.q.data(), x.d.data(), eg, x.n, y, y_stride, r0, r1);
     } else {

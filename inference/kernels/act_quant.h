@@ -55,9 +55,12 @@ struct Q8Activations {
   // [b, c, t, m, j] = q[b, (16c + sigma(m)) * 32 + 4t + j], sigma(m) =
   // 4 * (m % 4) + m / 4. Blocks past the last full chunk are only in q.
   std::vector<int8_t> qi;
+  // With qi: d of the full chunks' blocks in the same order, [n, blocks / 16,
+  // 16]; element [b, c, m] = d[b, 16c + sigma(m)].
+  std::vector<float> di;
 };
 
-// Fills x->qi from x->q (above). quantize_q8 and quantize_per_token call it
+// Fills x->qi and x->di from x->q and x->d (above). quantize_q8 and quantize_per_token call it
 // when cpu_has_avx512_vnni().
 void interleave_q8(Q8Activations* x);
 

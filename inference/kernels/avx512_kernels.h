@@ -34,7 +34,9 @@ bool supports_q8(const format::PackedView& w);
 // float FMA per 16 blocks instead of 8 of each), otherwise every block is
 // taken in pairs from q. The two give the same int32 block sums, float sums
 // in different orders.
-void q8_matmul_rows(const format::PackedView& w, const int8_t* q, const int8_t* qi, const float* d,
-                    const float* eg, int64_t n, float* y, int64_t y_stride, int64_t r0, int64_t r1);
+// di: with qi, d in the same order (Q8Activations::di).
+void q8_matmul_rows(const format::PackedView& w, const int8_t* q, const int8_t* qi, const float* di,
+                    const float* d, const float* eg, int64_t n, float* y, int64_t y_stride,
+                    int64_t r0, int64_t r1);
 
 }  // namespace qwenqat::engine::avx512

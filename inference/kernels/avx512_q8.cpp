@@ -59,6 +59,7 @@ struct Q8Args {
   const format::PackedView* w;
   const int8_t* q;   // [n, cols]
   const int8_t* qi;  // [n, full chunks * 512] block-interleaved q, or nullptr
+  const float* di;   // [n, full chunks * 16] d in the same order (with qi)
   const float* d;    // [n, blocks]
   const float* eg;   // [n, groups] per-group sums of d * sum(q)
   float* y;
@@ -145,14 +146,17 @@ inline void il_chunk(const Q8Args& a, int64_t r, int64_t b0, int64_t k0, __m512*
   const int64_t chunk_bytes = 16 * 32, row_bytes = (a.blocks / kChunk) * chunk_bytes;
   for (int b = 0; b < B; ++b) {
     const int8_t* qi = a.qi + (b0 + b) * row_bytes + (k0 / kChunk) * chunk_bytes;
-    __m512i c[4];
-    for (int t = 0; t < 4; ++t)
+    // The exact int32 sums do not depend on how the 8 products are chained:
+    // one chain per sequence when several sequences interleave, four alone.
+    constexpr int kChains = B >= 4 ? 1 : B >= 2 ? 2 : 4;
+    __m512i c[kChains];
+    for (int t = 0; t < kChains; ++t)
       c[t] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[t], _mm512_loadu_si512(qi + 64 * t));
-    for (int t = 4; t < 8; ++t)
-      c[t - 4] = _mm512_dpbusd_epi32(c[t - 4], w[t], _mm512_loadu_si512(qi + 64 * t));
-    const __m512i isum =
-        _mm512_add_epi32(_mm512_add_epi32(c[0], c[1]), _mm512_add_epi32(c[2], c[3]));
-    const __m512 d = _mm512_permutexvar_ps(sigma, _mm512_loadu_ps(a.d + (b0 + b) * a.blocks + k0));
+    for (int t = kChains; t < 8; ++t)
+      c[t % kChains] = _mm512_dpbusd_epi32(c[t % kChains], w[t], _mm512_loadu_si512(qi + 64 * t));
+    __m512i isum = c[0];
+    for (int t = 1; t < kChains; ++t) isum = _mm512_add_epi32(isum, c[t]);
+    const __m512 d = _mm512_loadu_ps(a.di + (b0 + b) * (a.blocks / kChunk) * kChunk + k0);
     acc[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(s, d), acc[b]);
   }
 }
@@ -304,10 +308,10 @@ bool supports_q8(const format::PackedView& w) {
          w.spec.group_len(w.cols) % 32 == 0;
 }
 
-void q8_matmul_rows(const format::PackedView& w, const int8_t* q, const int8_t* qi, const float* d,
-                    const float* eg, int64_t n, float* y, int64_t y_stride, int64_t r0,
-                    int64_t r1) {
-  Q8Args a{&w, q, qi, d, eg, y, y_stride, 0, 0, 0, _mm512_setzero_si512()};
+void q8_matmul_rows(const format::PackedView& w, const int8_t* q, const int8_t* qi, const float* di,
+                    const float* d, const float* eg, int64_t n, float* y, int64_t y_stride,
+                    int64_t r0, int64_t r1) {
+  Q8Args a{&w, q, qi, di, d, eg, y, y_stride, 0, 0, 0, _mm512_setzero_si512()};
   a.blocks = w.cols / 32;
   a.groups = w.groups_per_row();
   a.bpg = a.blocks / a.groups;

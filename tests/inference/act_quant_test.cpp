@@ -136,6 +136,7 @@ TEST(ActQuant, Avx2QuantizerEqualsScalar) {
   EXPECT_EQ(0, std::memcmp(a.d.data(), b.d.data(), a.d.size() * 4));
   EXPECT_EQ(0, std::memcmp(a.e.data(), b.e.data(), a.e.size() * 4));
   EXPECT_EQ(a.qi, b.qi);
+  EXPECT_EQ(a.di, b.di);
   EXPECT_EQ(a.d[3], 127.0f / 127.0f);
   EXPECT_EQ(a.q[97], -14);  // -14.5 rounds to even
   EXPECT_EQ(a.q[98], -14);  // -13.5 too
@@ -252,8 +253,10 @@ std::vector<float> run_avx512(const format::PackedView& w, const Q8Activations& 
   std::vector<float> y(x.n * w.rows, -1.0f);
   const int64_t mid = w.rows / 2;
   const int8_t* qi = x.qi.empty() ? nullptr : x.qi.data();
-  avx512::q8_matmul_rows(w, x.q.data(), qi, x.d.data(), eg.data(), x.n, y.data(), w.rows, 0, mid);
-  avx512::q8_matmul_rows(w, x.q.data(), qi, x.d.data(), eg.data(), x.n, y.data(), w.rows, mid,
+  const float* di = x.qi.empty() ? nullptr : x.di.data();
+  avx512::q8_matmul_rows(w, x.q.data(), qi, di, x.d.data(), eg.data(), x.n, y.data(), w.rows, 0,
+                         mid);
+  avx512::q8_matmul_rows(w, x.q.data(), qi, di, x.d.data(), eg.data(), x.n, y.data(), w.rows, mid,
                          w.rows);
   return y;
 }
