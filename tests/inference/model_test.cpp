@@ -224,8 +224,10 @@ TEST(ModelGenerate, StopsAtEosAndLength) {
   EXPECT_LE(e[0].tokens.size(), 4u);
   EXPECT_EQ(e[0].tokens.back(), g[0].tokens[3]);
   opt.eos_ids.clear();
-  opt.decode = [](int32_t t) { return "<" + std::to_string(t) + ">"; };
-  opt.stop_strings = {"<" + std::to_string(g[0].tokens[2]) + ">"};
+  // (std::string appends rather than "<" + ...: GCC 12 warns falsely there, -Wrestrict.)
+  auto bracket = [](int32_t t) { return std::string("<").append(std::to_string(t)).append(">"); };
+  opt.decode = bracket;
+  opt.stop_strings = {bracket(g[0].tokens[2])};
   const auto s = generate(m, {prompt}, opt, pool);
   EXPECT_EQ(s[0].stop_reason, "stop_string");
   EXPECT_LE(s[0].tokens.size(), 3u);
