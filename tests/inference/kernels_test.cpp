@@ -9,6 +9,7 @@
 
 #include "data/util/check.h"
 #include "export/format/packed_tensor.h"
+#include "inference/kernels/act_quant.h"
 #include "inference/kernels/avx2_kernels.h"
 #include "inference/kernels/avx512_kernels.h"
 #include "inference/kernels/packed_matmul.h"
@@ -223,6 +224,57 @@ TEST(Kernels, LinearIsIndependentOfThreadCount) {
       lin.forward(x.data(), n, y1.data(), p1, active_isa());
       lin.forward(x.data(), n, y2.data(), p3, active_isa());
       EXPECT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * 4)) << case_name(c);
+    }
+  }
+}
+
+// Several layers on one input in one parallel_for (q/k/v, gate/up) give the
+// bits of one forward() per layer, for float, Q8 and per-token inputs, with a
+// float layer between packed ones (another input preparation) and any pool.
+TEST(Kernels, ForwardSharedEqualsOneForwardPerLayer) {
+  std::mt19937 rng(7);
+  const int64_t cols = 512;
+  std::vector<format::PackedMatrix> pms;
+  std::vector<Linear> layers;
+  for (const Case& c :
+       {Case{4, 32, true, 200, cols}, Case{4, 64, false, 64, cols}, Case{8, 32, true, 70, cols}}) {
+    pms.push_back(make_packed(c, rng));
+  }
+  for (size_t i = 0; i < pms.size(); ++i) {
+    SourceTensor t;
+    t.quantized = true;
+    t.shape = {pms[i].rows, cols};
+    t.packed = format::view_of(pms[i]);
+    if (i == 2) t.activation_bits = 8;  // a per-token layer after two others
+    layers.push_back(Linear::from_source(t, "w" + std::to_string(i), pms[i].rows, cols));
+  }
+  const auto wf = testing::random_vector(33 * cols, 1.0f, rng);  // a float layer
+  SourceTensor tf;
+  tf.shape = {33, cols};
+  tf.view.name = "wf";
+  tf.view.dtype = models::DType::kF32;
+  tf.view.shape = {33, cols};
+  tf.view.data = reinterpret_cast<const uint8_t*>(wf.data());
+  tf.view.nbytes = wf.size() * sizeof(float);
+  layers.insert(layers.begin() + 1, Linear::from_source(tf, "wf", 33, cols));
+  for (ActQuant act : {ActQuant::kAuto, ActQuant::kNone, ActQuant::kQ8}) {
+    for (int64_t n : {1, 5}) {
+      const auto x = testing::random_vector(n * cols, 1.0f, rng);
+      ThreadPool p1(1), p2(2);
+      std::vector<std::vector<float>> one(layers.size()), shared(layers.size());
+      std::vector<std::pair<const Linear*, float*>> outs;
+      for (size_t i = 0; i < layers.size(); ++i) {
+        one[i].resize(n * layers[i].rows());
+        shared[i].assign(n * layers[i].rows(), -1.0f);
+        layers[i].forward(x.data(), n, one[i].data(), p1, active_isa(), act);
+        outs.push_back({&layers[i], shared[i].data()});
+      }
+      for (ThreadPool* pool : {&p1, &p2}) {
+        Linear::forward_shared(outs, x.data(), n, *pool, active_isa(), act);
+        for (size_t i = 0; i < layers.size(); ++i)
+          EXPECT_EQ(one[i], shared[i]) << "layer " << i << " n=" << n << " act "
+                                       << act_quant_name(act) << " threads " << pool->size();
+      }
     }
   }
 }
