@@ -212,6 +212,8 @@ void Linear::forward_shared(const std::vector<std::pair<const Linear*, float*>>&
   std::vector<int64_t> first_chunk(outs.size() + 1, 0);  // prefix sums of chunk counts
   for (size_t i = 0; i < outs.size(); ++i) {
     const Linear& l = *outs[i].first;
+    QWENQAT_CHECK(l.cols_ == outs[0].first->cols_, "Linear::forward_shared: layers of ",
+                  outs[0].first->cols_, " and ", l.cols_, " inputs cannot share one input");
     if (i > 0 && l.same_input(*outs[i - 1].first, act)) {
       input_of[i] = input_of[i - 1];
     } else {
