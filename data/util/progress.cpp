@@ -68,7 +68,8 @@ void Progress::draw(bool final) {
   if (total_ > 0) {
     const int width = 24;
     int filled = int(width * std::min<double>(1.0, double(done_) / double(total_)));
-    bar = "[" + std::string(filled, '#') + std::string(width - filled, '.') + "] ";
+    bar.reserve(width + 3);  // appends: GCC 12 warns falsely on "[" + std::string&& (-Wrestrict)
+    bar.append("[").append(filled, '#').append(width - filled, '.').append("] ");
   }
   char buf[160];
   if (total_ > 0) {

@@ -57,8 +57,10 @@ EvalSettings test_settings(int64_t samples, int64_t batch) {
 
 std::vector<EvalProblem> problems(int n) {
   std::vector<EvalProblem> ps;
-  for (int i = 0; i < n; ++i) ps.push_back({"p" + std::to_string(i), "q" + std::to_string(i),
-                                             std::to_string(i)});
+  for (int i = 0; i < n; ++i) {  // appends: GCC 12 warns falsely on "p" + std::string&&
+    const std::string k = std::to_string(i);
+    ps.push_back({std::string("p").append(k), std::string("q").append(k), k});
+  }
   return ps;
 }
 
