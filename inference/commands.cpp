@@ -45,8 +45,13 @@ std::string pick_template(const std::string& requested, const WeightSource& src,
 const char* const kActQuantHelp =
     "Activations of the linear layers: auto (as trained: per-token int8 for the layers the "
     "export records activation_bits for, e.g. preset w4g32a8; float elsewhere), none (float "
-    "everywhere), or q8 (int8 per 32-block for every packed layer: faster single-sequence "
-    "decode, slower prefill; changes the numerics)";
+    "everywhere), or q8 (int8 per 32-block for every packed layer, as llama.cpp's Q4_0/Q8_0: "
+    "the fastest decode and prefill with AVX-512 VNNI; changes the numerics)";
+
+const char* const kKernelsHelp =
+    "Kernel set: auto (the fastest this CPU has), avx2 (the vector kernels: AVX2, with their "
+    "AVX-512 / AVX-VNNI forms where the CPU has them; QWENQAT_ENGINE_AVX512=0 and "
+    "QWENQAT_ENGINE_VNNI=0 turn those off) or scalar (the reference)";
 
 std::vector<int32_t> parse_id_list(const std::string& s, const std::string& flag) {
   std::vector<int32_t> ids;
@@ -181,8 +186,7 @@ void register_commands(CLI::App& app) {
       ->capture_default_str();
   gen->add_option("--kv-cache", go->kv_cache, "KV cache element type: f32 or f16")
       ->capture_default_str();
-  gen->add_option("--kernels", go->kernels, "Kernel set: auto, avx2 or scalar (reference)")
-      ->capture_default_str();
+  gen->add_option("--kernels", go->kernels, kKernelsHelp)->capture_default_str();
   gen->add_option("--act-quant", go->act_quant, kActQuantHelp)->capture_default_str();
   gen->add_option("--max-context", go->max_context,
                   "Context limit in tokens (0 = the model's max_position_embeddings)")
@@ -212,8 +216,7 @@ void register_commands(CLI::App& app) {
       ->capture_default_str();
   bench->add_option("--kv-cache", bo->kv_cache, "KV cache element type: f32 or f16")
       ->capture_default_str();
-  bench->add_option("--kernels", bo->kernels, "Kernel set: auto, avx2 or scalar")
-      ->capture_default_str();
+  bench->add_option("--kernels", bo->kernels, kKernelsHelp)->capture_default_str();
   bench->add_option("--act-quant", bo->act_quant, kActQuantHelp)->capture_default_str();
   bench
       ->add_option("--bandwidth-mb", bo->bandwidth_mb,
