@@ -156,29 +156,33 @@ struct Linear::Input {
   std::vector<float> xf;  // [n, cols] fake-quantized x for the float kernels
 };
 
-void Linear::prepare(const float* x, int64_t n, ActQuant act, Input* in) const {
-  const int token_bits = act == ActQuant::kAuto ? act_bits_ : 0;
+Linear::InputMode Linear::input_mode(ActQuant act) const {
+  InputMode m;
+  m.token_bits = act == ActQuant::kAuto ? act_bits_ : 0;
   const bool int8_kernel = packed_ && supports_q8(*packed_);
-  in->q8 = int8_kernel && (act == ActQuant::kQ8 || token_bits > 0);
-  in->token_bits = token_bits;
+  m.q8 = int8_kernel && (act == ActQuant::kQ8 || m.token_bits > 0);
+  return m;
+}
+
+void Linear::prepare(const float* x, int64_t n, ActQuant act, Input* in) const {
+  const InputMode m = input_mode(act);
+  in->q8 = m.q8;
+  in->token_bits = m.token_bits;
   in->x = x;
-  if (in->q8 && token_bits > 0) {
-    quantize_per_token(x, n, cols_, cols_, token_bits, &in->xq);
-  } else if (in->q8) {
+  if (m.q8 && m.token_bits > 0) {
+    quantize_per_token(x, n, cols_, cols_, m.token_bits, &in->xq);
+  } else if (m.q8) {
     quantize_q8(x, n, cols_, cols_, &in->xq);
-  } else if (token_bits > 0) {
+  } else if (m.token_bits > 0) {
     in->xf.assign(x, x + n * cols_);
-    fake_quantize_per_token(in->xf.data(), n, cols_, cols_, token_bits);
+    fake_quantize_per_token(in->xf.data(), n, cols_, cols_, m.token_bits);
     in->x = in->xf.data();
   }
 }
 
 bool Linear::same_input(const Linear& o, ActQuant act) const {
-  const bool a = packed_ && supports_q8(*packed_), b = o.packed_ && supports_q8(*o.packed_);
-  const int ta = act == ActQuant::kAuto ? act_bits_ : 0,
-            tb = act == ActQuant::kAuto ? o.act_bits_ : 0;
-  const bool qa = a && (act == ActQuant::kQ8 || ta > 0), qb = b && (act == ActQuant::kQ8 || tb > 0);
-  return cols_ == o.cols_ && qa == qb && ta == tb;
+  const InputMode a = input_mode(act), b = o.input_mode(act);
+  return cols_ == o.cols_ && a.q8 == b.q8 && a.token_bits == b.token_bits;
 }
 
 void Linear::run_chunk(const Input& in, int64_t n, float* y, int64_t c, KernelIsa isa) const {

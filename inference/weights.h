@@ -150,6 +150,11 @@ class Linear {
 
  private:
   struct Input;
+  struct InputMode {
+    bool q8 = false;     // the int8 kernels (Q8 blocks, or per token when token_bits > 0)
+    int token_bits = 0;  // per-token activation bits, 0: none
+  };
+  InputMode input_mode(ActQuant act) const;  // how prepare() takes x
   void prepare(const float* x, int64_t n, ActQuant act, Input* in) const;
   bool same_input(const Linear& o, ActQuant act) const;  // prepare() gives the same Input
   void run_chunk(const Input& in, int64_t n, float* y, int64_t c, KernelIsa isa) const;

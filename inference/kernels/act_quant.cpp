@@ -23,6 +23,9 @@ inline int code_at(const uint8_t* row, int bits, int64_t e) {
   return j < 16 ? (row[c * 16 + j] & 0x0f) : (row[c * 16 + j - 16] >> 4);
 }
 
+// sigma(m) of Q8Activations::qi: the block of a chunk in interleaved lane m.
+inline int64_t il_block(int64_t m) { return 4 * (m % 4) + m / 4; }
+
 // Checks the row length and sizes `out` for n rows of `cols` elements.
 void resize_q8(int64_t n, int64_t cols, Q8Activations* out) {
   QWENQAT_CHECK(cols > 0 && cols % kQ8Block == 0, "int8 activations need a row length that is a ",
@@ -120,13 +123,12 @@ void interleave_q8(Q8Activations* x) {
       int8_t* dst = x->qi.data() + (b * chunks + c) * kChunkBytes;
       for (int64_t t = 0; t < 8; ++t) {
         for (int64_t m = 0; m < kChunk; ++m) {
-          const int64_t block = 4 * (m % 4) + m / 4;
+          const int64_t block = il_block(m);
           std::memcpy(dst + (t * kChunk + m) * 4, src + block * kQ8Block + 4 * t, 4);
         }
       }
       for (int64_t m = 0; m < kChunk; ++m)
-        x->di[(b * chunks + c) * kChunk + m] =
-            x->d[b * x->blocks + c * kChunk + 4 * (m % 4) + m / 4];
+        x->di[(b * chunks + c) * kChunk + m] = x->d[b * x->blocks + c * kChunk + il_block(m)];
     }
   }
 }

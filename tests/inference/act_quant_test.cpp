@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <random>
 
 #include "data/util/check.h"
@@ -185,10 +186,13 @@ TEST(ActQuant, Avx2EqualsReferenceExactlyWhenFloatsAreExact) {
   }
 }
 
-TEST(ActQuant, Avx2MatchesReferenceAndIsBatchIndependent) {
-  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
-  std::mt19937 rng(4);
-  for (const Shape& s : shapes()) {
+using Runner = std::function<std::vector<float>(const format::PackedView&, const Q8Activations&)>;
+
+// A kernel against the scalar reference on a batch of 9 (within float
+// summation tolerance), and each sequence alone giving the batch's bits.
+void expect_matches_reference_and_batch_independent(const std::vector<Shape>& shapes,
+                                                    std::mt19937& rng, const Runner& kernel) {
+  for (const Shape& s : shapes) {
     auto pm = random_packed(s, false, rng);
     auto w = format::view_of(pm);
     const int64_t n = 9;
@@ -196,19 +200,27 @@ TEST(ActQuant, Avx2MatchesReferenceAndIsBatchIndependent) {
     Q8Activations x;
     quantize_q8(xf.data(), n, s.cols, s.cols, &x);
     const auto ref = run(w, x, KernelIsa::kScalar);
-    const auto got = run(w, x, KernelIsa::kAvx2);
+    const auto got = kernel(w, x);
     for (int64_t i = 0; i < n * s.rows; ++i) {
       // Only the float summation order differs: a few ulps of the magnitude.
       ASSERT_NEAR(got[i], ref[i], 1e-5 * std::abs(ref[i]) + 1e-5) << shape_name(s) << " " << i;
     }
-    // Each sequence alone gives the same bits as inside the batch of 9.
     for (int64_t b = 0; b < n; ++b) {
       Q8Activations one;
       quantize_q8(xf.data() + b * s.cols, 1, s.cols, s.cols, &one);
-      const auto y1 = run(w, one, KernelIsa::kAvx2);
+      const auto y1 = kernel(w, one);
       EXPECT_EQ(0, std::memcmp(y1.data(), got.data() + b * s.rows, s.rows * 4)) << shape_name(s);
     }
   }
+}
+
+TEST(ActQuant, Avx2MatchesReferenceAndIsBatchIndependent) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
+  std::mt19937 rng(4);
+  expect_matches_reference_and_batch_independent(
+      shapes(), rng, [](const format::PackedView& w, const Q8Activations& x) {
+        return run(w, x, KernelIsa::kAvx2);
+      });
 }
 
 // The AVX-VNNI form of the kernel (vpdpbusd) against the AVX2 one: the same
@@ -285,24 +297,7 @@ TEST(ActQuant, Avx512EqualsReferenceExactlyWhenFloatsAreExact) {
 TEST(ActQuant, Avx512MatchesReferenceAndIsBatchIndependent) {
   if (!cpu_has_avx512_vnni()) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
   std::mt19937 rng(9);
-  for (const Shape& s : avx512_shapes()) {
-    auto pm = random_packed(s, false, rng);
-    auto w = format::view_of(pm);
-    const int64_t n = 9;
-    auto xf = testing::random_vector(n * s.cols, 1.0f, rng);
-    Q8Activations x;
-    quantize_q8(xf.data(), n, s.cols, s.cols, &x);
-    const auto ref = run(w, x, KernelIsa::kScalar);
-    const auto got = run_avx512(w, x);
-    for (int64_t i = 0; i < n * s.rows; ++i)
-      ASSERT_NEAR(got[i], ref[i], 1e-5 * std::abs(ref[i]) + 1e-5) << shape_name(s) << " " << i;
-    for (int64_t b = 0; b < n; ++b) {
-      Q8Activations one;
-      quantize_q8(xf.data() + b * s.cols, 1, s.cols, s.cols, &one);
-      const auto y1 = run_avx512(w, one);
-      EXPECT_EQ(0, std::memcmp(y1.data(), got.data() + b * s.rows, s.rows * 4)) << shape_name(s);
-    }
-  }
+  expect_matches_reference_and_batch_independent(avx512_shapes(), rng, run_avx512);
   // Rows not a multiple of 64 columns are not the AVX-512 kernel's.
   auto pm = random_packed({4, 32, true, 3, 96}, false, rng);
   EXPECT_FALSE(avx512::supports_q8(format::view_of(pm)));
