@@ -1,9 +1,10 @@
 // vector_peak: the per-core throughput of the vector instructions the engine's
 // kernels are made of, measured in thread CPU time with 12 independent
 // dependency chains (so latency does not limit it): 256- and 512-bit float
-// FMA and int8 dot products (vpdpbusd: AVX-VNNI / AVX-512 VNNI). The kernels'
-// G MAC/s (kernel_bench) are read against these ceilings: a 512-bit FMA is 16
-// MACs, a 512-bit vpdpbusd 64. Forms the CPU lacks are skipped.
+// FMA and int8 products (vpmaddubsw: AVX2, 32 byte products summed in pairs;
+// vpdpbusd: AVX-VNNI / AVX-512 VNNI). The kernels' G MAC/s (kernel_bench) are
+// read against these ceilings: a 512-bit FMA is 16 MACs, a 256-bit vpmaddubsw
+// 32, a 512-bit vpdpbusd 64. Forms the CPU lacks are skipped.
 //
 // Usage: vector_peak [--seconds S]   (per form, default 0.5)
 #include <immintrin.h>
@@ -84,6 +85,21 @@ __attribute__((target("avx2,avxvnni"))) void dpbusd256_round() {
 
 double dpbusd256(double seconds) { return rate(dpbusd256_round, seconds); }
 
+// The AVX2 int8 product without VNNI (the engine's avx2_q8 kernels): the
+// chain feeds each vpmaddubsw's result back as its unsigned operand.
+__attribute__((target("avx2"))) void maddubs256_round() {
+  __m256i a[kChains];
+  for (int i = 0; i < kChains; ++i) a[i] = _mm256_set1_epi8(static_cast<char>(i));
+  const __m256i q = _mm256_set1_epi8(-5);
+  for (long n = 0; n < kIters; ++n)
+    for (int i = 0; i < kChains; ++i) a[i] = _mm256_maddubs_epi16(a[i], q);
+  int s = 0;
+  for (int i = 0; i < kChains; ++i) s += _mm256_extract_epi32(a[i], 0);
+  g_sink = static_cast<float>(s);
+}
+
+double maddubs256(double seconds) { return rate(maddubs256_round, seconds); }
+
 __attribute__((target("avx512f,avx512vnni"))) void dpbusd512_round() {
   __m512i a[kChains];
   for (int i = 0; i < kChains; ++i) a[i] = _mm512_set1_epi32(i);
@@ -118,6 +134,7 @@ int main(int argc, char** argv) {
   };
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
     row("vfmadd ymm", fma256(seconds), 8);
+  if (__builtin_cpu_supports("avx2")) row("vpmaddubsw ymm", maddubs256(seconds), 32);
   if (__builtin_cpu_supports("avx512f")) row("vfmadd zmm", fma512(seconds), 16);
   if (__builtin_cpu_supports("avxvnni")) row("vpdpbusd ymm", dpbusd256(seconds), 32);
   if (__builtin_cpu_supports("avx512vnni")) row("vpdpbusd zmm", dpbusd512(seconds), 64);

@@ -23,8 +23,14 @@ inline int code_at(const uint8_t* row, int bits, int64_t e) {
   return j < 16 ? (row[c * 16 + j] & 0x0f) : (row[c * 16 + j - 16] >> 4);
 }
 
-// sigma(m) of Q8Activations::qi: the block of a chunk in interleaved lane m.
-inline int64_t il_block(int64_t m) { return 4 * (m % 4) + m / 4; }
+// sigma(m) of Q8Activations::qi: the block of a chunk of `chunk` blocks in
+// interleaved lane m.
+inline int64_t il_block(int64_t m, int64_t chunk) { return chunk / 4 * (m % 4) + m / 4; }
+
+// Interleaves `out` for the active kernels (act_quant.h).
+void interleave_for_kernels(Q8Activations* out) {
+  if (const int64_t chunk = q8_interleave_chunk()) interleave_q8(out, chunk);
+}
 
 // Checks the row length and sizes `out` for n rows of `cols` elements.
 void resize_q8(int64_t n, int64_t cols, Q8Activations* out) {
@@ -36,8 +42,11 @@ void resize_q8(int64_t n, int64_t cols, Q8Activations* out) {
   out->q.resize(static_cast<size_t>(n * cols));
   out->d.resize(static_cast<size_t>(n * out->blocks));
   out->e.resize(static_cast<size_t>(n * out->blocks));
+  out->qsum.resize(static_cast<size_t>(n * out->blocks));
+  out->il_chunk = 0;
   out->qi.clear();
   out->di.clear();
+  out->qsumi.clear();
 }
 
 }  // namespace
@@ -69,9 +78,10 @@ void quantize_per_token(const float* x, int64_t n, int64_t x_stride, int64_t col
       }
       out->d[b * out->blocks + k] = s;
       out->e[b * out->blocks + k] = s * static_cast<float>(qsum);
+      out->qsum[b * out->blocks + k] = qsum;
     }
   }
-  if (cpu_has_avx512_vnni()) interleave_q8(out);
+  interleave_for_kernels(out);
 }
 
 void fake_quantize_per_token(float* x, int64_t n, int64_t stride, int64_t cols, int bits) {
@@ -87,8 +97,9 @@ void fake_quantize_per_token(float* x, int64_t n, int64_t stride, int64_t cols, 
 void quantize_q8(const float* x, int64_t n, int64_t x_stride, int64_t cols, Q8Activations* out) {
   resize_q8(n, cols, out);
   if (active_isa() == KernelIsa::kAvx2) {  // the same bits, vectorized
-    avx2::quantize_q8_rows(x, n, x_stride, cols, out->q.data(), out->d.data(), out->e.data());
-    if (cpu_has_avx512_vnni()) interleave_q8(out);
+    avx2::quantize_q8_rows(x, n, x_stride, cols, out->q.data(), out->d.data(), out->e.data(),
+                           out->qsum.data());
+    interleave_for_kernels(out);
     return;
   }
   for (int64_t b = 0; b < n; ++b) {
@@ -107,28 +118,40 @@ void quantize_q8(const float* x, int64_t n, int64_t x_stride, int64_t cols, Q8Ac
       }
       out->d[b * out->blocks + k] = d;
       out->e[b * out->blocks + k] = d * static_cast<float>(qsum);
+      out->qsum[b * out->blocks + k] = qsum;
     }
   }
-  if (cpu_has_avx512_vnni()) interleave_q8(out);
+  interleave_for_kernels(out);
 }
 
-void interleave_q8(Q8Activations* x) {
-  constexpr int64_t kChunk = 16, kChunkBytes = kChunk * kQ8Block;
+int64_t q8_interleave_chunk() {
+  if (active_isa() != KernelIsa::kAvx2) return 0;
+  return cpu_has_avx512_vnni() ? 16 : 8;
+}
+
+void interleave_q8(Q8Activations* x, int64_t chunk) {
+  QWENQAT_CHECK(chunk == 8 || chunk == 16, "interleave_q8: chunk ", chunk, " is not 8 or 16");
+  const int64_t kChunk = chunk, kChunkBytes = kChunk * kQ8Block;
   const int64_t chunks = x->blocks / kChunk;
+  x->il_chunk = chunk;
   x->qi.resize(static_cast<size_t>(x->n * chunks * kChunkBytes));
   x->di.resize(static_cast<size_t>(x->n * chunks * kChunk));
+  x->qsumi.resize(static_cast<size_t>(x->n * chunks * kChunk));
   for (int64_t b = 0; b < x->n; ++b) {
     for (int64_t c = 0; c < chunks; ++c) {
       const int8_t* src = x->q.data() + b * x->cols + c * kChunkBytes;
       int8_t* dst = x->qi.data() + (b * chunks + c) * kChunkBytes;
       for (int64_t t = 0; t < 8; ++t) {
         for (int64_t m = 0; m < kChunk; ++m) {
-          const int64_t block = il_block(m);
+          const int64_t block = il_block(m, kChunk);
           std::memcpy(dst + (t * kChunk + m) * 4, src + block * kQ8Block + 4 * t, 4);
         }
       }
-      for (int64_t m = 0; m < kChunk; ++m)
-        x->di[(b * chunks + c) * kChunk + m] = x->d[b * x->blocks + c * kChunk + il_block(m)];
+      for (int64_t m = 0; m < kChunk; ++m) {
+        const int64_t from = b * x->blocks + c * kChunk + il_block(m, kChunk);
+        x->di[(b * chunks + c) * kChunk + m] = x->d[from];
+        x->qsumi[(b * chunks + c) * kChunk + m] = x->qsum[from];
+      }
     }
   }
 }
@@ -183,13 +206,11 @@ void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, float* 
       eg = sums.data();
     }
     if (cpu_has_avx512_vnni() && avx512::supports_q8(w)) {
-      const bool il = !x.qi.empty();
-      avx512::q8_matmul_rows(w, x.q.data(), il ? x.qi.data() : nullptr, il ? x.di.data() : nullptr,
-                             x.d.data(), eg, x.n, y, y_stride, r0, r1);
+      avx512::q8_matmul_rows(w, x, eg, y, y_stride, r0, r1);
     } else if (cpu_has_avx_vnni()) {
-      avx2::q8_matmul_rows_vnni(w, x.q.data(), x.d.data(), eg, x.n, y, y_stride, r0, r1);
+      avx2::q8_matmul_rows_vnni(w, x, eg, y, y_stride, r0, r1);
     } else {
-      avx2::q8_matmul_rows(w, x.q.data(), x.d.data(), eg, x.n, y, y_stride, r0, r1);
+      avx2::q8_matmul_rows(w, x, eg, y, y_stride, r0, r1);
     }
   } else {
     q8_matmul_rows_reference(w, x, y, y_stride, r0, r1);

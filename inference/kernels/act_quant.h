@@ -50,19 +50,30 @@ struct Q8Activations {
   std::vector<int8_t> q;                // [n, cols]
   std::vector<float> d;                 // [n, blocks] block scales
   std::vector<float> e;                 // [n, blocks] d * sum(q of the block)
-  // Empty, or (interleave_q8) q of each row's full 16-block chunks in the
-  // order of the AVX-512 kernel: [n, blocks / 16, 8, 16, 4]; element
-  // [b, c, t, m, j] = q[b, (16c + sigma(m)) * 32 + 4t + j], sigma(m) =
-  // 4 * (m % 4) + m / 4. Blocks past the last full chunk are only in q.
+  std::vector<int32_t> qsum;            // [n, blocks] sum(q of the block)
+  // 0 (qi, di empty), or the chunk length L of qi: 16 for the AVX-512
+  // kernel, 8 for the AVX2 one.
+  int64_t il_chunk = 0;
+  // Empty, or (interleave_q8) q of each row's full L-block chunks in the
+  // order of the kernels' 4 x 4 dword transpose: [n, blocks / L, 8, L, 4];
+  // element [b, c, t, m, j] = q[b, (Lc + sigma(m)) * 32 + 4t + j], sigma(m) =
+  // (L / 4) * (m % 4) + m / 4. Blocks past the last full chunk are only in q.
   std::vector<int8_t> qi;
-  // With qi: d of the full chunks' blocks in the same order, [n, blocks / 16,
-  // 16]; element [b, c, m] = d[b, 16c + sigma(m)].
+  // With qi: d of the full chunks' blocks in the same order, [n, blocks / L,
+  // L]; element [b, c, m] = d[b, Lc + sigma(m)].
   std::vector<float> di;
+  // With qi: qsum in the same order, [n, blocks / L, L].
+  std::vector<int32_t> qsumi;
 };
 
-// Fills x->qi and x->di from x->q and x->d (above). quantize_q8 and quantize_per_token call it
-// when cpu_has_avx512_vnni().
-void interleave_q8(Q8Activations* x);
+// The chunk length the active kernels take interleaved activations in: 16
+// with AVX-512 VNNI, 8 with AVX2, 0 (none) with the scalar kernels.
+int64_t q8_interleave_chunk();
+
+// Fills x->qi, x->di, x->qsumi and x->il_chunk = chunk (8 or 16) from x->q,
+// x->d and x->qsum (above). quantize_q8 and quantize_per_token call it with
+// q8_interleave_chunk() when that is not 0.
+void interleave_q8(Q8Activations* x, int64_t chunk);
 
 // Quantizes x [n, cols] (row stride x_stride) into out (resized). Deterministic
 // and the same for every ISA. Throws qwenqat::Error unless cols % kQ8Block == 0.

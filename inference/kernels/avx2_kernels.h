@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "export/format/packed_tensor.h"
+#include "inference/kernels/act_quant.h"
 
 namespace qwenqat::engine::avx2 {
 
@@ -33,24 +34,26 @@ void multi_gemv_rows(const format::PackedView& w, const float* x, int64_t n, int
                      float* y, int64_t y_stride, int64_t r0, int64_t r1, float* scratch);
 int64_t multi_gemv_scratch_floats(int64_t rows, int64_t n);
 
-// The int8-activation matmul of act_quant.h (avx2_q8.cpp) on n activation
-// rows: q [n, w.cols] int8 codes, d [n, w.cols / 32] block scales, eg
-// [n, groups] the per-weight-group sums of d * sum(q); requires 4 or 8 bits
-// and cols, group length multiples of 32.
-void q8_matmul_rows(const format::PackedView& w, const int8_t* q, const float* d, const float* eg,
-                    int64_t n, float* y, int64_t y_stride, int64_t r0, int64_t r1);
+// The int8-activation matmul of act_quant.h (avx2_q8.cpp) on the x.n
+// activation rows of x; eg [x.n, groups] the per-weight-group sums of x.e;
+// requires 4 or 8 bits and cols, group length multiples of 32. When x holds
+// activations interleaved in chunks of 8 blocks (x.il_chunk == 8), 4-bit rows
+// take their full chunks from them (the same int32 block sums, float sums in
+// another order). A (row, sequence) result does not depend on x.n, r0 or r1.
+// Thread-safe on disjoint row ranges.
+void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, const float* eg, float* y,
+                    int64_t y_stride, int64_t r0, int64_t r1);
 // The same with AVX-VNNI (avx_vnni_q8.cpp): identical results; call only when
 // cpu_has_avx_vnni().
-void q8_matmul_rows_vnni(const format::PackedView& w, const int8_t* q, const float* d,
-                         const float* eg, int64_t n, float* y, int64_t y_stride, int64_t r0,
-                         int64_t r1);
+void q8_matmul_rows_vnni(const format::PackedView& w, const Q8Activations& x, const float* eg,
+                         float* y, int64_t y_stride, int64_t r0, int64_t r1);
 
 // quantize_q8 (act_quant.h) of x [n, cols] (row stride x_stride, cols % 32
-// == 0) into q [n, cols], d and e [n, cols / 32]: the same bits as the scalar
+// == 0) into q [n, cols], d, e and qsum [n, cols / 32]: the same bits as the scalar
 // quantizer (max is exact, x * (1 / d) the same IEEE product, rounding to
 // nearest even as nearbyint, a NaN skipped by the max as std::max does).
 void quantize_q8_rows(const float* x, int64_t n, int64_t x_stride, int64_t cols, int8_t* q,
-                      float* d, float* e);
+                      float* d, float* e, int32_t* qsum);
 
 // Cache-blocked GEMM on a float tile: tile [tile_rows, cols] (row stride
 // `cols`), x [n, cols] (stride x_stride); y[b * y_stride + i] += tile[i] . x[b]

@@ -10,13 +10,13 @@
 
 namespace qwenqat::engine::avx2 {
 
-void q8_matmul_rows(const format::PackedView& w, const int8_t* q, const float* d, const float* eg,
-                    int64_t n, float* y, int64_t y_stride, int64_t r0, int64_t r1) {
-  q8_matmul_rows_impl(w, q, d, eg, n, y, y_stride, r0, r1);
+void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, const float* eg, float* y,
+                    int64_t y_stride, int64_t r0, int64_t r1) {
+  q8_matmul_rows_impl(w, x, eg, y, y_stride, r0, r1);
 }
 
 void quantize_q8_rows(const float* x, int64_t n, int64_t x_stride, int64_t cols, int8_t* q,
-                      float* d, float* e) {
+                      float* d, float* e, int32_t* qsum) {
   const __m256 sign = _mm256_set1_ps(-0.0f), lo = _mm256_set1_ps(-127.0f),
                hi = _mm256_set1_ps(127.0f);
   const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
@@ -51,7 +51,8 @@ void quantize_q8_rows(const float* x, int64_t n, int64_t x_stride, int64_t cols,
       s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
       s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
       d[b * blocks + k] = dk;
-      e[b * blocks + k] = dk * static_cast<float>(_mm_cvtsi128_si32(s));
+      qsum[b * blocks + k] = _mm_cvtsi128_si32(s);
+      e[b * blocks + k] = dk * static_cast<float>(qsum[b * blocks + k]);
     }
   }
 }

@@ -7,7 +7,8 @@
 // In the manner of llama.cpp's ggml_vec_dot_q4_0_q8_0. Per 32-element block:
 //   * 4-bit weights: the unsigned codes u (0..15) are unpacked to 32 bytes and
 //     _mm256_maddubs_epi16(u, q) gives exact int16 pair sums (|.| <= 3810);
-//     the zero point is applied once per row as zero * sum_k s_k * e_k.
+//     the zero point 8 of symmetric codes is taken off the int32 block sum
+//     as 8 * sum(q) (Q8Activations::qsum).
 //   * 8-bit weights: v = u - 128 (xor 0x80) and maddubs(|v|, sign(q, v)) gives
 //     exact pair sums of v * q (|.| <= 32512); for symmetric weights v is the
 //     signed weight, for asymmetric ones 128 * sum(q) is added back.
@@ -18,6 +19,18 @@
 // which sequences share a batch. Weight rows are processed one at a time for
 // a single sequence, two at a time against up to kMaxPass activation rows
 // otherwise.
+//
+// 4-bit rows with block-interleaved activations (Q8Activations::qi with
+// il_chunk = 8) take each full chunk of 8 blocks another way, as the AVX-512
+// kernel takes 16: the 128 packed bytes are transposed as 4 x 4 dwords in each
+// 128-bit half (unpacklo/hi) into 8 vectors whose lane m holds four codes of
+// block sigma(m) = 2 * (m % 4) + m / 4; qi holds the activations in that
+// order, so 8 maddubs summed in int16 (exact: |8 pair sums| <= 8 * 3810) and
+// one madd give the 8 exact block sums in the 8 lanes (AVX-VNNI: 8 vpdpbusd),
+// and one convert + FMA by s * d does the float part: 19 vector operations per
+// 8 blocks and sequence instead of 8 x 5. Such rows are processed one at a
+// time against up to kMaxIlPass sequences; the rest of the row (blocks past
+// the last full chunk) as above.
 #pragma once
 
 #include <immintrin.h>
@@ -43,16 +56,81 @@ inline __m256i dot_u8_s8(__m256i u, __m256i q) {
 #endif
 }
 
-constexpr int kMaxPass = 4;  // activation rows per pass
+constexpr int kMaxPass = 4;    // activation rows per pass
+constexpr int kIlChunk = 8;    // blocks per interleaved chunk (Q8Activations::il_chunk)
+constexpr int kMaxIlPass = 8;  // activation rows per pass over an interleaved 4-bit row
 
 struct Q8Args {
   const format::PackedView* w;
-  const int8_t* q;  // [n, cols]
-  const float* d;   // [n, blocks]
-  const float* eg;  // [n, groups] per-group sums of d * sum(q)
+  const int8_t* q;       // [n, cols]
+  const int8_t* qi;      // [n, chunks * 256] block-interleaved q (il_chunk 8), or nullptr
+  const float* di;       // [n, chunks * 8] d in the same order (with qi)
+  const int32_t* qsumi;  // [n, chunks * 8] qsum in the same order (with qi)
+  const float* d;        // [n, blocks]
+  const int32_t* qsum;   // [n, blocks] sum(q) per block
+  const float* eg;       // [n, groups] per-group sums of d * sum(q)
   float* y;
   int64_t y_stride;
 };
+
+// The codes of the 8 blocks of a 4-bit chunk (128 packed bytes at p),
+// interleaved: w[t] lane m = the codes of elements 4t..4t+3 of block sigma(m)
+// of the chunk (four bytes), the layout of Q8Activations::qi.
+inline void unpack_q4_chunk8(const uint8_t* p, __m256i w[8]) {
+  const auto ld = [p](int i) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32 * i));
+  };
+  const __m256i w0 = ld(0), w1 = ld(1), w2 = ld(2), w3 = ld(3);  // blocks (0 1) (2 3) ...
+  const __m256i t0 = _mm256_unpacklo_epi32(w0, w1), t1 = _mm256_unpackhi_epi32(w0, w1);
+  const __m256i t2 = _mm256_unpacklo_epi32(w2, w3), t3 = _mm256_unpackhi_epi32(w2, w3);
+  const __m256i v[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2),
+                        _mm256_unpacklo_epi64(t1, t3), _mm256_unpackhi_epi64(t1, t3)};
+  const __m256i mask = _mm256_set1_epi8(0x0f);
+  for (int t = 0; t < 4; ++t) {
+    w[t] = _mm256_and_si256(v[t], mask);                            // elements 4t..
+    w[t + 4] = _mm256_and_si256(_mm256_srli_epi32(v[t], 4), mask);  // 16 + 4t..
+  }
+}
+
+// Lane m = the exact int32 sum of u * q over block sigma(m) of the chunk
+// (w from unpack_q4_chunk8, qi the chunk's 256 interleaved activation bytes).
+inline __m256i chunk_isum(const __m256i w[8], const int8_t* qi) {
+  const auto ld = [qi](int t) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qi + 32 * t));
+  };
+#if QWENQAT_Q8_VNNI
+  __m256i c0 = _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), w[0], ld(0));
+  __m256i c1 = _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), w[1], ld(1));
+  for (int t = 2; t < 8; t += 2) {
+    c0 = _mm256_dpbusd_avx_epi32(c0, w[t], ld(t));
+    c1 = _mm256_dpbusd_avx_epi32(c1, w[t + 1], ld(t + 1));
+  }
+  return _mm256_add_epi32(c0, c1);
+#else
+  // Codes 0..15 and q in [-127, 127]: a pair sum is at most 3810 in magnitude,
+  // so the 8 pair sums of a lane add up exactly in int16.
+  __m256i s0 = _mm256_maddubs_epi16(w[0], ld(0)), s1 = _mm256_maddubs_epi16(w[1], ld(1));
+  for (int t = 2; t < 8; t += 2) {
+    s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(w[t], ld(t)));
+    s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(w[t + 1], ld(t + 1)));
+  }
+  return _mm256_madd_epi16(_mm256_add_epi16(s0, s1), _mm256_set1_epi16(1));
+#endif
+}
+
+// The weight scales of blocks k0 + sigma(m) of row r (k0 a multiple of 8).
+inline __m256 chunk_scales(const format::PackedView& w, int64_t r, int64_t k0, int64_t groups,
+                           int64_t bpg) {
+  const uint16_t* s = w.scales + r * groups;
+  if (bpg == 1) {
+    const __m256 v = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + k0)));
+    return _mm256_permutevar8x32_ps(v, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+  }
+  if (bpg % kIlChunk == 0) return _mm256_set1_ps(util::h2f(s[k0 / bpg]));  // one group
+  alignas(16) uint16_t h[kIlChunk];
+  for (int m = 0; m < kIlChunk; ++m) h[m] = s[(k0 + 2 * (m % 4) + m / 4) / bpg];
+  return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h)));
+}
 
 // Weight rows [r, r + R) against activation rows [b0, b0 + B).
 template <int kBits, int R, int B>
@@ -62,13 +140,41 @@ void q8_block(const Q8Args& a, int64_t r, int64_t b0) {
   const int64_t bpg = blocks / groups;
   const int8_t* q = a.q + b0 * cols;
   const float* d = a.d + b0 * blocks;
+  const int32_t* qsum = a.qsum + b0 * blocks;
+  // 4-bit symmetric codes u have zero point 8: the block sums of (u - 8) * q
+  // are formed exactly as sum(u * q) - 8 * sum(q) (zero_shift = 3).
+  const bool zero8 = kBits == 4 && w.spec.symmetric;
   __m256 acc[R][B];
   for (int i = 0; i < R; ++i)
     for (int b = 0; b < B; ++b) acc[i][b] = _mm256_setzero_ps();
-  for (int64_t g = 0; g < groups; ++g) {
+  int64_t k_il = 0;  // blocks [0, k_il) taken from the interleaved chunks
+  if constexpr (kBits == 4 && R == 1) {
+    if (a.qi) {
+      const int64_t chunks = blocks / kIlChunk;
+      const uint8_t* row = w.data + r * w.row_bytes;
+      for (int64_t c = 0; c < chunks; ++c) {
+        __m256i wv[8];
+        unpack_q4_chunk8(row + c * kIlChunk * 16, wv);
+        const __m256 s = chunk_scales(w, r, c * kIlChunk, groups, bpg);
+        for (int b = 0; b < B; ++b) {
+          const int64_t at = (b0 + b) * chunks + c;  // chunk index in qi / di
+          const __m256 sd = _mm256_mul_ps(s, _mm256_loadu_ps(a.di + at * kIlChunk));
+          __m256i isum = chunk_isum(wv, a.qi + at * kIlChunk * 32);
+          if (zero8) {
+            const __m256i qs =
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qsumi + at * kIlChunk));
+            isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(qs, 3));
+          }
+          acc[0][b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), sd, acc[0][b]);
+        }
+      }
+      k_il = chunks * kIlChunk;
+    }
+  }
+  for (int64_t g = k_il / bpg; g < groups; ++g) {
     float s[R];
     for (int i = 0; i < R; ++i) s[i] = util::h2f(w.scales[(r + i) * groups + g]);
-    for (int64_t k = g * bpg; k < (g + 1) * bpg; ++k) {
+    for (int64_t k = g * bpg < k_il ? k_il : g * bpg; k < (g + 1) * bpg; ++k) {
       __m256i wv[R], wa[R];
       for (int i = 0; i < R; ++i) {
         const uint8_t* row = w.data + (r + i) * w.row_bytes;
@@ -84,10 +190,12 @@ void q8_block(const Q8Args& a, int64_t r, int64_t b0) {
         const __m256i qv =
             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + b * cols + k * 32));
         const float db = d[b * blocks + k];
+        const __m256i zq =
+            _mm256_setr_epi32(zero8 ? 8 * qsum[b * blocks + k] : 0, 0, 0, 0, 0, 0, 0, 0);
         for (int i = 0; i < R; ++i) {
           __m256i p;
           if constexpr (kBits == 4) {
-            p = dot_u8_s8(wv[i], qv);
+            p = _mm256_sub_epi32(dot_u8_s8(wv[i], qv), zq);  // lane 0 takes -8 * sum(q)
           } else {
             p = dot_u8_s8(wa[i], _mm256_sign_epi8(qv, wv[i]));
           }
@@ -96,9 +204,10 @@ void q8_block(const Q8Args& a, int64_t r, int64_t b0) {
       }
     }
   }
-  // The codes used above are u - c (c = 0 for 4 bits, 128 for 8 bits); the
-  // weight is (u - zero) * s (+ o): add (c - zero) * s + o times e per group.
-  const int c = kBits == 4 ? 0 : 128;
+  // The codes used above are u - c (c = 8 for 4-bit symmetric, 0 for 4-bit
+  // asymmetric, 128 for 8 bits); the weight is (u - zero) * s (+ o): add
+  // (c - zero) * s + o times e per group (only 8-bit asymmetric has c != zero).
+  const int c = kBits == 4 ? (zero8 ? 8 : 0) : 128;
   const float cs = static_cast<float>(c - (w.spec.symmetric ? w.spec.zero_code() : 0));
   for (int i = 0; i < R; ++i) {
     const int64_t p = (r + i) * groups;
@@ -123,11 +232,27 @@ void q8_dispatch(const Q8Args& a, int64_t r, int64_t b0, int64_t nb) {
     case 4:
       return q8_block<kBits, R, 4>(a, r, b0);
   }
+  if constexpr (R == 1) {  // interleaved 4-bit rows: passes of up to kMaxIlPass
+    switch (nb) {
+      case 5:
+        return q8_block<kBits, 1, 5>(a, r, b0);
+      case 6:
+        return q8_block<kBits, 1, 6>(a, r, b0);
+      case 7:
+        return q8_block<kBits, 1, 7>(a, r, b0);
+      case 8:
+        return q8_block<kBits, 1, 8>(a, r, b0);
+    }
+  }
 }
 
 template <int kBits>
 void q8_rows(const Q8Args& a, int64_t n, int64_t r0, int64_t r1) {
-  const int64_t passes = (n + kMaxPass - 1) / kMaxPass;
+  // Interleaved 4-bit rows hold a chunk's 8 weight vectors in registers: one
+  // row at a time then (the results are the same for any row grouping).
+  const bool one_row = kBits == 4 && a.qi != nullptr;
+  const int64_t max_pass = one_row ? kMaxIlPass : kMaxPass;
+  const int64_t passes = (n + max_pass - 1) / max_pass;
   int64_t r = r0;
   if (n == 1) {  // decode: one weight row per iteration. Measured on weights
     // streamed from DRAM (kernel_bench --rows 151936 --cols 1536 --n 1), one
@@ -137,7 +262,7 @@ void q8_rows(const Q8Args& a, int64_t n, int64_t r0, int64_t r1) {
     return;
   }
   while (r < r1) {
-    const bool pair = r + 2 <= r1;
+    const bool pair = !one_row && r + 2 <= r1;
     for (int64_t p = 0, b0 = 0; p < passes; ++p) {
       const int64_t b1 = n * (p + 1) / passes;
       if (pair) {
@@ -152,10 +277,20 @@ void q8_rows(const Q8Args& a, int64_t n, int64_t r0, int64_t r1) {
 }
 
 // y = w . x for rows [r0, r1) (the entry points of avx2_kernels.h).
-void q8_matmul_rows_impl(const format::PackedView& w, const int8_t* q, const float* d,
-                         const float* eg, int64_t n, float* y, int64_t y_stride, int64_t r0,
-                         int64_t r1) {
-  const Q8Args a{&w, q, d, eg, y, y_stride};
+void q8_matmul_rows_impl(const format::PackedView& w, const Q8Activations& x, const float* eg,
+                         float* y, int64_t y_stride, int64_t r0, int64_t r1) {
+  const bool il = x.il_chunk == kIlChunk;
+  const Q8Args a{&w,
+                 x.q.data(),
+                 il ? x.qi.data() : nullptr,
+                 il ? x.di.data() : nullptr,
+                 il ? x.qsumi.data() : nullptr,
+                 x.d.data(),
+                 x.qsum.data(),
+                 eg,
+                 y,
+                 y_stride};
+  const int64_t n = x.n;
   if (w.spec.bits == 4) {
     q8_rows<4>(a, n, r0, r1);
   } else {

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "export/format/packed_tensor.h"
+#include "inference/kernels/act_quant.h"
 
 namespace qwenqat::engine::avx512 {
 
@@ -22,21 +23,18 @@ void gemv_rows(const format::PackedView& w, const float* x, float* y, int64_t r0
 // (pairs of 32-blocks) and a group length that is a multiple of 32.
 bool supports_q8(const format::PackedView& w);
 
-// The int8-activation matmul of act_quant.h on n activation rows, with the
-// arguments of avx2::q8_matmul_rows (avx2_kernels.h): q [n, w.cols] int8
-// codes, d [n, w.cols / 32] block scales, eg [n, groups] the per-weight-group
-// sums of d * sum(q); y[b * y_stride + r] for b < n, r in [r0, r1). The int32
-// block sums equal the reference's; float sums differ in order only. A
-// (row, sequence) result does not depend on n, r0 or r1. Thread-safe on
-// disjoint row ranges.
-// qi: nullptr, or the block-interleaved copy of q (Q8Activations::qi): then
-// 4-bit rows take their full 16-block chunks from it (8 vpdpbusd and one
-// float FMA per 16 blocks instead of 8 of each), otherwise every block is
-// taken in pairs from q. The two give the same int32 block sums, float sums
-// in different orders.
-// di: with qi, d in the same order (Q8Activations::di).
-void q8_matmul_rows(const format::PackedView& w, const int8_t* q, const int8_t* qi, const float* di,
-                    const float* d, const float* eg, int64_t n, float* y, int64_t y_stride,
-                    int64_t r0, int64_t r1);
+// The int8-activation matmul of act_quant.h on the x.n activation rows of x,
+// with the arguments of avx2::q8_matmul_rows (avx2_kernels.h): eg [x.n,
+// groups] the per-weight-group sums of x.e; y[b * y_stride + r] for b < x.n,
+// r in [r0, r1). The int32 block sums equal the reference's; float sums
+// differ in order only. A (row, sequence) result does not depend on x.n, r0
+// or r1. Thread-safe on disjoint row ranges.
+// When x holds activations interleaved in chunks of 16 blocks (x.il_chunk ==
+// 16), 4-bit rows take their full chunks from them (8 vpdpbusd and one float
+// FMA per 16 blocks instead of 8 of each), otherwise every block is taken in
+// pairs from x.q. The two give the same int32 block sums, float sums in
+// different orders.
+void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, const float* eg, float* y,
+                    int64_t y_stride, int64_t r0, int64_t r1);
 
 }  // namespace qwenqat::engine::avx512

@@ -308,10 +308,22 @@ bool supports_q8(const format::PackedView& w) {
          w.spec.group_len(w.cols) % 32 == 0;
 }
 
-void q8_matmul_rows(const format::PackedView& w, const int8_t* q, const int8_t* qi, const float* di,
-                    const float* d, const float* eg, int64_t n, float* y, int64_t y_stride,
-                    int64_t r0, int64_t r1) {
-  Q8Args a{&w, q, qi, di, d, eg, y, y_stride, 0, 0, 0, _mm512_setzero_si512()};
+void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, const float* eg, float* y,
+                    int64_t y_stride, int64_t r0, int64_t r1) {
+  const bool il = x.il_chunk == kChunk;
+  const int64_t n = x.n;
+  Q8Args a{&w,
+           x.q.data(),
+           il ? x.qi.data() : nullptr,
+           il ? x.di.data() : nullptr,
+           x.d.data(),
+           eg,
+           y,
+           y_stride,
+           0,
+           0,
+           0,
+           _mm512_setzero_si512()};
   a.blocks = w.cols / 32;
   a.groups = w.groups_per_row();
   a.bpg = a.blocks / a.groups;

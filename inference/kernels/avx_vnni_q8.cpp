@@ -12,10 +12,9 @@
 
 namespace qwenqat::engine::avx2 {
 
-void q8_matmul_rows_vnni(const format::PackedView& w, const int8_t* q, const float* d,
-                         const float* eg, int64_t n, float* y, int64_t y_stride, int64_t r0,
-                         int64_t r1) {
-  q8_matmul_rows_impl(w, q, d, eg, n, y, y_stride, r0, r1);
+void q8_matmul_rows_vnni(const format::PackedView& w, const Q8Activations& x, const float* eg,
+                         float* y, int64_t y_stride, int64_t r0, int64_t r1) {
+  q8_matmul_rows_impl(w, x, eg, y, y_stride, r0, r1);
 }
 
 }  // namespace qwenqat::engine::avx2

@@ -70,6 +70,7 @@ Q8Activations pow2_activations(int64_t n, int64_t cols, std::mt19937& rng) {
       for (int64_t i = 0; i < kQ8Block; ++i) qs += a.q[b * cols + k * kQ8Block + i];
       a.d.push_back(std::ldexp(1.0f, -7));
       a.e.push_back(a.d.back() * static_cast<float>(qs));
+      a.qsum.push_back(qs);
     }
   }
   return a;
@@ -136,8 +137,6 @@ TEST(ActQuant, Avx2QuantizerEqualsScalar) {
   EXPECT_EQ(a.q, b.q);
   EXPECT_EQ(0, std::memcmp(a.d.data(), b.d.data(), a.d.size() * 4));
   EXPECT_EQ(0, std::memcmp(a.e.data(), b.e.data(), a.e.size() * 4));
-  EXPECT_EQ(a.qi, b.qi);
-  EXPECT_EQ(a.di, b.di);
   EXPECT_EQ(a.d[3], 127.0f / 127.0f);
   EXPECT_EQ(a.q[97], -14);  // -14.5 rounds to even
   EXPECT_EQ(a.q[98], -14);  // -13.5 too
@@ -223,71 +222,126 @@ TEST(ActQuant, Avx2MatchesReferenceAndIsBatchIndependent) {
       });
 }
 
+// Shapes for the interleaved kernels (cols a multiple of 64): chunks of 8 and
+// 16 blocks with tails (18 and 280 blocks), 2, 4, 3 (group 96) blocks per
+// group, per channel with 16 blocks (one scale per chunk) and 18 (scales
+// filled one by one), both widths, symmetric and asymmetric, odd row counts.
+std::vector<Shape> wide_shapes() {
+  return {{4, 32, true, 7, 576},    {4, 32, false, 3, 8960}, {4, 64, true, 5, 576},
+          {4, 128, false, 9, 1536}, {4, 96, true, 3, 576},   {4, 0, true, 5, 512},
+          {4, 0, false, 3, 576},    {8, 32, true, 11, 576},  {8, 32, false, 3, 1536},
+          {8, 64, true, 5, 576},    {8, 0, true, 3, 576},    {4, 32, true, 1, 64}};
+}
+
+// A kernel with the signature of avx2::q8_matmul_rows / avx512::q8_matmul_rows.
+using DirectKernel = void (*)(const format::PackedView&, const Q8Activations&, const float*, float*,
+                              int64_t, int64_t, int64_t);
+
+// A kernel called directly (act_quant.cpp picks one by CPU), with the
+// per-group e sums the dispatch passes; two row ranges.
+std::vector<float> run_direct(DirectKernel kernel, const format::PackedView& w,
+                              const Q8Activations& x) {
+  std::vector<float> eg;
+  q8_group_e_sums(x, w.groups_per_row(), &eg);
+  std::vector<float> y(x.n * w.rows, -1.0f);
+  const int64_t mid = w.rows / 2;
+  kernel(w, x, eg.data(), y.data(), w.rows, 0, mid);
+  kernel(w, x, eg.data(), y.data(), w.rows, mid, w.rows);
+  return y;
+}
+
+std::vector<float> run_avx2(const format::PackedView& w, const Q8Activations& x) {
+  return run_direct(avx2::q8_matmul_rows, w, x);
+}
+
+std::vector<float> run_avx512(const format::PackedView& w, const Q8Activations& x) {
+  return run_direct(avx512::q8_matmul_rows, w, x);
+}
+
+// x re-interleaved in chunks of `chunk` blocks (0: not interleaved), whatever
+// the CPU's kernels take.
+Q8Activations interleaved(Q8Activations x, int64_t chunk) {
+  if (chunk) {
+    interleave_q8(&x, chunk);
+  } else {
+    x.il_chunk = 0;
+    x.qi.clear();
+    x.di.clear();
+    x.qsumi.clear();
+  }
+  return x;
+}
+
+// The AVX2 kernel's interleaved 4-bit path (chunks of 8 blocks) and its
+// per-block path, each bit for bit the reference when the floats are exact.
+TEST(ActQuant, Avx2InterleavedEqualsReferenceExactlyWhenFloatsAreExact) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
+  std::mt19937 rng(11);
+  auto all = shapes();
+  for (const Shape& s : wide_shapes()) all.push_back(s);
+  for (const Shape& s : all) {
+    auto pm = random_packed(s, true, rng);
+    auto w = format::view_of(pm);
+    for (int64_t n : {1, 2, 3, 5, 8, 9, 16}) {
+      const auto x = pow2_activations(n, s.cols, rng);
+      const auto ref = run(w, x, KernelIsa::kScalar);
+      const auto blocks = run_avx2(w, x);  // x.il_chunk = 0: every block on its own
+      EXPECT_EQ(0, std::memcmp(ref.data(), blocks.data(), ref.size() * 4))
+          << shape_name(s) << " n=" << n;
+      const auto il = run_avx2(w, interleaved(x, 8));
+      EXPECT_EQ(0, std::memcmp(ref.data(), il.data(), ref.size() * 4))
+          << shape_name(s) << " n=" << n << " interleaved";
+    }
+  }
+}
+
+TEST(ActQuant, Avx2InterleavedMatchesReferenceAndIsBatchIndependent) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
+  std::mt19937 rng(12);
+  expect_matches_reference_and_batch_independent(
+      wide_shapes(), rng, [](const format::PackedView& w, const Q8Activations& x) {
+        return run_avx2(w, interleaved(x, 8));
+      });
+}
+
 // The AVX-VNNI form of the kernel (vpdpbusd) against the AVX2 one: the same
-// bits, for every layout and batch size.
+// bits, for every layout and batch size, per block and interleaved.
 TEST(ActQuant, AvxVnniEqualsAvx2BitForBit) {
   if (!cpu_has_avx2() || !__builtin_cpu_supports("avxvnni")) GTEST_SKIP() << "no AVX-VNNI";
   std::mt19937 rng(7);
-  for (const Shape& s : shapes()) {
+  auto all = shapes();
+  for (const Shape& s : wide_shapes()) all.push_back(s);
+  for (const Shape& s : all) {
     auto pm = random_packed(s, false, rng);
     auto w = format::view_of(pm);
     for (int64_t n : {1, 2, 5, 16}) {
       auto xf = testing::random_vector(n * s.cols, 1.0f, rng);
       Q8Activations x;
       quantize_q8(xf.data(), n, s.cols, s.cols, &x);
-      std::vector<float> eg;  // per-weight-group sums of e, as q8_matmul_rows passes them
-      q8_group_e_sums(x, w.groups_per_row(), &eg);
-      std::vector<float> y1(n * s.rows), y2(n * s.rows);
-      avx2::q8_matmul_rows(w, x.q.data(), x.d.data(), eg.data(), n, y1.data(), s.rows, 0, s.rows);
-      avx2::q8_matmul_rows_vnni(w, x.q.data(), x.d.data(), eg.data(), n, y2.data(), s.rows, 0,
-                                s.rows);
-      EXPECT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * 4)) << shape_name(s) << " n=" << n;
+      for (const Q8Activations& xs : {interleaved(x, 0), interleaved(x, 8)}) {
+        const auto y1 = run_avx2(w, xs);
+        const auto y2 = run_direct(avx2::q8_matmul_rows_vnni, w, xs);
+        EXPECT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * 4))
+            << shape_name(s) << " n=" << n << " il_chunk=" << xs.il_chunk;
+      }
     }
   }
-}
-
-// Shapes for the AVX-512 kernel (cols a multiple of 64): chunks of 16 blocks
-// with tails (18 and 280 blocks), 2, 4, 3 (group 96) blocks per group, per
-// channel with 16 blocks (one scale per chunk) and 18 (scales filled one by
-// one), both widths, symmetric and asymmetric, odd row counts.
-std::vector<Shape> avx512_shapes() {
-  return {{4, 32, true, 7, 576},    {4, 32, false, 3, 8960}, {4, 64, true, 5, 576},
-          {4, 128, false, 9, 1536}, {4, 96, true, 3, 576},   {4, 0, true, 5, 512},
-          {4, 0, false, 3, 576},    {8, 32, true, 11, 576},  {8, 32, false, 3, 1536},
-          {8, 128, true, 5, 576},   {8, 0, true, 3, 576},    {4, 32, true, 1, 64}};
-}
-
-// The AVX-512 kernel called directly (act_quant.cpp would pick it only when
-// the CPU has it), with the per-group e sums the dispatch passes.
-std::vector<float> run_avx512(const format::PackedView& w, const Q8Activations& x) {
-  std::vector<float> eg;
-  q8_group_e_sums(x, w.groups_per_row(), &eg);
-  std::vector<float> y(x.n * w.rows, -1.0f);
-  const int64_t mid = w.rows / 2;
-  const int8_t* qi = x.qi.empty() ? nullptr : x.qi.data();
-  const float* di = x.qi.empty() ? nullptr : x.di.data();
-  avx512::q8_matmul_rows(w, x.q.data(), qi, di, x.d.data(), eg.data(), x.n, y.data(), w.rows, 0,
-                         mid);
-  avx512::q8_matmul_rows(w, x.q.data(), qi, di, x.d.data(), eg.data(), x.n, y.data(), w.rows, mid,
-                         w.rows);
-  return y;
 }
 
 TEST(ActQuant, Avx512EqualsReferenceExactlyWhenFloatsAreExact) {
   if (!cpu_has_avx512_vnni()) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
   std::mt19937 rng(8);
-  for (const Shape& s : avx512_shapes()) {
+  for (const Shape& s : wide_shapes()) {
     auto pm = random_packed(s, true, rng);
     auto w = format::view_of(pm);
     ASSERT_TRUE(avx512::supports_q8(w)) << shape_name(s);
     for (int64_t n : {1, 2, 3, 5, 16}) {
       auto x = pow2_activations(n, s.cols, rng);
       const auto ref = run(w, x, KernelIsa::kScalar);
-      const auto pairs = run_avx512(w, x);  // every block in pairs from q
+      const auto pairs = run_avx512(w, x);  // x.il_chunk = 0: every block in pairs from q
       EXPECT_EQ(0, std::memcmp(ref.data(), pairs.data(), ref.size() * 4))
           << shape_name(s) << " n=" << n;
-      interleave_q8(&x);  // 4-bit: full 16-block chunks from qi
-      const auto il = run_avx512(w, x);
+      const auto il = run_avx512(w, interleaved(x, 16));  // 4-bit: full 16-block chunks
       EXPECT_EQ(0, std::memcmp(ref.data(), il.data(), ref.size() * 4))
           << shape_name(s) << " n=" << n << " interleaved";
     }
@@ -297,7 +351,10 @@ TEST(ActQuant, Avx512EqualsReferenceExactlyWhenFloatsAreExact) {
 TEST(ActQuant, Avx512MatchesReferenceAndIsBatchIndependent) {
   if (!cpu_has_avx512_vnni()) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
   std::mt19937 rng(9);
-  expect_matches_reference_and_batch_independent(avx512_shapes(), rng, run_avx512);
+  expect_matches_reference_and_batch_independent(
+      wide_shapes(), rng, [](const format::PackedView& w, const Q8Activations& x) {
+        return run_avx512(w, interleaved(x, 16));
+      });
   // Rows not a multiple of 64 columns are not the AVX-512 kernel's.
   auto pm = random_packed({4, 32, true, 3, 96}, false, rng);
   EXPECT_FALSE(avx512::supports_q8(format::view_of(pm)));
