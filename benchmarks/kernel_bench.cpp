@@ -101,6 +101,9 @@ int main(int argc, char** argv) {
   std::printf("kernel_bench: %lld x %lld, isa %s%s, G weight-MAC/s per core (thread CPU time)\n",
               static_cast<long long>(rows), static_cast<long long>(cols), isa_name(isa),
               isa != KernelIsa::kAvx2 ? ""
+              : cpu_has_amx() ? " (GEMV with AVX-512, q8 with AMX tiles from batch 8 and AVX-512 "
+                                "VNNI below; QWENQAT_ENGINE_AMX=0 / QWENQAT_ENGINE_AVX512=0 turn "
+                                "them off)"
               : cpu_has_avx512_vnni()
                   ? " (GEMV and q8 with AVX-512/VNNI; QWENQAT_ENGINE_AVX512=0 turns it off)"
               : cpu_has_avx_vnni() ? " (q8 with AVX-VNNI; QWENQAT_ENGINE_VNNI=0 turns it off)"

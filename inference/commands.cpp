@@ -46,12 +46,13 @@ const char* const kActQuantHelp =
     "Activations of the linear layers: auto (as trained: per-token int8 for the layers the "
     "export records activation_bits for, e.g. preset w4g32a8; float elsewhere), none (float "
     "everywhere), or q8 (int8 per 32-block for every packed layer, as llama.cpp's Q4_0/Q8_0: "
-    "the fastest decode and prefill with AVX-512 VNNI; changes the numerics)";
+    "the fastest decode and prefill with AVX-512 VNNI or AMX; changes the numerics)";
 
 const char* const kKernelsHelp =
     "Kernel set: auto (the fastest this CPU has), avx2 (the vector kernels: AVX2, with their "
-    "AVX-512 / AVX-VNNI forms where the CPU has them; QWENQAT_ENGINE_AVX512=0 and "
-    "QWENQAT_ENGINE_VNNI=0 turn those off) or scalar (the reference)";
+    "AVX-512 / AVX-VNNI forms and AMX tiles for int8 activations of 8 or more sequences where "
+    "the CPU has them; QWENQAT_ENGINE_AMX=0, QWENQAT_ENGINE_AVX512=0 and QWENQAT_ENGINE_VNNI=0 "
+    "turn those off) or scalar (the reference)";
 
 std::vector<int32_t> parse_id_list(const std::string& s, const std::string& flag) {
   std::vector<int32_t> ids;

@@ -3,9 +3,10 @@
 # `qwenqat bench` on random weights of the real 1.5B shapes for w4g32 and
 # w8g32, batch 1 and 16, float and int8 activations, one after another. Each
 # run is repeated with the CPU's newest kernels turned off, so one run of the
-# script gives the ratios: on a CPU with AVX-512 with QWENQAT_ENGINE_AVX512=0
-# (the AVX2 / AVX-VNNI kernels), else on a CPU with AVX-VNNI with
-# QWENQAT_ENGINE_VNNI=0. Run it on an idle machine from a built tree (build/).
+# script gives the ratios: on a CPU with AMX with QWENQAT_ENGINE_AMX=0 (the
+# AVX-512 int8 kernels) and QWENQAT_ENGINE_AVX512=0, on a CPU with AVX-512 with
+# QWENQAT_ENGINE_AVX512=0 (the AVX2 / AVX-VNNI kernels), else on a CPU with
+# AVX-VNNI with QWENQAT_ENGINE_VNNI=0. Run it on an idle machine from a built tree (build/).
 # Usage: scripts/bench_engine.sh [CONFIG.json]   (default: ../shared's 1.5B config)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,9 @@ C="${1:-../shared/models/deepseek-r1-distill-qwen-1.5b/config.json}"
 uptime
 # Variants: environment settings, the newest kernels first.
 VARIANTS=("QWENQAT_ENGINE_AVX512=1")
+if grep -qw amx_int8 /proc/cpuinfo; then
+  VARIANTS+=("QWENQAT_ENGINE_AMX=0")
+fi
 if grep -qw avx512f /proc/cpuinfo; then
   VARIANTS+=("QWENQAT_ENGINE_AVX512=0")
 elif grep -qw avx_vnni /proc/cpuinfo; then

@@ -1,6 +1,6 @@
 // Int8 activations: mode selection, the Q8 activation quantizer, the scalar
 // reference of the int8-activation matmul and the dispatch to the AVX2 one
-// (with AVX-VNNI where the CPU has it) or the AVX-512 VNNI one.
+// (with AVX-VNNI where the CPU has it), the AVX-512 VNNI one or the AMX one.
 #include "inference/kernels/act_quant.h"
 
 #include <algorithm>
@@ -9,6 +9,7 @@
 
 #include "data/util/check.h"
 #include "data/util/half.h"
+#include "inference/kernels/amx_kernels.h"
 #include "inference/kernels/avx2_kernels.h"
 #include "inference/kernels/avx512_kernels.h"
 #include "qat/quant/quant_math.h"
@@ -27,9 +28,11 @@ inline int code_at(const uint8_t* row, int bits, int64_t e) {
 // interleaved lane m.
 inline int64_t il_block(int64_t m, int64_t chunk) { return chunk / 4 * (m % 4) + m / 4; }
 
-// Interleaves `out` for the active kernels (act_quant.h).
+// Interleaves `out` for the active kernels (act_quant.h), and lays it out
+// in AMX tiles for batches the AMX kernel takes.
 void interleave_for_kernels(Q8Activations* out) {
   if (const int64_t chunk = q8_interleave_chunk()) interleave_q8(out, chunk);
+  if (active_isa() == KernelIsa::kAvx2 && cpu_has_amx() && out->n >= kAmxMinBatch) layout_amx(out);
 }
 
 // Checks the row length and sizes `out` for n rows of `cols` elements.
@@ -47,6 +50,10 @@ void resize_q8(int64_t n, int64_t cols, Q8Activations* out) {
   out->qi.clear();
   out->di.clear();
   out->qsumi.clear();
+  out->amx_tiles = 0;
+  out->qt.clear();
+  out->dt.clear();
+  out->qsumt.clear();
 }
 
 }  // namespace
@@ -156,6 +163,25 @@ void interleave_q8(Q8Activations* x, int64_t chunk) {
   }
 }
 
+void layout_amx(Q8Activations* x) {
+  constexpr int64_t kSeqs = amx::kTileSeqs, kTileBytes = kSeqs * kQ8Block;
+  const int64_t tiles = (x->n + kSeqs - 1) / kSeqs;
+  x->amx_tiles = tiles;
+  x->qt.assign(static_cast<size_t>(tiles * x->blocks * kTileBytes), 0);
+  x->dt.assign(static_cast<size_t>(tiles * x->blocks * kSeqs), 0.0f);
+  x->qsumt.assign(static_cast<size_t>(tiles * x->blocks * kSeqs), 0);
+  for (int64_t b = 0; b < x->n; ++b) {
+    const int64_t t = b / kSeqs, c = b % kSeqs;
+    for (int64_t k = 0; k < x->blocks; ++k) {
+      const int8_t* src = x->q.data() + b * x->cols + k * kQ8Block;
+      int8_t* dst = x->qt.data() + (t * x->blocks + k) * kTileBytes + c * 4;
+      for (int64_t i = 0; i < kQ8Block / 4; ++i) std::memcpy(dst + i * kSeqs * 4, src + 4 * i, 4);
+      x->dt[(t * x->blocks + k) * kSeqs + c] = x->d[b * x->blocks + k];
+      x->qsumt[(t * x->blocks + k) * kSeqs + c] = x->qsum[b * x->blocks + k];
+    }
+  }
+}
+
 void q8_group_e_sums(const Q8Activations& x, int64_t groups, std::vector<float>* out) {
   const int64_t bpg = x.blocks / groups;  // blocks per group
   out->assign(static_cast<size_t>(x.n * groups), 0.0f);
@@ -205,7 +231,9 @@ void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, float* 
       q8_group_e_sums(x, groups, &sums);
       eg = sums.data();
     }
-    if (cpu_has_avx512_vnni() && avx512::supports_q8(w)) {
+    if (x.amx_tiles > 0 && cpu_has_amx()) {
+      amx::q8_matmul_rows(w, x, eg, y, y_stride, r0, r1);
+    } else if (cpu_has_avx512_vnni() && avx512::supports_q8(w)) {
       avx512::q8_matmul_rows(w, x, eg, y, y_stride, r0, r1);
     } else if (cpu_has_avx_vnni()) {
       avx2::q8_matmul_rows_vnni(w, x, eg, y, y_stride, r0, r1);

@@ -17,8 +17,10 @@
 // Two implementations, chosen by KernelIsa: the scalar reference
 // (q8_matmul_rows_reference, the formula above in sequential order) and the
 // AVX2 kernel (avx2_q8_impl.h: _mm256_maddubs_epi16, or vpdpbusd where the
-// CPU has AVX-VNNI, with identical results). Their integer block sums are
-// identical; they differ only in the order of the float sums.
+// CPU has AVX-VNNI, with identical results), the AVX-512 VNNI one
+// (avx512_q8.cpp) and, for batches of kAmxMinBatch or more, the AMX one
+// (amx_q8.cpp). Their integer block sums are identical; they differ only in
+// the order of the float sums.
 #pragma once
 
 #include <cstdint>
@@ -64,6 +66,16 @@ struct Q8Activations {
   std::vector<float> di;
   // With qi: qsum in the same order, [n, blocks / L, L].
   std::vector<int32_t> qsumi;
+  // 0 (qt, dt, qsumt empty), or (layout_amx) the number of 16-sequence
+  // column tiles, ceil(n / 16), of the AMX tile layout below.
+  int64_t amx_tiles = 0;
+  // q as TDPBUSD's B operand, one 8 x 64-byte tile per (column tile, block):
+  // [amx_tiles, blocks, 8, 16, 4]; element [t, k, i, c, j] = q[16t + c, 32k +
+  // 4i + j], 0 for sequences 16t + c >= n.
+  std::vector<int8_t> qt;
+  // d and qsum of the same sequences: [amx_tiles, blocks, 16], 0 past n.
+  std::vector<float> dt;
+  std::vector<int32_t> qsumt;
 };
 
 // The chunk length the active kernels take interleaved activations in: 16
@@ -74,6 +86,15 @@ int64_t q8_interleave_chunk();
 // x->d and x->qsum (above). quantize_q8 and quantize_per_token call it with
 // q8_interleave_chunk() when that is not 0.
 void interleave_q8(Q8Activations* x, int64_t chunk);
+
+// The smallest batch the int8 products run on AMX tiles for (where the CPU
+// has AMX): below it the AVX-512 kernel is faster (kernel_bench).
+constexpr int64_t kAmxMinBatch = 8;
+
+// Fills x->qt, x->dt, x->qsumt and x->amx_tiles from x->q, x->d, x->qsum
+// (above). quantize_q8 and quantize_per_token call it when cpu_has_amx() and
+// n >= kAmxMinBatch; q8_matmul_rows then uses the AMX kernel.
+void layout_amx(Q8Activations* x);
 
 // Quantizes x [n, cols] (row stride x_stride) into out (resized). Deterministic
 // and the same for every ISA. Throws qwenqat::Error unless cols % kQ8Block == 0.
@@ -104,8 +125,11 @@ bool supports_q8(const format::PackedView& w);
 
 // y[b * y_stride + r] for b < x.n, r in [r0, r1), by the formula at the top;
 // requires supports_q8(w) and x.cols == w.cols. kScalar: the reference;
-// kAvx2: the AVX2 kernel. Thread-safe on disjoint row ranges. The result of
-// one (row, sequence) pair does not depend on r0, r1 or x.n.
+// kAvx2: the fastest kernel the CPU has (AMX when x carries its layout).
+// Thread-safe on disjoint row ranges. The result of one (row, sequence) pair
+// does not depend on r0, r1 or x.n, except that on a CPU with AMX a batch of
+// kAmxMinBatch or more takes the AMX kernel, whose float sums are in another
+// order than those of smaller batches.
 void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, float* y, int64_t y_stride,
                     int64_t r0, int64_t r1, KernelIsa isa);
 

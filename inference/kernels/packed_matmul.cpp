@@ -10,6 +10,11 @@
 #include <cstring>
 #include <vector>
 
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 #include "data/util/check.h"
 #include "inference/kernels/avx2_kernels.h"
 #include "inference/kernels/avx512_kernels.h"
@@ -73,6 +78,23 @@ bool cpu_has_avx512() {
 
 bool cpu_has_avx512_vnni() {
   static const bool has = cpu_has_avx512() && __builtin_cpu_supports("avx512vnni");
+  return has;
+}
+
+bool cpu_has_amx() {
+  static const bool has = [] {
+    const char* env = std::getenv("QWENQAT_ENGINE_AMX");
+    if (!cpu_has_avx512() || !__builtin_cpu_supports("amx-tile") ||
+        !__builtin_cpu_supports("amx-int8") || (env != nullptr && std::string(env) == "0"))
+      return false;
+#if defined(__linux__) && defined(SYS_arch_prctl)
+    // Linux hands out the AMX tile state only on request (per process).
+    constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+    return false;
+#endif
+  }();
   return has;
 }
 

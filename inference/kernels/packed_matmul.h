@@ -36,6 +36,11 @@ bool cpu_has_avx512();
 // use the AVX-512 kernel for the layers it supports (the same integer sums,
 // float sums in another order).
 bool cpu_has_avx512_vnni();
+// cpu_has_avx512() and AMX-TILE / AMX-INT8 with the kernel's permission to
+// use the tile state (arch_prctl, asked once), unless QWENQAT_ENGINE_AMX is
+// "0": the kAvx2 int8-activation products of kAmxMinBatch or more sequences
+// then run on AMX tiles (act_quant.h).
+bool cpu_has_amx();
 // The ISA the engine uses: kAvx2 when supported, unless QWENQAT_ENGINE_KERNELS
 // is "scalar" or set_kernel_isa() chose otherwise. Thread-safe to read.
 KernelIsa active_isa();

@@ -14,6 +14,7 @@
 
 #include "data/util/check.h"
 #include "data/util/half.h"
+#include "inference/kernels/amx_kernels.h"
 #include "inference/kernels/avx2_kernels.h"
 #include "inference/kernels/avx512_kernels.h"
 #include "inference/model.h"
@@ -213,12 +214,22 @@ void expect_matches_reference_and_batch_independent(const std::vector<Shape>& sh
   }
 }
 
+// x without the AMX tile layout (the dispatch then takes the vector kernels
+// for any n).
+Q8Activations without_amx(Q8Activations x) {
+  x.amx_tiles = 0;
+  x.qt.clear();
+  x.dt.clear();
+  x.qsumt.clear();
+  return x;
+}
+
 TEST(ActQuant, Avx2MatchesReferenceAndIsBatchIndependent) {
   if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
   std::mt19937 rng(4);
   expect_matches_reference_and_batch_independent(
       shapes(), rng, [](const format::PackedView& w, const Q8Activations& x) {
-        return run(w, x, KernelIsa::kAvx2);
+        return run(w, without_amx(x), KernelIsa::kAvx2);
       });
 }
 
@@ -358,6 +369,68 @@ TEST(ActQuant, Avx512MatchesReferenceAndIsBatchIndependent) {
   // Rows not a multiple of 64 columns are not the AVX-512 kernel's.
   auto pm = random_packed({4, 32, true, 3, 96}, false, rng);
   EXPECT_FALSE(avx512::supports_q8(format::view_of(pm)));
+}
+
+std::vector<float> run_amx(const format::PackedView& w, const Q8Activations& x) {
+  Q8Activations xa = x;
+  layout_amx(&xa);
+  return run_direct(amx::q8_matmul_rows, w, xa);
+}
+
+// Every shape above, and full 16-row panels of 8-bit rows (tile-loaded from
+// the packed rows themselves) and of 4-bit rows with a partial last panel.
+std::vector<Shape> amx_shapes() {
+  auto all = shapes();
+  for (const Shape& s : wide_shapes()) all.push_back(s);
+  for (const Shape& s : std::vector<Shape>{{8, 32, true, 37, 576},
+                                           {8, 0, false, 32, 256},
+                                           {8, 64, false, 16, 1536},
+                                           {4, 32, true, 48, 1536},
+                                           {4, 64, false, 21, 576}})
+    all.push_back(s);
+  return all;
+}
+
+TEST(ActQuant, AmxEqualsReferenceExactlyWhenFloatsAreExact) {
+  if (!cpu_has_amx()) GTEST_SKIP() << "no AMX-INT8 on this CPU (or QWENQAT_ENGINE_AMX=0)";
+  std::mt19937 rng(13);
+  for (const Shape& s : amx_shapes()) {
+    auto pm = random_packed(s, true, rng);
+    auto w = format::view_of(pm);
+    for (int64_t n : {1, 2, 5, 16, 17, 40}) {  // one, two and three column tiles
+      const auto x = pow2_activations(n, s.cols, rng);
+      const auto ref = run(w, x, KernelIsa::kScalar);
+      const auto got = run_amx(w, x);
+      EXPECT_EQ(0, std::memcmp(ref.data(), got.data(), ref.size() * 4))
+          << shape_name(s) << " n=" << n;
+    }
+  }
+}
+
+TEST(ActQuant, AmxMatchesReferenceAndIsBatchIndependent) {
+  if (!cpu_has_amx()) GTEST_SKIP() << "no AMX-INT8 on this CPU (or QWENQAT_ENGINE_AMX=0)";
+  std::mt19937 rng(14);
+  expect_matches_reference_and_batch_independent(amx_shapes(), rng, run_amx);
+}
+
+// quantize_q8 lays out batches of kAmxMinBatch or more for AMX, and the
+// dispatch then gives the AMX kernel's bits; smaller batches the vector
+// kernels'.
+TEST(ActQuant, DispatchTakesAmxForLargerBatches) {
+  if (!cpu_has_amx()) GTEST_SKIP() << "no AMX-INT8 on this CPU (or QWENQAT_ENGINE_AMX=0)";
+  std::mt19937 rng(15);
+  const Shape s{4, 32, true, 70, 1536};
+  auto pm = random_packed(s, false, rng);
+  auto w = format::view_of(pm);
+  for (int64_t n : {kAmxMinBatch - 1, kAmxMinBatch, int64_t{16}, int64_t{23}}) {
+    auto xf = testing::random_vector(n * s.cols, 1.0f, rng);
+    Q8Activations x;
+    quantize_q8(xf.data(), n, s.cols, s.cols, &x);
+    EXPECT_EQ(x.amx_tiles, n >= kAmxMinBatch ? (n + 15) / 16 : 0) << "n=" << n;
+    const auto got = run(w, x, KernelIsa::kAvx2);
+    const auto want = n >= kAmxMinBatch ? run_amx(w, x) : run(w, without_amx(x), KernelIsa::kAvx2);
+    EXPECT_EQ(0, std::memcmp(want.data(), got.data(), got.size() * 4)) << "n=" << n;
+  }
 }
 
 // Max |logit difference| / max |logit| allowed between int8 and float

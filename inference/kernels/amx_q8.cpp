@@ -1,0 +1,319 @@
+// The int8-activation matmul on AMX tiles (contract: kernels/amx_kernels.h).
+//
+// Weight rows are taken in panels of 16, sequences in column tiles of 16
+// (Q8Activations::qt, laid out by layout_amx). Per panel, column tile and
+// 32-element block k:
+//   A = the panel's codes of block k as unsigned bytes, 16 rows x 32 (8-bit:
+//       the packed rows themselves, row stride row_bytes; 4-bit: unpacked
+//       once per panel into per-thread scratch, [blocks][16][32]);
+//   B = qt[t, k], 8 rows x 64 bytes (four codes of each of 16 sequences);
+//   C = TDPBUSD(A, B): int32 [16 rows][16 sequences], the exact block sums
+//       sum_i u_i * q_i (|.| <= 32 * 255 * 127 < 2^20).
+// C goes through a 1 KB buffer to the epilogue, one 16-lane vector per row m:
+//   acc[m] = fma(float(C[m] - zero * qsum_k), d_k * s[m, k / bpg], acc[m])
+// (float(.) exact below 2^24), and for asymmetric weights, after a group's
+// last block, acc[m] = fma(o[m, g], eg[g], acc[m]). Four C tiles and two A/B
+// sets keep blocks in flight (see step()) so the tile unit works ahead while
+// the vector units run earlier blocks' epilogues. At the end acc is
+// transposed into y.
+// Rows past r1 in the last panel are zero codes (their results are dropped);
+// sequences past n are zero in qt and dt.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#pragma GCC push_options
+// GCC 12 reports the undefined pass-through operands inside the AVX-512
+// intrinsics (avx512fintrin.h) as (maybe-)uninitialized: a false positive.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,amx-tile,amx-int8")
+
+#include "inference/kernels/amx_kernels.h"
+#include "inference/kernels/avx2_util.h"
+
+namespace qwenqat::engine::amx {
+namespace {
+
+constexpr int kRows = static_cast<int>(kPanelRows);
+constexpr int kSeqs = static_cast<int>(kTileSeqs);
+constexpr int kBlockBytes = 32;                   // one int8 block of A per row
+constexpr int kBTileBytes = kSeqs * kBlockBytes;  // one B tile (8 x 64 bytes)
+constexpr int kCTileInts = kRows * kSeqs;         // one C tile (16 x 16 int32)
+static_assert(kBTileBytes == 512 && kCTileInts * 4 == 1024, "AMX tile sizes");
+
+// Tile registers (GCC's tile intrinsics take literal numbers): tmm0-tmm3
+// the accumulators C of four blocks in flight (block k in C[k % 4]),
+// tmm4/tmm5 weights A and tmm6/tmm7 activations B (block k in set k % 2).
+constexpr int kCTiles = 4, kATile0 = 4, kBTile0 = 6;
+
+// The LDTILECFG operand (palette 1).
+struct alignas(64) TileConfig {
+  uint8_t palette_id = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};  // bytes per row of each tile
+  uint8_t rows[16] = {};
+};
+static_assert(sizeof(TileConfig) == 64, "LDTILECFG takes 64 bytes");
+
+void load_tile_config() {
+  TileConfig cfg;
+  for (int j = 0; j < kCTiles; ++j) cfg.colsb[j] = kSeqs * 4, cfg.rows[j] = kRows;
+  for (int j = 0; j < 2; ++j) {
+    cfg.colsb[kATile0 + j] = kBlockBytes, cfg.rows[kATile0 + j] = kRows;
+    cfg.colsb[kBTile0 + j] = kSeqs * 4, cfg.rows[kBTile0 + j] = kBlockBytes / 4;
+  }
+  _tile_loadconfig(&cfg);
+}
+
+// Per-thread scratch, 64-byte aligned.
+template <typename T>
+T* aligned_scratch(std::vector<T>& buf, size_t n) {
+  if (buf.size() < n + 64) buf.resize(n + 64);
+  const auto p = reinterpret_cast<uintptr_t>(buf.data());
+  return reinterpret_cast<T*>((p + 63) & ~uintptr_t{63});
+}
+
+// Unpacks the 4-bit rows [r, r + count) of w into out [blocks][16][32]
+// unsigned codes in element order, one A tile per block (rows past count:
+// zeros). A packed 32-block is 16 bytes: low nibbles = elements 0-15, high
+// nibbles = 16-31.
+void unpack_q4_panel(const format::PackedView& w, int64_t r, int64_t count, uint8_t* out) {
+  const int64_t blocks = w.cols / kBlockBytes;
+  constexpr int64_t kTile = kRows * kBlockBytes;
+  const __m512i mask = _mm512_set1_epi8(0x0f);
+  // qwords of [lo | hi] -> [lo0 hi0 lo1 hi1] and [lo2 hi2 lo3 hi3].
+  const __m512i first = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0);
+  const __m512i second = _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4);
+  for (int64_t m = 0; m < kRows; ++m) {
+    uint8_t* dst = out + m * kBlockBytes;
+    if (m >= count) {
+      for (int64_t k = 0; k < blocks; ++k) std::memset(dst + k * kTile, 0, kBlockBytes);
+      continue;
+    }
+    const uint8_t* src = w.data + (r + m) * w.row_bytes;
+    int64_t k = 0;
+    for (; k + 4 <= blocks; k += 4) {
+      const __m512i v = _mm512_loadu_si512(src + k * 16);
+      const __m512i lo = _mm512_and_si512(v, mask);
+      const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), mask);
+      const __m512i b01 = _mm512_permutex2var_epi64(lo, first, hi);
+      const __m512i b23 = _mm512_permutex2var_epi64(lo, second, hi);
+      auto* d = reinterpret_cast<__m256i*>(dst + k * kTile);
+      _mm256_storeu_si256(d, _mm512_castsi512_si256(b01));
+      _mm256_storeu_si256(d + kTile / 32, _mm512_extracti64x4_epi64(b01, 1));
+      _mm256_storeu_si256(d + 2 * kTile / 32, _mm512_castsi512_si256(b23));
+      _mm256_storeu_si256(d + 3 * kTile / 32, _mm512_extracti64x4_epi64(b23, 1));
+    }
+    for (; k < blocks; ++k) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + k * 16));
+      const __m128i m4 = _mm_set1_epi8(0x0f);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + k * kTile), _mm_and_si128(v, m4));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + k * kTile + 16),
+                       _mm_and_si128(_mm_srli_epi16(v, 4), m4));
+    }
+  }
+}
+
+// The fp16 values [r, r + count) x [0, groups) of `half` (row-major) as floats,
+// out [16][groups] (rows past count: zeros).
+void panel_floats(const uint16_t* half, int64_t groups, int64_t r, int64_t count, float* out) {
+  for (int64_t m = 0; m < kRows; ++m) {
+    float* o = out + m * groups;
+    if (m >= count) {
+      std::fill(o, o + groups, 0.0f);
+      continue;
+    }
+    const uint16_t* h = half + (r + m) * groups;
+    for (int64_t g = 0; g < groups; g += 16) {
+      const int64_t c = std::min<int64_t>(16, groups - g);
+      const __mmask16 mk = static_cast<__mmask16>((1u << c) - 1);
+      _mm512_mask_storeu_ps(o + g, mk, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mk, h + g)));
+    }
+  }
+}
+
+// Everything the panel loop needs, fixed per call.
+struct Panel {
+  const uint8_t* a;   // A of block 0: 16 rows with row stride a_stride
+  int64_t a_stride;   // bytes between A's rows
+  int64_t a_step;     // bytes between A of blocks k and k + 1
+  const int8_t* b;    // qt of the column tile: [blocks][512]
+  const float* d;     // dt of the column tile: [blocks][16]
+  const int32_t* qs;  // qsumt of the column tile: [blocks][16]
+  const float* s;     // [16][groups] weight scales
+  const float* o;     // [16][groups] offsets, or nullptr
+  const float* egt;   // [groups][16] e sums of the column tile (with o)
+  int64_t blocks, groups, bpg;
+  int zero_shift;  // log2(zero) (-1: no zero point)
+};
+
+#define QWENQAT_AMX_ISSUE(tc, ta, tb)                \
+  _tile_zero(tc);                                    \
+  _tile_loadd(ta, p.a + k * p.a_step, p.a_stride);   \
+  _tile_loadd(tb, p.b + k * kBTileBytes, kSeqs * 4); \
+  _tile_dpbusd(tc, ta, tb)
+
+// Issues block k's tiles into C[J] and the A/B set J % 2 (above). The tile
+// loads' asm does not tell the compiler it reads memory: the caller's
+// compiler barrier after writing A's scratch keeps those stores before them.
+template <int J>
+inline void issue(const Panel& p, int64_t k) {
+  static_assert(kATile0 == 4 && kBTile0 == 6, "literal tile numbers below");
+  if constexpr (J == 0) {
+    QWENQAT_AMX_ISSUE(0, 4, 6);
+  } else if constexpr (J == 1) {
+    QWENQAT_AMX_ISSUE(1, 5, 7);
+  } else if constexpr (J == 2) {
+    QWENQAT_AMX_ISSUE(2, 4, 6);
+  } else {
+    QWENQAT_AMX_ISSUE(3, 5, 7);
+  }
+}
+#undef QWENQAT_AMX_ISSUE
+
+// Stores C[J] to c.
+template <int J>
+inline void store(int32_t* c) {
+  if constexpr (J == 0) {
+    _tile_stored(0, c, kSeqs * 4);
+  } else if constexpr (J == 1) {
+    _tile_stored(1, c, kSeqs * 4);
+  } else if constexpr (J == 2) {
+    _tile_stored(2, c, kSeqs * 4);
+  } else {
+    _tile_stored(3, c, kSeqs * 4);
+  }
+}
+
+// Block k's epilogue from its int32 tile c (above).
+__attribute__((always_inline)) inline void epilogue(const Panel& p, int64_t k, const int32_t* c,
+                                                    __m512 acc[kRows]) {
+  const __m512 d = _mm512_loadu_ps(p.d + k * kSeqs);
+  const int64_t g = p.bpg == 1 ? k : k / p.bpg;
+  __m512i zq = _mm512_setzero_si512();
+  if (p.zero_shift >= 0)
+    zq = _mm512_sll_epi32(_mm512_loadu_si512(p.qs + k * kSeqs), _mm_cvtsi32_si128(p.zero_shift));
+#pragma GCC unroll 16
+  for (int m = 0; m < kRows; ++m) {
+    const __m512i isum = _mm512_sub_epi32(_mm512_load_si512(c + m * kSeqs), zq);
+    const __m512 sd = _mm512_mul_ps(d, _mm512_set1_ps(p.s[m * p.groups + g]));
+    acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), sd, acc[m]);
+  }
+  if (p.o != nullptr && (p.bpg == 1 || (k + 1) % p.bpg == 0)) {
+    const __m512 e = _mm512_loadu_ps(p.egt + g * kSeqs);
+#pragma GCC unroll 16
+    for (int m = 0; m < kRows; ++m)
+      acc[m] = _mm512_fmadd_ps(_mm512_set1_ps(p.o[m * p.groups + g]), e, acc[m]);
+  }
+}
+
+// Blocks are pipelined: step k issues block k, stores block k - kStoreLag's
+// C tile to a buffer and runs the epilogue of block k - kEpilogueLag, so a
+// tile store waits for a product issued two steps earlier and the vector loads
+// read a buffer stored a step earlier (tile stores do not forward to loads).
+constexpr int64_t kStoreLag = 2, kEpilogueLag = 3;
+static_assert(kStoreLag < kCTiles && kEpilogueLag > kStoreLag, "pipeline depth");
+
+template <int J>
+__attribute__((always_inline)) inline void step(const Panel& p, int64_t k, int32_t (*c)[kCTileInts],
+                                                __m512 acc[kRows]) {
+  if (k < p.blocks) issue<J>(p, k);
+  const int64_t ks = k - kStoreLag, ke = k - kEpilogueLag;
+  if (ks >= 0 && ks < p.blocks) store<(J + kCTiles - kStoreLag) % kCTiles>(c[ks % 2]);
+  if (ke >= 0 && ke < p.blocks) epilogue(p, ke, c[ke % 2], acc);
+}
+
+// acc[16 rows] (lane = sequence) of one panel and column tile over all blocks.
+void panel_tile(const Panel& p, __m512 acc[kRows]) {
+  alignas(64) int32_t c[2][kCTileInts];
+  for (int m = 0; m < kRows; ++m) acc[m] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < p.blocks + kEpilogueLag; k += kCTiles) {
+    step<0>(p, k, c, acc);
+    step<1>(p, k + 1, c, acc);
+    step<2>(p, k + 2, c, acc);
+    step<3>(p, k + 3, c, acc);
+  }
+}
+
+}  // namespace
+
+void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, const float* eg, float* y,
+                    int64_t y_stride, int64_t r0, int64_t r1) {
+  thread_local std::vector<uint8_t> a_buf;
+  thread_local std::vector<float> s_buf, o_buf, egt_buf, out_buf;
+  const int64_t blocks = x.blocks, groups = w.groups_per_row();
+  const bool asym = w.offsets != nullptr;
+  Panel p{};
+  p.blocks = blocks;
+  p.groups = groups;
+  p.bpg = w.spec.group_len(w.cols) / kQ8Block;
+  const int zero = w.spec.symmetric ? w.spec.zero_code() : 0;
+  p.zero_shift = zero == 0 ? -1 : zero == 8 ? 3 : 7;  // 4-bit: 8, 8-bit: 128
+  uint8_t* a_panel = aligned_scratch(a_buf, static_cast<size_t>(kRows * w.cols));
+  float* s_panel = aligned_scratch(s_buf, static_cast<size_t>(kRows * groups));
+  float* o_panel = asym ? aligned_scratch(o_buf, static_cast<size_t>(kRows * groups)) : nullptr;
+  float* egt = aligned_scratch(egt_buf, static_cast<size_t>(x.amx_tiles * groups * kSeqs));
+  float* out = aligned_scratch(out_buf, static_cast<size_t>(kRows * kSeqs));
+  if (asym) {  // eg transposed per column tile: [tiles][groups][16], 0 past n
+    std::fill(egt, egt + x.amx_tiles * groups * kSeqs, 0.0f);
+    for (int64_t b = 0; b < x.n; ++b)
+      for (int64_t g = 0; g < groups; ++g)
+        egt[((b / kSeqs) * groups + g) * kSeqs + b % kSeqs] = eg[b * groups + g];
+  }
+  p.s = s_panel;
+  p.o = o_panel;
+  load_tile_config();
+  for (int64_t r = r0; r < r1; r += kRows) {
+    const int64_t count = std::min<int64_t>(kRows, r1 - r);
+    if (w.spec.bits == 8 && count == kRows) {  // A straight from the packed rows
+      p.a = w.data + r * w.row_bytes;
+      p.a_stride = w.row_bytes;
+      p.a_step = kBlockBytes;
+    } else if (w.spec.bits == 8) {  // a partial panel: rows copied, zeros past count
+      for (int64_t m = 0; m < kRows; ++m) {
+        uint8_t* dst = a_panel + m * w.cols;
+        if (m < count) {
+          std::memcpy(dst, w.data + (r + m) * w.row_bytes, static_cast<size_t>(w.cols));
+        } else {
+          std::memset(dst, 0, static_cast<size_t>(w.cols));
+        }
+      }
+      p.a = a_panel;
+      p.a_stride = w.cols;
+      p.a_step = kBlockBytes;
+    } else {
+      unpack_q4_panel(w, r, count, a_panel);
+      p.a = a_panel;
+      p.a_stride = kBlockBytes;
+      p.a_step = kRows * kBlockBytes;
+    }
+    panel_floats(w.scales, groups, r, count, s_panel);
+    if (asym) panel_floats(w.offsets, groups, r, count, o_panel);
+    asm volatile("" ::: "memory");  // A's scratch written before the tile loads
+    for (int64_t t = 0; t < x.amx_tiles; ++t) {
+      p.b = x.qt.data() + t * blocks * kBTileBytes;
+      p.d = x.dt.data() + t * blocks * kSeqs;
+      p.qs = x.qsumt.data() + t * blocks * kSeqs;
+      p.egt = egt + t * groups * kSeqs;
+      __m512 acc[kRows];
+      panel_tile(p, acc);
+      for (int m = 0; m < kRows; ++m) _mm512_store_ps(out + m * kSeqs, acc[m]);
+      const int64_t seqs = std::min<int64_t>(kSeqs, x.n - t * kSeqs);
+      for (int64_t c = 0; c < seqs; ++c) {
+        float* yb = y + (t * kSeqs + c) * y_stride + r;
+        for (int64_t m = 0; m < count; ++m) yb[m] = out[m * kSeqs + c];
+      }
+    }
+  }
+  _tile_release();
+}
+
+}  // namespace qwenqat::engine::amx
+
+#pragma GCC diagnostic pop
+#pragma GCC pop_options
