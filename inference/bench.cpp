@@ -160,6 +160,7 @@ Json run_bench(const BenchOptions& o) {
   if (isa == KernelIsa::kAvx2) {  // the extensions the dispatch uses on this CPU
     kernels += cpu_has_avx512_vnni() ? " + avx512-vnni" : cpu_has_avx512() ? " + avx512" : "";
     kernels += !cpu_has_avx512_vnni() && cpu_has_avx_vnni() ? " + avx-vnni" : "";
+    kernels += cpu_has_amx() ? " + amx" : "";
   }
   out["kernels"] = kernels;
   out["act_quant"] = act_quant_name(act);
