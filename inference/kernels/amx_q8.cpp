@@ -3,19 +3,23 @@
 // Weight rows are taken in panels of 16, sequences in column tiles of 16
 // (Q8Activations::qt, laid out by layout_amx). Per panel, column tile and
 // 32-element block k:
-//   A = the panel's codes of block k as unsigned bytes, 16 rows x 32 (8-bit:
-//       the packed rows themselves, row stride row_bytes; 4-bit: unpacked
-//       once per panel into per-thread scratch, [blocks][16][32]);
+//   A = the panel's codes of block k, 16 rows x 32 bytes: 8-bit, the packed
+//       rows themselves (unsigned u, row stride row_bytes); 4-bit, unpacked
+//       into per-thread scratch [pass blocks][16][32], as signed u - 8 for
+//       symmetric weights and unsigned u for asymmetric ones;
 //   B = qt[t, k], 8 rows x 64 bytes (four codes of each of 16 sequences);
-//   C = TDPBUSD(A, B): int32 [16 rows][16 sequences], the exact block sums
-//       sum_i u_i * q_i (|.| <= 32 * 255 * 127 < 2^20).
+//   C = TDPBSSD (signed A) or TDPBUSD (unsigned A) of A and B: int32 [16
+//       rows][16 sequences], the exact block sums (|.| <= 32 * 255 * 127).
 // C goes through a 1 KB buffer to the epilogue, one 16-lane vector per row m:
-//   acc[m] = fma(float(C[m] - zero * qsum_k), d_k * s[m, k / bpg], acc[m])
-// (float(.) exact below 2^24), and for asymmetric weights, after a group's
-// last block, acc[m] = fma(o[m, g], eg[g], acc[m]). Four C tiles and two A/B
-// sets keep blocks in flight (see step()) so the tile unit works ahead while
-// the vector units run earlier blocks' epilogues. At the end acc is
-// transposed into y.
+//   acc[m] = fma(float(isum[m]), d_k * s[m, k / bpg], acc[m]),
+// isum = C - 128 * qsum_k for symmetric 8-bit weights, else C (float(.) exact
+// below 2^24), and for asymmetric weights, after a group's last block,
+// acc[m] = fma(o[m, g], eg[g], acc[m]). Four C tiles and two A/B sets keep
+// blocks in flight (see step()) so the tile unit works ahead while the vector
+// units run earlier blocks' epilogues. Each panel runs in passes of at most
+// kPassBlocks blocks (A and B of a pass stay in L1 across the column tiles),
+// and the next panel's weights are prefetched during the first column tile.
+// At the end acc is transposed into y.
 // Rows past r1 in the last panel are zero codes (their results are dropped);
 // sequences past n are zero in qt and dt.
 #include <immintrin.h>
@@ -79,14 +83,15 @@ T* aligned_scratch(std::vector<T>& buf, size_t n) {
 }
 
 // Unpacks blocks [k0, k1) of the 4-bit rows [r, r + count) of w into out
-// [k1 - k0][16][32] unsigned codes in element order, one A tile per block
-// (rows past count: zeros). A packed 32-block is 16 bytes: low nibbles = elements 0-15, high
-// nibbles = 16-31.
+// [k1 - k0][16][32] codes u - zero (int8; zero = 0: the unsigned codes) in
+// element order, one A tile per block (rows past count: zeros). A packed 32-block is 16 bytes: low
+// nibbles = elements 0-15, high nibbles = 16-31.
 void unpack_q4_panel(const format::PackedView& w, int64_t r, int64_t count, int64_t k0, int64_t k1,
-                     uint8_t* out) {
+                     int8_t zero, uint8_t* out) {
   const int64_t blocks = k1 - k0;
   constexpr int64_t kTile = kRows * kBlockBytes;
-  const __m512i mask = _mm512_set1_epi8(0x0f);
+  const __m512i mask = _mm512_set1_epi8(0x0f), z = _mm512_set1_epi8(zero);
+
   // qwords of [lo | hi] -> [lo0 hi0 lo1 hi1] and [lo2 hi2 lo3 hi3].
   const __m512i first = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0);
   const __m512i second = _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4);
@@ -100,8 +105,8 @@ void unpack_q4_panel(const format::PackedView& w, int64_t r, int64_t count, int6
     int64_t k = 0;
     for (; k + 4 <= blocks; k += 4) {
       const __m512i v = _mm512_loadu_si512(src + k * 16);
-      const __m512i lo = _mm512_and_si512(v, mask);
-      const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), mask);
+      const __m512i lo = _mm512_sub_epi8(_mm512_and_si512(v, mask), z);
+      const __m512i hi = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4), mask), z);
       const __m512i b01 = _mm512_permutex2var_epi64(lo, first, hi);
       const __m512i b23 = _mm512_permutex2var_epi64(lo, second, hi);
       auto* d = reinterpret_cast<__m256i*>(dst + k * kTile);
@@ -112,10 +117,11 @@ void unpack_q4_panel(const format::PackedView& w, int64_t r, int64_t count, int6
     }
     for (; k < blocks; ++k) {
       const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + k * 16));
-      const __m128i m4 = _mm_set1_epi8(0x0f);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + k * kTile), _mm_and_si128(v, m4));
+      const __m128i m4 = _mm_set1_epi8(0x0f), z4 = _mm_set1_epi8(zero);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + k * kTile),
+                       _mm_sub_epi8(_mm_and_si128(v, m4), z4));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + k * kTile + 16),
-                       _mm_and_si128(_mm_srli_epi16(v, 4), m4));
+                       _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), m4), z4));
     }
   }
 }
@@ -155,19 +161,23 @@ struct Panel {
   int64_t block_bytes;     // packed bytes per block and row (16 or 32)
   int64_t k_begin, k_end;  // the blocks of this pass: [k_begin, k_end)
   int64_t groups, bpg;
-  int zero_shift;  // log2(zero) (-1: no zero point)
 };
 
 #define QWENQAT_AMX_ISSUE(tc, ta, tb)                         \
   _tile_zero(tc);                                             \
   _tile_loadd(ta, p.a + (k - p.a_k0) * p.a_step, p.a_stride); \
   _tile_loadd(tb, p.b + k * kBTileBytes, kSeqs * 4);          \
-  _tile_dpbusd(tc, ta, tb)
+  if constexpr (kSigned) {                                    \
+    _tile_dpbssd(tc, ta, tb);                                 \
+  } else {                                                    \
+    _tile_dpbusd(tc, ta, tb);                                 \
+  }
 
-// Issues block k's tiles into C[J] and the A/B set J % 2 (above). The tile
-// loads' asm does not tell the compiler it reads memory: the caller's
-// compiler barrier after writing A's scratch keeps those stores before them.
-template <int J>
+// Issues block k's tiles into C[J] and the A/B set J % 2 (above): TDPBSSD
+// for signed codes in A (kSigned), else TDPBUSD. The tile loads' asm does not
+// tell the compiler it reads memory: the caller's compiler barrier after
+// writing A's scratch keeps those stores before them.
+template <int J, bool kSigned>
 inline void issue(const Panel& p, int64_t k) {
   static_assert(kATile0 == 4 && kBTile0 == 6, "literal tile numbers below");
   if constexpr (J == 0) {
@@ -198,6 +208,7 @@ inline void store(int32_t* c) {
 
 // Block k's epilogue from its int32 tile c (above), and a prefetch of the
 // cache lines where block k of the next panel's rows starts.
+template <bool kZeroPoint>
 __attribute__((always_inline)) inline void epilogue(const Panel& p, int64_t k, const int32_t* c,
                                                     __m512 acc[kRows]) {
   if (p.next != nullptr && (k * p.block_bytes) % 64 == 0) {
@@ -208,11 +219,12 @@ __attribute__((always_inline)) inline void epilogue(const Panel& p, int64_t k, c
   const __m512 d = _mm512_loadu_ps(p.d + k * kSeqs);
   const int64_t g = p.bpg == 1 ? k : k / p.bpg;
   __m512i zq = _mm512_setzero_si512();
-  if (p.zero_shift >= 0)
-    zq = _mm512_sll_epi32(_mm512_loadu_si512(p.qs + k * kSeqs), _mm_cvtsi32_si128(p.zero_shift));
+  if constexpr (kZeroPoint)
+    zq = _mm512_slli_epi32(_mm512_loadu_si512(p.qs + k * kSeqs), 7);  // 128 * sum(q)
 #pragma GCC unroll 16
   for (int m = 0; m < kRows; ++m) {
-    const __m512i isum = _mm512_sub_epi32(_mm512_load_si512(c + m * kSeqs), zq);
+    __m512i isum = _mm512_load_si512(c + m * kSeqs);
+    if constexpr (kZeroPoint) isum = _mm512_sub_epi32(isum, zq);
     const __m512 sd = _mm512_mul_ps(d, _mm512_set1_ps(p.s[m * p.groups + g]));
     acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), sd, acc[m]);
   }
@@ -235,27 +247,31 @@ constexpr int64_t kStoreLag = 2, kEpilogueLag = 3;
 constexpr int64_t kPassBlocks = 32;
 static_assert(kStoreLag < kCTiles && kEpilogueLag > kStoreLag, "pipeline depth");
 
-template <int J>
+template <int J, bool kSigned, bool kZeroPoint>
 __attribute__((always_inline)) inline void step(const Panel& p, int64_t k, int32_t (*c)[kCTileInts],
                                                 __m512 acc[kRows]) {
-  if (k < p.k_end) issue<J>(p, k);
+  if (k < p.k_end) issue<J, kSigned>(p, k);
   const int64_t ks = k - kStoreLag, ke = k - kEpilogueLag;
   if (ks >= p.k_begin && ks < p.k_end) store<(J + kCTiles - kStoreLag) % kCTiles>(c[ks % 2]);
-  if (ke >= p.k_begin && ke < p.k_end) epilogue(p, ke, c[ke % 2], acc);
+  if (ke >= p.k_begin && ke < p.k_end) epilogue<kZeroPoint>(p, ke, c[ke % 2], acc);
 }
 
 // Adds blocks [p.k_begin, p.k_end) of one panel and column tile to
-// acc_mem [16 rows][16 sequences] (zeros first when k_begin == 0).
+// acc_mem [16 rows][16 sequences] (zeros first when k_begin == 0). kSigned:
+// A holds signed codes u - zero (TDPBSSD); kZeroPoint: A holds unsigned u
+// and 128 * sum(q) comes off the int32 sums (symmetric 8-bit); neither: no
+// zero point (asymmetric weights).
+template <bool kSigned, bool kZeroPoint>
 void panel_tile(const Panel& p, float* acc_mem) {
   alignas(64) int32_t c[2][kCTileInts];
   __m512 acc[kRows];
   for (int m = 0; m < kRows; ++m)
     acc[m] = p.k_begin == 0 ? _mm512_setzero_ps() : _mm512_load_ps(acc_mem + m * kSeqs);
   for (int64_t k = p.k_begin; k < p.k_end + kEpilogueLag; k += kCTiles) {
-    step<0>(p, k, c, acc);
-    step<1>(p, k + 1, c, acc);
-    step<2>(p, k + 2, c, acc);
-    step<3>(p, k + 3, c, acc);
+    step<0, kSigned, kZeroPoint>(p, k, c, acc);
+    step<1, kSigned, kZeroPoint>(p, k + 1, c, acc);
+    step<2, kSigned, kZeroPoint>(p, k + 2, c, acc);
+    step<3, kSigned, kZeroPoint>(p, k + 3, c, acc);
   }
   for (int m = 0; m < kRows; ++m) _mm512_store_ps(acc_mem + m * kSeqs, acc[m]);
 }
@@ -272,7 +288,7 @@ void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, const f
   p.groups = groups;
   p.bpg = w.spec.group_len(w.cols) / kQ8Block;
   const int zero = w.spec.symmetric ? w.spec.zero_code() : 0;
-  p.zero_shift = zero == 0 ? -1 : zero == 8 ? 3 : 7;  // 4-bit: 8, 8-bit: 128
+
   uint8_t* a_panel = aligned_scratch(a_buf, static_cast<size_t>(kRows * w.cols));
   float* s_panel = aligned_scratch(s_buf, static_cast<size_t>(kRows * groups));
   float* o_panel = asym ? aligned_scratch(o_buf, static_cast<size_t>(kRows * groups)) : nullptr;
@@ -324,7 +340,7 @@ void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, const f
     for (p.k_begin = 0; p.k_begin < blocks; p.k_begin = p.k_end) {
       p.k_end = std::min(blocks, p.k_begin + pass);
       if (q4) {
-        unpack_q4_panel(w, r, count, p.k_begin, p.k_end, a_panel);
+        unpack_q4_panel(w, r, count, p.k_begin, p.k_end, static_cast<int8_t>(zero), a_panel);
         p.a_k0 = p.k_begin;
       }
       asm volatile("" ::: "memory");  // A's scratch written before the tile loads
@@ -336,7 +352,14 @@ void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, const f
         // The next panel (past r1 too: the next call's rows) streams in while
         // the first column tile runs.
         p.next = t == 0 && r + 2 * kRows <= w.rows ? w.data + (r + kRows) * w.row_bytes : nullptr;
-        panel_tile(p, acc + t * kRows * kSeqs);
+        float* a = acc + t * kRows * kSeqs;
+        if (q4 && zero != 0) {
+          panel_tile<true, false>(p, a);
+        } else if (zero != 0) {
+          panel_tile<false, true>(p, a);
+        } else {
+          panel_tile<false, false>(p, a);
+        }
       }
     }
     for (int64_t t = 0; t < tiles; ++t) {  // transposed into y
