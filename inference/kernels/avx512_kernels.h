@@ -1,5 +1,5 @@
-// AVX-512 kernels (avx512_float.cpp, avx512_q8.cpp, compiled under a `#pragma GCC target`
-// region so the rest of the build needs no -mavx512*). Call them only when
+// AVX-512 kernels (avx512_float.cpp, avx512_multi_gemv.cpp, avx512_q8.cpp, compiled under a
+// `#pragma GCC target` region so the rest of the build needs no -mavx512*). Call them only when
 // cpu_has_avx512() / cpu_has_avx512_vnni() (kernels/packed_matmul.h), which
 // packed_matmul.cpp and act_quant.cpp check before dispatching here.
 #pragma once
@@ -18,6 +18,18 @@ namespace qwenqat::engine::avx512 {
 // AVX2 GEMV's; a row's result does not depend on r0, r1.
 void gemv_rows(const format::PackedView& w, const float* x, float* y, int64_t r0, int64_t r1,
                float* xsum);
+
+// The multi-vector GEMV of avx2::multi_gemv_rows (avx2_kernels.h) with 16
+// lanes (avx512_multi_gemv.cpp): y[b * y_stride + r] = w[r, :] . x[b] for
+// b < n, r in [r0, r1); requires avx2::supports_gemv(w), n >= 1 and
+// cpu_has_avx512(). scratch: multi_gemv_scratch_floats(r1 - r0, n) floats.
+// The weights are exactly the reference dequantizer's; float sums in
+// another order than the AVX2 form's. A (row, sequence) result does not
+// depend on n, r0, r1 or the batch's other sequences. Thread-safe on
+// disjoint row ranges with separate scratch.
+void multi_gemv_rows(const format::PackedView& w, const float* x, int64_t n, int64_t x_stride,
+                     float* y, int64_t y_stride, int64_t r0, int64_t r1, float* scratch);
+int64_t multi_gemv_scratch_floats(int64_t rows, int64_t n);
 
 // True when q8_matmul_rows handles w: 4 or 8 bits, cols a multiple of 64
 // (pairs of 32-blocks) and a group length that is a multiple of 32.

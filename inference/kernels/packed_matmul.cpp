@@ -160,8 +160,13 @@ void packed_matmul_rows(const format::PackedView& w, const float* x, int64_t n, 
     return;
   }
   if (n <= kMaxMultiVector && avx2::supports_gemv(w)) {
-    avx2::multi_gemv_rows(w, x, n, x_stride, y, y_stride, r0, r1,
-                          scratch(avx2::multi_gemv_scratch_floats(r1 - r0, n)));
+    if (cpu_has_avx512()) {
+      avx512::multi_gemv_rows(w, x, n, x_stride, y, y_stride, r0, r1,
+                              scratch(avx512::multi_gemv_scratch_floats(r1 - r0, n)));
+    } else {
+      avx2::multi_gemv_rows(w, x, n, x_stride, y, y_stride, r0, r1,
+                            scratch(avx2::multi_gemv_scratch_floats(r1 - r0, n)));
+    }
     return;
   }
   tiled_matmul_rows(w, x, n, x_stride, y, y_stride, r0, r1, isa);
