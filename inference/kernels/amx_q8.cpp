@@ -28,6 +28,9 @@
 #include <cstring>
 #include <vector>
 
+#include "data/util/check.h"
+#include "inference/kernels/amx_kernels.h"
+
 #pragma GCC push_options
 // GCC 12 reports the undefined pass-through operands inside the AVX-512
 // intrinsics (avx512fintrin.h) as (maybe-)uninitialized: a false positive.
@@ -36,7 +39,6 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,amx-tile,amx-int8")
 
-#include "inference/kernels/amx_kernels.h"
 #include "inference/kernels/avx2_util.h"
 
 namespace qwenqat::engine::amx {
@@ -288,7 +290,10 @@ void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, const f
   p.groups = groups;
   p.bpg = w.spec.group_len(w.cols) / kQ8Block;
   const int zero = w.spec.symmetric ? w.spec.zero_code() : 0;
-
+  // The epilogue takes 128 * sum(q) off for 8-bit, the unpack 8 for 4-bit.
+  QWENQAT_CHECK(zero == 0 || zero == (w.spec.bits == 4 ? 8 : 128),
+                "amx::q8_matmul_rows: ", w.spec.bits, "-bit zero point ", zero,
+                " is not supported");
   uint8_t* a_panel = aligned_scratch(a_buf, static_cast<size_t>(kRows * w.cols));
   float* s_panel = aligned_scratch(s_buf, static_cast<size_t>(kRows * groups));
   float* o_panel = asym ? aligned_scratch(o_buf, static_cast<size_t>(kRows * groups)) : nullptr;

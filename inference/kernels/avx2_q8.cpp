@@ -2,6 +2,8 @@
 // the byte dot products (any AVX2 CPU); and the AVX2 Q8 activation quantizer.
 #include <immintrin.h>
 
+#include "inference/kernels/avx2_kernels.h"
+
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
 

@@ -12,6 +12,8 @@
 // the AVX2 one on Zen 5, 44 G MAC/s per core for both; it is not kept.)
 #include <immintrin.h>
 
+#include "inference/kernels/avx512_kernels.h"
+
 #pragma GCC push_options
 // GCC 12 reports the undefined pass-through operands inside the AVX-512
 // intrinsics (avx512fintrin.h) as (maybe-)uninitialized: a false positive.
@@ -21,7 +23,6 @@
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")
 
 #include "inference/kernels/avx2_util.h"
-#include "inference/kernels/avx512_kernels.h"
 
 namespace qwenqat::engine::avx512 {
 namespace {

@@ -34,6 +34,8 @@
 // result is the same for any n, r0, r1.
 #include <immintrin.h>
 
+#include "inference/kernels/avx512_kernels.h"
+
 #pragma GCC push_options
 // GCC 12 reports the undefined pass-through operands inside the AVX-512
 // intrinsics (avx512fintrin.h) as (maybe-)uninitialized: a false positive.
@@ -43,7 +45,6 @@
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
 
 #include "inference/kernels/avx2_util.h"
-#include "inference/kernels/avx512_kernels.h"
 
 namespace qwenqat::engine::avx512 {
 namespace {

@@ -4,6 +4,8 @@
 // (act_quant.cpp) when the CPU has AVX-VNNI; the same results bit for bit.
 #include <immintrin.h>
 
+#include "inference/kernels/avx2_kernels.h"
+
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c,avxvnni")
 
