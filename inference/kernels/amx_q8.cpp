@@ -5,7 +5,7 @@
 // 32-element block k:
 //   A = the panel's codes of block k, 16 rows x 32 bytes: 8-bit, the packed
 //       rows themselves (unsigned u, row stride row_bytes); 4-bit, unpacked
-//       into per-thread scratch [pass blocks][16][32], as signed u - 8 for
+//       into per-thread scratch [16][pass blocks * 32], as signed u - 8 for
 //       symmetric weights and unsigned u for asymmetric ones;
 //   B = qt[t, k], 8 rows x 64 bytes (four codes of each of 16 sequences);
 //   C = TDPBSSD (signed A) or TDPBUSD (unsigned A) of A and B: int32 [16
@@ -85,22 +85,22 @@ T* aligned_scratch(std::vector<T>& buf, size_t n) {
 }
 
 // Unpacks blocks [k0, k1) of the 4-bit rows [r, r + count) of w into out
-// [k1 - k0][16][32] codes u - zero (int8; zero = 0: the unsigned codes) in
-// element order, one A tile per block (rows past count: zeros). A packed 32-block is 16 bytes: low
-// nibbles = elements 0-15, high nibbles = 16-31.
+// [16][(k1 - k0) * 32] codes u - zero (int8; zero = 0: the unsigned codes)
+// in element order (rows past count: zeros); block k's A tile is 16 rows of
+// 32 bytes at out + (k - k0) * 32 with row stride (k1 - k0) * 32. A packed
+// 32-block is 16 bytes: low nibbles = elements 0-15, high nibbles = 16-31.
 void unpack_q4_panel(const format::PackedView& w, int64_t r, int64_t count, int64_t k0, int64_t k1,
                      int8_t zero, uint8_t* out) {
-  const int64_t blocks = k1 - k0;
-  constexpr int64_t kTile = kRows * kBlockBytes;
+  const int64_t blocks = k1 - k0, row_stride = blocks * kBlockBytes;
   const __m512i mask = _mm512_set1_epi8(0x0f), z = _mm512_set1_epi8(zero);
 
   // qwords of [lo | hi] -> [lo0 hi0 lo1 hi1] and [lo2 hi2 lo3 hi3].
   const __m512i first = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0);
   const __m512i second = _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4);
   for (int64_t m = 0; m < kRows; ++m) {
-    uint8_t* dst = out + m * kBlockBytes;
+    uint8_t* dst = out + m * row_stride;
     if (m >= count) {
-      for (int64_t k = 0; k < blocks; ++k) std::memset(dst + k * kTile, 0, kBlockBytes);
+      std::memset(dst, 0, static_cast<size_t>(row_stride));
       continue;
     }
     const uint8_t* src = w.data + (r + m) * w.row_bytes + k0 * (kBlockBytes / 2);
@@ -111,18 +111,15 @@ void unpack_q4_panel(const format::PackedView& w, int64_t r, int64_t count, int6
       const __m512i hi = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4), mask), z);
       const __m512i b01 = _mm512_permutex2var_epi64(lo, first, hi);
       const __m512i b23 = _mm512_permutex2var_epi64(lo, second, hi);
-      auto* d = reinterpret_cast<__m256i*>(dst + k * kTile);
-      _mm256_storeu_si256(d, _mm512_castsi512_si256(b01));
-      _mm256_storeu_si256(d + kTile / 32, _mm512_extracti64x4_epi64(b01, 1));
-      _mm256_storeu_si256(d + 2 * kTile / 32, _mm512_castsi512_si256(b23));
-      _mm256_storeu_si256(d + 3 * kTile / 32, _mm512_extracti64x4_epi64(b23, 1));
+      _mm512_storeu_si512(dst + k * kBlockBytes, b01);
+      _mm512_storeu_si512(dst + k * kBlockBytes + 64, b23);
     }
     for (; k < blocks; ++k) {
       const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + k * 16));
       const __m128i m4 = _mm_set1_epi8(0x0f), z4 = _mm_set1_epi8(zero);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + k * kTile),
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + k * kBlockBytes),
                        _mm_sub_epi8(_mm_and_si128(v, m4), z4));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + k * kTile + 16),
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + k * kBlockBytes + 16),
                        _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), m4), z4));
     }
   }
@@ -331,8 +328,7 @@ void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, const f
       p.a_step = kBlockBytes;
     } else {  // unpacked per pass below
       p.a = a_panel;
-      p.a_stride = kBlockBytes;
-      p.a_step = kRows * kBlockBytes;
+      p.a_step = kBlockBytes;
     }
     p.a_k0 = 0;
     panel_floats(w.scales, groups, r, count, s_panel);
@@ -347,6 +343,7 @@ void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, const f
       if (q4) {
         unpack_q4_panel(w, r, count, p.k_begin, p.k_end, static_cast<int8_t>(zero), a_panel);
         p.a_k0 = p.k_begin;
+        p.a_stride = (p.k_end - p.k_begin) * kBlockBytes;
       }
       asm volatile("" ::: "memory");  // A's scratch written before the tile loads
       for (int64_t t = 0; t < tiles; ++t) {
