@@ -469,6 +469,35 @@ TEST(ActQuant, TinyModelLogitsCloseToFloatPath) {
   }
 }
 
+// Batched decode with int8 activations (9 sequences: the AMX kernel where
+// the CPU has it, the vector kernels otherwise) gives each sequence the
+// logits it gets alone, up to float summation order.
+TEST(ActQuant, BatchedTinyModelMatchesSingleSequences) {
+  const quant::QuantSpec spec{4, 32, true};
+  Model m(testing::random_model(testing::tiny_config(), 12, &spec, true));
+  m.set_act_quant(ActQuant::kQ8);
+  constexpr int64_t kSeqs = 9, kPrompt = 3;
+  std::vector<std::vector<int32_t>> prompts(kSeqs);
+  for (int64_t s = 0; s < kSeqs; ++s)
+    for (int64_t i = 0; i < kPrompt; ++i)
+      prompts[s].push_back(static_cast<int32_t>((s * 31 + i * 7 + 3) % 300));
+  ThreadPool pool(2);
+  // All sequences in one forward call (cache slot s), last-position logits.
+  KvCache batch_cache(m.config(), kSeqs, kPrompt, KvDtype::kF32);
+  std::vector<SequenceStep> steps;
+  for (int64_t s = 0; s < kSeqs; ++s) steps.push_back({s, prompts[s]});
+  std::vector<float> batched;
+  m.forward(steps, batch_cache, pool, batched, false);
+  const int64_t V = m.config().vocab_size;
+  for (int64_t s = 0; s < kSeqs; ++s) {
+    KvCache cache(m.config(), 1, kPrompt, KvDtype::kF32);
+    std::vector<float> alone;
+    m.forward({{0, prompts[s]}}, cache, pool, alone, false);
+    testing::expect_close_rel(&batched[s * V], alone.data(), V, 1e-4,
+                              "sequence " + std::to_string(s));
+  }
+}
+
 // Per-token activations (models trained with activation quantization): the
 // codes and scale are quant_math's, bit for bit, in the int8 form and in
 // the fake-quantized float form.
