@@ -50,6 +50,11 @@ constexpr int64_t kKBlockChunks = 32;
 // any alignment).
 constexpr int64_t kPackedFloats = kKBlockChunks * kMaxPass * 32;
 
+// The accumulators in scratch: 16 lanes per (row, sequence of a pass).
+int64_t accumulator_floats(int64_t rows, int64_t n) {
+  return rows * (n < kMaxPass ? n : kMaxPass) * 16;
+}
+
 // The dequantized weights of one group: for 4-bit a table t[u] = float(u -
 // zero) * s (+ o) of the 16 codes; for 8-bit s, o and zero as vectors.
 template <int kBits>
@@ -163,7 +168,7 @@ void block_rows(const format::PackedView& w, const float* xp, int64_t nb, int64_
 }  // namespace
 
 int64_t multi_gemv_scratch_floats(int64_t rows, int64_t n) {
-  return rows * (n < kMaxPass ? n : kMaxPass) * 16 + kPackedFloats;
+  return accumulator_floats(rows, n) + kPackedFloats;
 }
 
 void multi_gemv_rows(const format::PackedView& w, const float* x, int64_t n, int64_t x_stride,
@@ -172,7 +177,7 @@ void multi_gemv_rows(const format::PackedView& w, const float* x, int64_t n, int
   // inside a pass, column blocks over all rows of the range (above).
   const int64_t passes = (n + kMaxPass - 1) / kMaxPass;
   const int64_t chunks = w.cols / 32;
-  float* xp = scratch + multi_gemv_scratch_floats(r1 - r0, n) - kPackedFloats;
+  float* xp = scratch + accumulator_floats(r1 - r0, n);
   for (int64_t p = 0, b0 = 0; p < passes; ++p) {
     const int64_t b1 = n * (p + 1) / passes, nb = b1 - b0;
     const float* xb = x + b0 * x_stride;
