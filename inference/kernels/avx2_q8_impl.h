@@ -8,17 +8,23 @@
 //   * 4-bit weights: the unsigned codes u (0..15) are unpacked to 32 bytes and
 //     _mm256_maddubs_epi16(u, q) gives exact int16 pair sums (|.| <= 3810);
 //     the zero point 8 of symmetric codes is taken off the int32 block sum
-//     as 8 * sum(q) (Q8Activations::qsum).
-//   * 8-bit weights: v = u - 128 (xor 0x80) and maddubs(|v|, sign(q, v)) gives
-//     exact pair sums of v * q (|.| <= 32512); for symmetric weights v is the
-//     signed weight, for asymmetric ones 128 * sum(q) is added back.
-// _mm256_madd_epi16 with ones then gives 8 exact int32 lanes, converted to
-// float (exact, |.| < 2^24) and FMAed with s_k * d_k into one accumulator per
-// (weight row, activation row). The per-pair operation sequence does not
-// depend on the batch or the row pairing, so a result does not depend on
-// which sequences share a batch. Weight rows are processed one at a time for
-// a single sequence, two at a time against up to kMaxPass activation rows
-// otherwise.
+//     as 8 * sum(q) (Q8Activations::qsum). _mm256_madd_epi16 with ones then
+//     gives 8 exact int32 lanes, converted to float (exact, |.| < 2^24) and
+//     FMAed with s_k * d_k into one accumulator per (weight row, activation
+//     row). Weight rows are processed one at a time for a single sequence,
+//     two at a time against up to kMaxPass activation rows otherwise.
+//   * 8-bit weights (w8_block): v = u - 128 (xor 0x80) and maddubs(|v|,
+//     sign(q, v)) + madd give the exact int32 products of v * q (pair sums
+//     |.| <= 32512); for symmetric weights v is the signed weight, for
+//     asymmetric ones 128 * sum(q) is added back. The 8 lanes of 8 blocks are
+//     reduced by hadds to one vector of the 8 exact block sums, so the float
+//     part is one convert + FMA by s * d per 8 blocks (per block it is bound
+//     by the scalar s * d and the FMA chain: kernel_bench 16 -> 23 G MAC/s
+//     per core at n = 1 on L2-resident rows). One row at a time against up to
+//     kMaxPass8 activation rows.
+// The operation sequence per (row, sequence) does not depend on the batch or
+// the row pairing, so a result does not depend on which sequences share a
+// batch. Weight rows are read kPrefetchBytes ahead by software prefetch.
 //
 // 4-bit rows with block-interleaved activations (Q8Activations::qi with
 // il_chunk = 8) take each full chunk of 8 blocks another way, as the AVX-512
@@ -59,6 +65,10 @@ inline __m256i dot_u8_s8(__m256i u, __m256i q) {
 constexpr int kMaxPass = 4;    // activation rows per pass
 constexpr int kIlChunk = 8;    // blocks per interleaved chunk (Q8Activations::il_chunk)
 constexpr int kMaxIlPass = 8;  // activation rows per pass over an interleaved 4-bit row
+constexpr int kMaxPass8 = 4;   // activation rows per pass over an 8-bit row
+// Software prefetch distance on a weight row (kernel_bench on DRAM-streamed
+// rows, AVX2: 1-2 KB ahead +36 % (8-bit) and +39 % (4-bit) over none).
+constexpr int kPrefetchBytes = 2048;
 
 struct Q8Args {
   const format::PackedView* w;
@@ -132,9 +142,9 @@ inline __m256 chunk_scales(const format::PackedView& w, int64_t r, int64_t k0, i
   return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h)));
 }
 
-// Weight rows [r, r + R) against activation rows [b0, b0 + B).
-template <int kBits, int R, int B>
-void q8_block(const Q8Args& a, int64_t r, int64_t b0) {
+// 4-bit weight rows [r, r + R) against activation rows [b0, b0 + B).
+template <int R, int B>
+void w4_block(const Q8Args& a, int64_t r, int64_t b0) {
   const format::PackedView& w = *a.w;
   const int64_t cols = w.cols, blocks = cols / 32, groups = w.groups_per_row();
   const int64_t bpg = blocks / groups;
@@ -143,17 +153,21 @@ void q8_block(const Q8Args& a, int64_t r, int64_t b0) {
   const int32_t* qsum = a.qsum + b0 * blocks;
   // 4-bit symmetric codes u have zero point 8: the block sums of (u - 8) * q
   // are formed exactly as sum(u * q) - 8 * sum(q) (zero_shift = 3).
-  const bool zero8 = kBits == 4 && w.spec.symmetric;
+  const bool zero8 = w.spec.symmetric;
   __m256 acc[R][B];
   for (int i = 0; i < R; ++i)
     for (int b = 0; b < B; ++b) acc[i][b] = _mm256_setzero_ps();
   int64_t k_il = 0;  // blocks [0, k_il) taken from the interleaved chunks
-  if constexpr (kBits == 4 && R == 1) {
+  if constexpr (R == 1) {
     if (a.qi) {
       const int64_t chunks = blocks / kIlChunk;
       const uint8_t* row = w.data + r * w.row_bytes;
       for (int64_t c = 0; c < chunks; ++c) {
         __m256i wv[8];
+        for (int l = 0; l < 2; ++l)  // the chunk's 2 cache lines, kPrefetchBytes ahead
+          _mm_prefetch(
+              reinterpret_cast<const char*>(row + c * kIlChunk * 16 + kPrefetchBytes + 64 * l),
+              _MM_HINT_T0);
         unpack_q4_chunk8(row + c * kIlChunk * 16, wv);
         const __m256 s = chunk_scales(w, r, c * kIlChunk, groups, bpg);
         for (int b = 0; b < B; ++b) {
@@ -175,17 +189,9 @@ void q8_block(const Q8Args& a, int64_t r, int64_t b0) {
     float s[R];
     for (int i = 0; i < R; ++i) s[i] = util::h2f(w.scales[(r + i) * groups + g]);
     for (int64_t k = g * bpg < k_il ? k_il : g * bpg; k < (g + 1) * bpg; ++k) {
-      __m256i wv[R], wa[R];
-      for (int i = 0; i < R; ++i) {
-        const uint8_t* row = w.data + (r + i) * w.row_bytes;
-        if constexpr (kBits == 4) {
-          wv[i] = util::unpack_q4_bytes(row + k * 16);
-        } else {
-          const __m256i u = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + k * 32));
-          wv[i] = _mm256_xor_si256(u, _mm256_set1_epi8(static_cast<char>(0x80)));
-          wa[i] = _mm256_abs_epi8(wv[i]);
-        }
-      }
+      __m256i wv[R];
+      for (int i = 0; i < R; ++i)
+        wv[i] = util::unpack_q4_bytes(w.data + (r + i) * w.row_bytes + k * 16);
       for (int b = 0; b < B; ++b) {
         const __m256i qv =
             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + b * cols + k * 32));
@@ -193,21 +199,16 @@ void q8_block(const Q8Args& a, int64_t r, int64_t b0) {
         const __m256i zq =
             _mm256_setr_epi32(zero8 ? 8 * qsum[b * blocks + k] : 0, 0, 0, 0, 0, 0, 0, 0);
         for (int i = 0; i < R; ++i) {
-          __m256i p;
-          if constexpr (kBits == 4) {
-            p = _mm256_sub_epi32(dot_u8_s8(wv[i], qv), zq);  // lane 0 takes -8 * sum(q)
-          } else {
-            p = dot_u8_s8(wa[i], _mm256_sign_epi8(qv, wv[i]));
-          }
+          const __m256i p = _mm256_sub_epi32(dot_u8_s8(wv[i], qv), zq);  // lane 0: -8 * sum(q)
           acc[i][b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(s[i] * db), acc[i][b]);
         }
       }
     }
   }
-  // The codes used above are u - c (c = 8 for 4-bit symmetric, 0 for 4-bit
-  // asymmetric, 128 for 8 bits); the weight is (u - zero) * s (+ o): add
-  // (c - zero) * s + o times e per group (only 8-bit asymmetric has c != zero).
-  const int c = kBits == 4 ? (zero8 ? 8 : 0) : 128;
+  // The codes used above are u - c (c = 8 for symmetric, 0 for asymmetric
+  // rows); the weight is (u - zero) * s (+ o): add (c - zero) * s + o times e
+  // per group (zero for these; w8_block has c = 128).
+  const int c = zero8 ? 8 : 0;
   const float cs = static_cast<float>(c - (w.spec.symmetric ? w.spec.zero_code() : 0));
   for (int i = 0; i < R; ++i) {
     const int64_t p = (r + i) * groups;
@@ -220,37 +221,142 @@ void q8_block(const Q8Args& a, int64_t r, int64_t b0) {
   }
 }
 
-template <int kBits, int R>
-void q8_dispatch(const Q8Args& a, int64_t r, int64_t b0, int64_t nb) {
+// The weight scales of blocks [k0, k0 + count) of row r in natural order
+// (lanes past count: 0), count <= 8.
+inline __m256 natural_scales(const format::PackedView& w, int64_t r, int64_t k0, int count,
+                             int64_t groups, int64_t bpg) {
+  const uint16_t* s = w.scales + r * groups;
+  alignas(16) uint16_t h[kIlChunk] = {};
+  if (bpg == 1 && count == kIlChunk) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + k0)));
+  }
+  for (int m = 0; m < count; ++m) h[m] = s[(k0 + m) / bpg];
+  return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h)));
+}
+
+// 8-bit weight row r against activation rows [b0, b0 + B), in chunks of 8
+// blocks: per block the exact int32 products in 8 lanes (v = u - 128,
+// dot(|v|, sign(q, v))), a pair of blocks joined by one hadd, so that after
+// 8 blocks one vector holds the 8 exact block sums in block order; one
+// convert + FMA by s * d per chunk (missing blocks of a last partial chunk are
+// zero lanes). The operations per (row, sequence) do not depend on B.
+template <int B>
+void w8_block(const Q8Args& a, int64_t r, int64_t b0) {
+  const format::PackedView& w = *a.w;
+  const int64_t cols = w.cols, blocks = cols / 32, groups = w.groups_per_row();
+  const int64_t bpg = blocks / groups;
+  const uint8_t* row = w.data + r * w.row_bytes;
+  const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+  __m256 acc[B];
+  for (int b = 0; b < B; ++b) acc[b] = _mm256_setzero_ps();
+  for (int64_t k0 = 0; k0 < blocks; k0 += kIlChunk) {
+    const int count = static_cast<int>(blocks - k0 < kIlChunk ? blocks - k0 : kIlChunk);
+    for (int l = 0; l < 4; ++l)  // the chunk's 4 cache lines, kPrefetchBytes ahead
+      _mm_prefetch(reinterpret_cast<const char*>(row + k0 * 32 + kPrefetchBytes + 64 * l),
+                   _MM_HINT_T0);
+    // Products of block k0 + m (zero past count) for sequence b.
+    const auto dot = [&](int m, const __m256i& wv, const __m256i& wa, int b) {
+      if (m >= count) return _mm256_setzero_si256();
+      const __m256i qv = _mm256_loadu_si256(
+          reinterpret_cast<const __m256i*>(a.q + (b0 + b) * cols + (k0 + m) * 32));
+      return dot_u8_s8(wa, _mm256_sign_epi8(qv, wv));
+    };
+    __m256i h4[2][B];  // hadd of blocks 0-3 and 4-7
+    for (int half = 0; half < 2; ++half) {
+      __m256i h2[B];
+      for (int j = 0; j < 2; ++j) {
+        const int m = 4 * half + 2 * j;
+        __m256i wv[2], wa[2];
+        for (int t = 0; t < 2; ++t) {
+          const int64_t k = m + t < count ? k0 + m + t : k0;  // any block when past count
+          wv[t] = _mm256_xor_si256(
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + k * 32)), flip);
+          wa[t] = _mm256_abs_epi8(wv[t]);
+        }
+        for (int b = 0; b < B; ++b) {
+          const __m256i p = _mm256_hadd_epi32(dot(m, wv[0], wa[0], b), dot(m + 1, wv[1], wa[1], b));
+          h4[half][b] = j == 0 ? p : _mm256_hadd_epi32(h2[b], p);
+          h2[b] = p;
+        }
+      }
+    }
+    const __m256 s = natural_scales(w, r, k0, count, groups, bpg);
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32(count), lanes);
+    for (int b = 0; b < B; ++b) {
+      // lanes [blocks 0-3 of the low halves | 4-7 low] + [0-3 high | 4-7 high]
+      const __m256i isum = _mm256_add_epi32(_mm256_permute2x128_si256(h4[0][b], h4[1][b], 0x20),
+                                            _mm256_permute2x128_si256(h4[0][b], h4[1][b], 0x31));
+      const __m256 d = _mm256_maskload_ps(a.d + (b0 + b) * blocks + k0, live);
+      acc[b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(s, d), acc[b]);
+    }
+  }
+  // As w4_block: the codes used are u - 128; add (128 - zero) * s + o times e.
+  const float cs = static_cast<float>(128 - (w.spec.symmetric ? w.spec.zero_code() : 0));
+  const int64_t p = r * groups;
+  for (int b = 0; b < B; ++b) {
+    const float* eg = a.eg + (b0 + b) * groups;
+    float corr = cs != 0.0f ? cs * util::dot_fp16(w.scales + p, eg, groups) : 0.0f;
+    if (w.offsets) corr += util::dot_fp16(w.offsets + p, eg, groups);
+    a.y[(b0 + b) * a.y_stride + r] = util::hsum(acc[b]) + corr;
+  }
+}
+
+template <int R>
+void w4_dispatch(const Q8Args& a, int64_t r, int64_t b0, int64_t nb) {
   switch (nb) {
     case 1:
-      return q8_block<kBits, R, 1>(a, r, b0);
+      return w4_block<R, 1>(a, r, b0);
     case 2:
-      return q8_block<kBits, R, 2>(a, r, b0);
+      return w4_block<R, 2>(a, r, b0);
     case 3:
-      return q8_block<kBits, R, 3>(a, r, b0);
+      return w4_block<R, 3>(a, r, b0);
     case 4:
-      return q8_block<kBits, R, 4>(a, r, b0);
+      return w4_block<R, 4>(a, r, b0);
   }
   if constexpr (R == 1) {  // interleaved 4-bit rows: passes of up to kMaxIlPass
     switch (nb) {
       case 5:
-        return q8_block<kBits, 1, 5>(a, r, b0);
+        return w4_block<1, 5>(a, r, b0);
       case 6:
-        return q8_block<kBits, 1, 6>(a, r, b0);
+        return w4_block<1, 6>(a, r, b0);
       case 7:
-        return q8_block<kBits, 1, 7>(a, r, b0);
+        return w4_block<1, 7>(a, r, b0);
       case 8:
-        return q8_block<kBits, 1, 8>(a, r, b0);
+        return w4_block<1, 8>(a, r, b0);
     }
   }
 }
 
-template <int kBits>
-void q8_rows(const Q8Args& a, int64_t n, int64_t r0, int64_t r1) {
+// 8-bit rows: one at a time, passes of up to kMaxPass8 sequences.
+void w8_rows(const Q8Args& a, int64_t n, int64_t r0, int64_t r1) {
+  const int64_t passes = (n + kMaxPass8 - 1) / kMaxPass8;
+  for (int64_t r = r0; r < r1; ++r) {
+    for (int64_t p = 0, b0 = 0; p < passes; ++p) {
+      const int64_t b1 = n * (p + 1) / passes;
+      switch (b1 - b0) {
+        case 1:
+          w8_block<1>(a, r, b0);
+          break;
+        case 2:
+          w8_block<2>(a, r, b0);
+          break;
+        case 3:
+          w8_block<3>(a, r, b0);
+          break;
+        case 4:
+          w8_block<4>(a, r, b0);
+          break;
+      }
+      b0 = b1;
+    }
+  }
+}
+
+void w4_rows(const Q8Args& a, int64_t n, int64_t r0, int64_t r1) {
   // Interleaved 4-bit rows hold a chunk's 8 weight vectors in registers: one
   // row at a time then (the results are the same for any row grouping).
-  const bool one_row = kBits == 4 && a.qi != nullptr;
+  const bool one_row = a.qi != nullptr;
   const int64_t max_pass = one_row ? kMaxIlPass : kMaxPass;
   const int64_t passes = (n + max_pass - 1) / max_pass;
   int64_t r = r0;
@@ -258,7 +364,7 @@ void q8_rows(const Q8Args& a, int64_t n, int64_t r0, int64_t r1) {
     // streamed from DRAM (kernel_bench --rows 151936 --cols 1536 --n 1), one
     // row reads 2x faster than four interleaved rows (10.1 vs 4.8 G MAC/s per
     // core for int4), though four win on L2-resident matrices.
-    for (; r < r1; ++r) q8_block<kBits, 1, 1>(a, r, 0);
+    for (; r < r1; ++r) w4_block<1, 1>(a, r, 0);
     return;
   }
   while (r < r1) {
@@ -266,9 +372,9 @@ void q8_rows(const Q8Args& a, int64_t n, int64_t r0, int64_t r1) {
     for (int64_t p = 0, b0 = 0; p < passes; ++p) {
       const int64_t b1 = n * (p + 1) / passes;
       if (pair) {
-        q8_dispatch<kBits, 2>(a, r, b0, b1 - b0);
+        w4_dispatch<2>(a, r, b0, b1 - b0);
       } else {
-        q8_dispatch<kBits, 1>(a, r, b0, b1 - b0);
+        w4_dispatch<1>(a, r, b0, b1 - b0);
       }
       b0 = b1;
     }
@@ -292,9 +398,9 @@ void q8_matmul_rows_impl(const format::PackedView& w, const Q8Activations& x, co
                  y_stride};
   const int64_t n = x.n;
   if (w.spec.bits == 4) {
-    q8_rows<4>(a, n, r0, r1);
+    w4_rows(a, n, r0, r1);
   } else {
-    q8_rows<8>(a, n, r0, r1);
+    w8_rows(a, n, r0, r1);
   }
 }
 
