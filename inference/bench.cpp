@@ -187,6 +187,14 @@ Json run_bench(const BenchOptions& o) {
                 ") exceed the model's context of ", cfg.max_position_embeddings, " tokens");
   KvCache cache(cfg, o.batch, ctx, kv);
   ThreadPool pool(threads);
+  if (o.warmup) {  // every weight read once, untimed: a memory-mapped file is paged in
+    const auto t_warm = Clock::now();
+    KvCache scratch(cfg, 1, 1, kv);
+    const int32_t id = 0;
+    std::vector<float> scratch_logits;
+    model.forward({{0, std::span<const int32_t>(&id, 1)}}, scratch, pool, scratch_logits);
+    out["warmup_seconds"] = seconds_since(t_warm);
+  }
   Rng rng(7);
   std::vector<std::vector<int32_t>> prompts(o.batch);
   for (auto& p : prompts)

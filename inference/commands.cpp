@@ -223,6 +223,12 @@ void register_commands(CLI::App& app) {
       ->add_option("--bandwidth-mb", bo->bandwidth_mb,
                    "Buffer size (MiB) of the memory read-bandwidth probe; 0 skips it")
       ->capture_default_str();
+  bench
+      ->add_flag("!--no-warmup", bo->warmup,
+                 "Skip the untimed one-token forward that first reads every weight (pages in a "
+                 "memory-mapped model, as llama-bench's warm-up run); without it the prefill "
+                 "figure includes that first read")
+      ->capture_default_str();
   bench->add_flag("--json", bo->json, "Print the figures as JSON")->capture_default_str();
   bench->callback([bo] {
     const Json r = run_bench(*bo);
@@ -238,6 +244,11 @@ void register_commands(CLI::App& app) {
     if (r.contains("memory_read_bandwidth_gbs"))
       std::printf("memory read bw   %.2f GB/s (machine, measured)\n",
                   r["memory_read_bandwidth_gbs"].get<double>());
+    char warm[64] = ", no warm-up";
+    if (r.contains("warmup_seconds"))
+      std::snprintf(warm, sizeof warm, ", warm-up token %.2f s (untimed)",
+                    r["warmup_seconds"].get<double>());
+    std::printf("load             %.2f s%s\n", r["load_seconds"].get<double>(), warm);
     std::printf("prefill          %.2f tokens/s (%lld tokens in %.2f s)\n",
                 r["prefill_tokens_per_s"].get<double>(),
                 static_cast<long long>(bo->batch * bo->prompt_tokens),
