@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include "inference/kernels/avx2_kernels.h"
+#include "inference/kernels/seq_blocks.h"
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")

@@ -41,10 +41,9 @@
 
 #include <immintrin.h>
 
-#include <algorithm>
-
 #include "inference/kernels/avx2_kernels.h"
 #include "inference/kernels/avx2_util.h"
+#include "inference/kernels/seq_blocks.h"
 
 #ifndef QWENQAT_Q8_VNNI
 #error "define QWENQAT_Q8_VNNI (0 or 1) before including avx2_q8_impl.h"
@@ -52,6 +51,9 @@
 
 namespace qwenqat::engine::avx2 {
 namespace {
+
+using kernels::over_passes;
+using kernels::over_seq_blocks;
 
 // 8 int32 lanes, lane j = sum of the products of bytes 4j..4j+3 of the
 // unsigned u and the signed q (exact: every pair sum fits int16 for the codes
@@ -68,7 +70,6 @@ constexpr int kMaxPass = 4;    // activation rows per pass
 constexpr int kIlChunk = 8;    // blocks per interleaved chunk (Q8Activations::il_chunk)
 constexpr int kMaxIlPass = 8;  // activation rows per pass over an interleaved 4-bit row
 constexpr int kMaxPass8 = 4;   // activation rows per pass over an 8-bit row
-constexpr int64_t kSeqBlockBytes = 128 << 10;  // activations per sequence block (L2)
 // Software prefetch distance on a weight row (kernel_bench on DRAM-streamed
 // rows, AVX2: 1-2 KB ahead +36 % (8-bit) and +39 % (4-bit) over none).
 constexpr int kPrefetchBytes = 2048;
@@ -328,28 +329,6 @@ void w4_dispatch(const Q8Args& a, int64_t r, int64_t b0, int64_t nb) {
       case 8:
         return w4_block<1, 8>(a, r, b0);
     }
-  }
-}
-
-// Calls f(s0, s1) for blocks of the sequences [0, n) whose activations
-// (block * cols bytes) stay in L2 while each weight row of the call passes
-// over them (without it a prefill re-read all n rows of activations, 2.3 MB
-// for 256 tokens of a 8960-wide input, from L3 for every weight row).
-template <class F>
-void over_seq_blocks(int64_t n, int64_t cols, int64_t max_pass, F&& f) {
-  const int64_t per = std::max<int64_t>(max_pass, kSeqBlockBytes / cols / max_pass * max_pass);
-  const int64_t count = (n + per - 1) / per;
-  for (int64_t i = 0; i < count; ++i) f(n * i / count, n * (i + 1) / count);
-}
-
-// Calls f(b0, nb) for passes of nb <= max_pass sequences covering [s0, s1).
-template <class F>
-void over_passes(int64_t s0, int64_t s1, int64_t max_pass, F&& f) {
-  const int64_t n = s1 - s0, passes = (n + max_pass - 1) / max_pass;
-  for (int64_t p = 0, b0 = s0; p < passes; ++p) {
-    const int64_t b1 = s0 + n * (p + 1) / passes;
-    f(b0, b1 - b0);
-    b0 = b1;
   }
 }
 

@@ -35,6 +35,7 @@
 #include <immintrin.h>
 
 #include "inference/kernels/avx512_kernels.h"
+#include "inference/kernels/seq_blocks.h"
 
 #pragma GCC push_options
 // GCC 12 reports the undefined pass-through operands inside the AVX-512
@@ -286,20 +287,19 @@ void q8_rows(const Q8Args& a, int64_t n, int64_t r0, int64_t r1) {
   // the same for any row grouping and pass).
   const bool one_row = kBits == 4 && a.qi != nullptr;
   const int64_t max_pass = one_row ? kMaxIlPass : kMaxPass;
-  const int64_t passes = (n + max_pass - 1) / max_pass;
-  for (int64_t r = r0; r < r1;) {
-    const bool pair = !one_row && r + 2 <= r1;
-    for (int64_t p = 0, b0 = 0; p < passes; ++p) {
-      const int64_t b1 = n * (p + 1) / passes;
-      if (pair) {
-        q8_dispatch<kBits, 2>(a, r, b0, b1 - b0);
-      } else {
-        q8_dispatch<kBits, 1>(a, r, b0, b1 - b0);
-      }
-      b0 = b1;
+  kernels::over_seq_blocks(n, a.w->cols, max_pass, [&](int64_t s0, int64_t s1) {
+    for (int64_t r = r0; r < r1;) {
+      const bool pair = !one_row && r + 2 <= r1;
+      kernels::over_passes(s0, s1, max_pass, [&](int64_t b0, int64_t nb) {
+        if (pair) {
+          q8_dispatch<kBits, 2>(a, r, b0, nb);
+        } else {
+          q8_dispatch<kBits, 1>(a, r, b0, nb);
+        }
+      });
+      r += pair ? 2 : 1;
     }
-    r += pair ? 2 : 1;
-  }
+  });
 }
 
 }  // namespace
