@@ -169,6 +169,28 @@ std::string gguf_tensor_name(const std::string& hf) {
        "norms, attention and MLP projections and lm_head");
 }
 
+namespace {
+
+// An added token that is not marked special but is spelled like a control
+// token, as llama.cpp's convert_hf_to_gguf.py (does_token_look_special) takes
+// it: <|...|>, <｜...｜> (DeepSeek), <unused...>, <pad>, <mask>, <2mass>, [@BOS@].
+bool looks_special(const std::string& t) {
+  const auto wrapped = [&t](const std::string& open, const std::string& close) {
+    return t.size() >= open.size() + close.size() && t.compare(0, open.size(), open) == 0 &&
+           t.compare(t.size() - close.size(), close.size(), close) == 0;
+  };
+  return t == "<pad>" || t == "<mask>" || t == "<2mass>" || t == "[@BOS@]" || wrapped("<|", "|>") ||
+         wrapped("<\xEF\xBD\x9C", "\xEF\xBD\x9C>") || wrapped("<unused", ">");
+}
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
+    s.replace(at, from.size(), to);
+  return s;
+}
+
+}  // namespace
+
 void add_qwen2_tokenizer(GgufWriter& w, const Json& tok, const Json& tok_config,
                          const models::Qwen2Config& config) {
   QWENQAT_CHECK(tok.contains("model") && tok["model"].value("type", "") == "BPE" &&
@@ -202,8 +224,12 @@ void add_qwen2_tokenizer(GgufWriter& w, const Json& tok, const Json& tok_config,
     QWENQAT_CHECK(a.contains("id") && a["id"].is_number_integer() && a["id"].get<int64_t>() >= 0 &&
                       a.contains("content") && a["content"].is_string(),
                   "tokenizer.json: an added_tokens entry lacks a valid id or string content");
-    put(a["id"].get<int64_t>(), a["content"].get<std::string>(),
-        a.value("special", false) ? kTokenControl : kTokenUserDefined);
+    const std::string text = a["content"].get<std::string>();
+    if (a.value("special", false) || looks_special(text)) {
+      put(a["id"].get<int64_t>(), text, kTokenControl);
+    } else {  // llama.cpp takes user-defined tokens as pre-normalized: U+2581 -> ' '
+      put(a["id"].get<int64_t>(), replace_all(text, "\xE2\x96\x81", " "), kTokenUserDefined);
+    }
   }
   // The token list has exactly vocab_size entries (the embedding rows):
   // tokens past it are cut, missing ids are filled with unused "[PAD<id>]".

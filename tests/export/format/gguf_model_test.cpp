@@ -160,10 +160,15 @@ Json small_tokenizer() {
   t["model"]["type"] = "BPE";
   for (int i = 0; i < 30; ++i) t["model"]["vocab"][std::string("t").append(std::to_string(i))] = i;
   t["model"]["merges"] = Json::array({"t1 t2", Json::array({"t3", "t4"})});
-  t["added_tokens"] =
-      Json::array({Json{{"id", 30}, {"content", "<|endoftext|>"}, {"special", true}},
-                   Json{{"id", 31}, {"content", "<tool>"}, {"special", false}},
-                   Json{{"id", 45}, {"content", "<beyond>"}, {"special", true}}});
+  t["added_tokens"] = Json::array(
+      {Json{{"id", 30}, {"content", "<|endoftext|>"}, {"special", true}},
+       Json{{"id", 31}, {"content", "<tool>"}, {"special", false}},
+       // not special, but spelled like control tokens (llama.cpp's converter
+       // makes them CONTROL), and a user-defined token with U+2581
+       Json{{"id", 32}, {"content", "<|fim_pad|>"}, {"special", false}},
+       Json{{"id", 33}, {"content", "<\xEF\xBD\x9CUser\xEF\xBD\x9C>"}, {"special", false}},
+       Json{{"id", 34}, {"content", "a\xE2\x96\x81" "b"}, {"special", false}},
+       Json{{"id", 45}, {"content", "<beyond>"}, {"special", true}}});
   return t;
 }
 
@@ -261,6 +266,10 @@ TEST(GgufModel, TokenizerRules) {
   EXPECT_EQ(tokens[30], "<|endoftext|>");
   EXPECT_EQ(types[30], 3);
   EXPECT_EQ(types[31], 4);
+  EXPECT_EQ(types[32], 3);
+  EXPECT_EQ(types[33], 3);
+  EXPECT_EQ(tokens[34], "a b");
+  EXPECT_EQ(types[34], 4);
   EXPECT_EQ(tokens[39], "[PAD39]");
   EXPECT_EQ(types[39], 5);
   EXPECT_EQ(g.get("tokenizer.ggml.merges").as_strings("m"),
