@@ -223,12 +223,10 @@ void register_commands(CLI::App& app) {
       ->add_option("--bandwidth-mb", bo->bandwidth_mb,
                    "Buffer size (MiB) of the memory read-bandwidth probe; 0 skips it")
       ->capture_default_str();
-  bench
-      ->add_flag("!--no-warmup", bo->warmup,
-                 "Skip the untimed one-token forward that first reads every weight (pages in a "
-                 "memory-mapped model, as llama-bench's warm-up run); without it the prefill "
-                 "figure includes that first read")
-      ->capture_default_str();
+  bench->add_flag("!--no-warmup", bo->warmup,
+                  "Skip the untimed one-token forward that first reads every weight (pages in a "
+                  "memory-mapped model, as llama-bench's warm-up run); without it the prefill "
+                  "figure includes that first read (default: warm-up on)");
   bench->add_flag("--json", bo->json, "Print the figures as JSON")->capture_default_str();
   bench->callback([bo] {
     const Json r = run_bench(*bo);

@@ -146,8 +146,12 @@ TEST(Commands, BadInputIsAClearError) {
             Model(open_weight_source(o.model)).weight_bytes_per_step());
   EXPECT_GT(r.at("decode_tokens_per_s").get<double>(), 0.0);
   EXPECT_EQ(r.at("act_quant").get<std::string>(), "auto");  // the default
+  EXPECT_GT(r.at("warmup_seconds").get<double>(), 0.0);     // an untimed token first
   bo.act_quant = "q8";
-  EXPECT_EQ(run_bench(bo).at("act_quant").get<std::string>(), "q8");
+  bo.warmup = false;  // --no-warmup
+  const Json rq = run_bench(bo);
+  EXPECT_EQ(rq.at("act_quant").get<std::string>(), "q8");
+  EXPECT_FALSE(rq.contains("warmup_seconds"));
   bo.act_quant = "int4";
   EXPECT_NE(error_of([&] { run_bench(bo); }).find("--act-quant"), std::string::npos);
   EXPECT_THROW(parse_id_list("", "--ids"), Error);
