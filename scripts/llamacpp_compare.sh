@@ -46,9 +46,10 @@ if [[ ! -x root/usr/bin/llama-bench ]]; then
   echo "== fetching llama.cpp from $MIRROR (sid)"
   curl -fsS -m 300 -o Packages.xz "$MIRROR/dists/sid/main/binary-amd64/Packages.xz"
   for p in "${PKGS[@]}"; do
+    file="" sha=""
     read -r file sha < <(xzcat Packages.xz | awk -v P="$p" '
       $0 == "Package: " P { on = 1 } on && /^Filename: / { f = $2 } on && /^SHA256: / { s = $2 }
-      on && /^$/ { print f, s; exit }')
+      on && /^$/ { print f, s; exit }') || true
     [[ -n "$file" ]] || { echo "llamacpp_compare: $p not in sid's index" >&2; exit 1; }
     deb=debs/$(basename "$file")
     [[ -f "$deb" ]] || curl -fsS -m 600 -o "$deb" "$MIRROR/$file"

@@ -18,10 +18,10 @@
 //     |.| <= 32512); for symmetric weights v is the signed weight, for
 //     asymmetric ones 128 * sum(q) is added back. The 8 lanes of 8 blocks are
 //     reduced by hadds to one vector of the 8 exact block sums, so the float
-//     part is one convert + FMA by s * d per 8 blocks (per block it is bound
-//     by the scalar s * d and the FMA chain: kernel_bench 16 -> 23 G MAC/s
-//     per core at n = 1 on L2-resident rows). One row at a time against up to
-//     kMaxPass8 activation rows.
+//     part is one convert + FMA by s * d per 8 blocks (the per-block form, a
+//     scalar s * d, a broadcast and an FMA per block, ran at 16 G MAC/s per
+//     core at n = 1 on L2-resident rows, this one at 23). One row at a time
+//     against up to kMaxPass8 activation rows.
 // The operation sequence per (row, sequence) does not depend on the batch or
 // the row pairing, so a result does not depend on which sequences share a
 // batch. Weight rows are read kPrefetchBytes ahead by software prefetch.
