@@ -86,6 +86,14 @@ grep -qw avx2 /proc/cpuinfo && LEVELS+=("haswell|QWENQAT_ENGINE_AVX512=0 QWENQAT
 grep -qw avx512_vnni /proc/cpuinfo && grep -qw avx512vbmi /proc/cpuinfo &&
   LEVELS+=("icelake|QWENQAT_ENGINE_AMX=0")
 grep -qw amx_int8 /proc/cpuinfo && LEVELS+=("sapphirerapids|QWENQAT_ENGINE_AMX=1")
+avg_ts() { sed -n 's/.*"avg_ts": *\([0-9.e+-]*\).*/\1/p'; }  # from llama-bench -o jsonl
+bench() {  # bench ENV MODEL ARGS...: qwenqat bench --json with the ENV switches
+  local envs=$1 model=$2
+  shift 2
+  env $envs "$Q" bench --model "$model" --threads "$THREADS" --act-quant q8 --kv-cache f16 \
+    --bandwidth-mb 0 --json "$@" 2>/dev/null
+}
+field() { grep "\"$1\"" | sed 's/.*: *//; s/,$//'; }  # a number from bench --json
 echo "level,weights,test,llamacpp_tok_s,qwenqat_tok_s,ratio" >results.csv
 uptime
 for level in "${LEVELS[@]}"; do
@@ -94,22 +102,17 @@ for level in "${LEVELS[@]}"; do
   export GGML_BACKEND_PATH=$BACKENDS/libggml-cpu-$backend.so
   for quant in w4g32 w8g32; do
     echo "== $backend / $envs, $quant"
-    avg_ts() { sed -n 's/.*"avg_ts": *\([0-9.e+-]*\).*/\1/p'; }
     lp=$(llama llama-bench -m $quant.gguf -t "$THREADS" -p 128 -n 0 -r 3 -o jsonl 2>/dev/null | avg_ts)
     ld=$(llama llama-bench -m $quant.gguf -t "$THREADS" -p 0 -n 64 -d 128 -r 3 -o jsonl 2>/dev/null |
       avg_ts)
     # llama-batched-bench's table: | PP | TG | B | N_KV | T_PP | S_PP | T_TG | S_TG | ...
     lb=$(llama llama-batched-bench -m $quant.gguf -t "$THREADS" -c 1024 -npp 16 -ntg 16 -npl 16 2>/dev/null |
       awk -F'|' '$4 + 0 == 16 { gsub(/ /, "", $9); print $9 }')
-    bench() {
-      env $envs "$Q" bench --model $quant.h5 --threads "$THREADS" --act-quant q8 --kv-cache f16 \
-        --bandwidth-mb 0 --json "$@" 2>/dev/null
-    }
-    field() { grep "\"$1\"" | sed 's/.*: *//; s/,$//'; }
-    one=$(bench --prompt-tokens 128 --gen-tokens 64)
+    one=$(bench "$envs" $quant.h5 --prompt-tokens 128 --gen-tokens 64)
     qp=$(echo "$one" | field prefill_tokens_per_s)
     qd=$(echo "$one" | field decode_tokens_per_s)
-    qb=$(bench --prompt-tokens 16 --gen-tokens 16 --batch 16 | field decode_tokens_per_s)
+    qb=$(bench "$envs" $quant.h5 --prompt-tokens 16 --gen-tokens 16 --batch 16 |
+      field decode_tokens_per_s)
     for row in "prefill 128|$lp|$qp" "decode b1|$ld|$qd" "decode b16|$lb|$qb"; do
       IFS='|' read -r test l q <<<"$row"
       r=$(awk -v l="$l" -v q="$q" 'BEGIN { if (l > 0) printf "%.2f", q / l; else print "n/a" }')

@@ -176,8 +176,7 @@ namespace {
 // it: <|...|>, <｜...｜> (DeepSeek), <unused...>, <pad>, <mask>, <2mass>, [@BOS@].
 bool looks_special(const std::string& t) {
   const auto wrapped = [&t](const std::string& open, const std::string& close) {
-    return t.size() >= open.size() + close.size() && t.compare(0, open.size(), open) == 0 &&
-           t.compare(t.size() - close.size(), close.size(), close) == 0;
+    return t.size() >= open.size() + close.size() && t.starts_with(open) && t.ends_with(close);
   };
   return t == "<pad>" || t == "<mask>" || t == "<2mass>" || t == "[@BOS@]" || wrapped("<|", "|>") ||
          wrapped("<\xEF\xBD\x9C", "\xEF\xBD\x9C>") || wrapped("<unused", ">");

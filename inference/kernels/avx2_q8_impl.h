@@ -132,17 +132,20 @@ inline __m256i chunk_isum(const __m256i w[8], const int8_t* qi) {
 #endif
 }
 
-// The weight scales of blocks k0 + sigma(m) of row r (k0 a multiple of 8).
-inline __m256 chunk_scales(const format::PackedView& w, int64_t r, int64_t k0, int64_t groups,
-                           int64_t bpg) {
+// The weight scales of blocks k0 + o(m), m < count <= 8, of row r (k0 a
+// multiple of 8; lanes past count: anything finite): o(m) = sigma(m) = 2 * (m
+// % 4) + m / 4 (the interleaved order) when kSigma, else m.
+template <bool kSigma>
+inline __m256 chunk_scales(const format::PackedView& w, int64_t r, int64_t k0, int count,
+                           int64_t groups, int64_t bpg) {
   const uint16_t* s = w.scales + r * groups;
-  if (bpg == 1) {
+  if (bpg == 1 && count == kIlChunk) {
     const __m256 v = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + k0)));
-    return _mm256_permutevar8x32_ps(v, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+    return kSigma ? _mm256_permutevar8x32_ps(v, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7)) : v;
   }
   if (bpg % kIlChunk == 0) return _mm256_set1_ps(util::h2f(s[k0 / bpg]));  // one group
-  alignas(16) uint16_t h[kIlChunk];
-  for (int m = 0; m < kIlChunk; ++m) h[m] = s[(k0 + 2 * (m % 4) + m / 4) / bpg];
+  alignas(16) uint16_t h[kIlChunk] = {};
+  for (int m = 0; m < count; ++m) h[m] = s[(k0 + (kSigma ? 2 * (m % 4) + m / 4 : m)) / bpg];
   return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h)));
 }
 
@@ -173,7 +176,7 @@ void w4_block(const Q8Args& a, int64_t r, int64_t b0) {
               reinterpret_cast<const char*>(row + c * kIlChunk * 16 + kPrefetchBytes + 64 * l),
               _MM_HINT_T0);
         unpack_q4_chunk8(row + c * kIlChunk * 16, wv);
-        const __m256 s = chunk_scales(w, r, c * kIlChunk, groups, bpg);
+        const __m256 s = chunk_scales<true>(w, r, c * kIlChunk, kIlChunk, groups, bpg);
         for (int b = 0; b < B; ++b) {
           const int64_t at = (b0 + b) * chunks + c;  // chunk index in qi / di
           const __m256 sd = _mm256_mul_ps(s, _mm256_loadu_ps(a.di + at * kIlChunk));
@@ -225,19 +228,6 @@ void w4_block(const Q8Args& a, int64_t r, int64_t b0) {
   }
 }
 
-// The weight scales of blocks [k0, k0 + count) of row r in natural order
-// (lanes past count: 0), count <= 8.
-inline __m256 natural_scales(const format::PackedView& w, int64_t r, int64_t k0, int count,
-                             int64_t groups, int64_t bpg) {
-  const uint16_t* s = w.scales + r * groups;
-  alignas(16) uint16_t h[kIlChunk] = {};
-  if (bpg == 1 && count == kIlChunk) {
-    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + k0)));
-  }
-  for (int m = 0; m < count; ++m) h[m] = s[(k0 + m) / bpg];
-  return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h)));
-}
-
 // 8-bit weight row r against activation rows [b0, b0 + B), in chunks of 8
 // blocks: per block the exact int32 products in 8 lanes (v = u - 128,
 // dot(|v|, sign(q, v))), a pair of blocks joined by one hadd, so that after
@@ -284,7 +274,7 @@ void w8_block(const Q8Args& a, int64_t r, int64_t b0) {
         }
       }
     }
-    const __m256 s = natural_scales(w, r, k0, count, groups, bpg);
+    const __m256 s = chunk_scales<false>(w, r, k0, count, groups, bpg);
     const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32(count), lanes);
     for (int b = 0; b < B; ++b) {

@@ -89,9 +89,18 @@ struct Q8Args {
   bool zero8;
 };
 
-// isum - 8 * sum(q) per lane, the exact block sums of (u - 8) * q.
-inline __m512i minus_8qsum(__m512i isum, const int32_t* qsum16) {
-  return _mm512_sub_epi32(isum, _mm512_slli_epi32(_mm512_loadu_si512(qsum16), 3));
+// The float part of an interleaved chunk at block k0 for activation row b,
+// shared by il_chunk and il_tile so both give the same bits: isum (lane m =
+// the exact int32 sum of u * q over block k0 + sigma(m)) less 8 * sum(q) for
+// symmetric rows, converted and FMAed with s * d into acc; s = the row's
+// scales in sigma order.
+inline __m512 chunk_fma(const Q8Args& a, __m512i isum, __m512 s, int64_t b, int64_t k0,
+                        __m512 acc) {
+  const int64_t at = b * (a.blocks / kChunk) * kChunk + k0;  // in di / qsumi
+  if (a.zero8)
+    isum = _mm512_sub_epi32(isum, _mm512_slli_epi32(_mm512_loadu_si512(a.qsumi + at), 3));
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(s, _mm512_loadu_ps(a.di + at)),
+                         acc);
 }
 
 // The 16 weight scales of blocks [k0, k0 + count) of row r as floats (lanes
@@ -182,10 +191,7 @@ inline void il_chunk(const Q8Args& a, int64_t r, int64_t b0, int64_t k0, __m512*
       c[t % kChains] = _mm512_dpbusd_epi32(c[t % kChains], w[t], _mm512_loadu_si512(qi + 64 * t));
     __m512i isum = c[0];
     for (int t = 1; t < kChains; ++t) isum = _mm512_add_epi32(isum, c[t]);
-    const int64_t at = (b0 + b) * (a.blocks / kChunk) * kChunk + k0;  // in di / qsumi
-    if (a.zero8) isum = minus_8qsum(isum, a.qsumi + at);
-    const __m512 d = _mm512_loadu_ps(a.di + at);
-    acc[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(s, d), acc[b]);
+    acc[b] = chunk_fma(a, isum, s, b0 + b, k0, acc[b]);
   }
 }
 
@@ -221,12 +227,7 @@ void il_tile(const Q8Args& a, int64_t r, int64_t b0, const __m512i* wu, __m512 (
     }
     for (int i = 0; i < R; ++i) {
       const __m512 s = _mm512_permutexvar_ps(sigma, block_scales(a, r + i, k0, kChunk));
-      for (int b = 0; b < B; ++b) {
-        const int64_t at = (b0 + b) * chunks * kChunk + k0;  // in di / qsumi
-        if (a.zero8) isum[i][b] = minus_8qsum(isum[i][b], a.qsumi + at);
-        const __m512 d = _mm512_loadu_ps(a.di + at);
-        acc[i][b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[i][b]), _mm512_mul_ps(s, d), acc[i][b]);
-      }
+      for (int b = 0; b < B; ++b) acc[i][b] = chunk_fma(a, isum[i][b], s, b0 + b, k0, acc[i][b]);
     }
   }
 }
@@ -249,7 +250,7 @@ void q8_block(const Q8Args& a, int64_t r, int64_t b0, const __m512* il = nullptr
     for (int b = 0; b < B; ++b) acc_il[i][b] = _mm512_setzero_ps();
   int64_t k0 = 0;
   if constexpr (kBits == 4) {
-    if (a.qi && il) {
+    if (il) {
       for (int b = 0; b < B; ++b) acc_il[0][b] = il[b];
       k0 = blocks / kChunk * kChunk;
     } else if (a.qi) {
@@ -292,15 +293,17 @@ void q8_block(const Q8Args& a, int64_t r, int64_t b0, const __m512* il = nullptr
       }
       for (int b = 0; b < B; ++b) {
         const __m512i qv = _mm512_loadu_si512(q + b * cols + k * 32);
-        const int32_t* qs = a.qsum + (b0 + b) * blocks + k;
-        const __m512i zq = kBits == 4 && a.zero8 ? _mm512_maskz_set1_epi32(0x0001, 8 * qs[0]) |
-                                                       _mm512_maskz_set1_epi32(0x0100, 8 * qs[1])
-                                                 : _mm512_setzero_si512();
+        __m512i zq = _mm512_setzero_si512();  // lanes 0 and 8: 8 * sum(q) of blocks k, k + 1
+        if (kBits == 4 && a.zero8) {
+          const int32_t* qs = a.qsum + (b0 + b) * blocks + k;
+          zq = _mm512_maskz_set1_epi32(0x0001, 8 * qs[0]) |
+               _mm512_maskz_set1_epi32(0x0100, 8 * qs[1]);
+        }
         for (int i = 0; i < R; ++i) {
           __m512i p;
           if constexpr (kBits == 4) {
             p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[i], qv);
-            if (a.zero8) p = _mm512_sub_epi32(p, zq);  // lanes 0 and 8: -8 * sum(q)
+            if (a.zero8) p = _mm512_sub_epi32(p, zq);
           } else {
             const __m512i qs = _mm512_mask_sub_epi8(qv, neg[i], _mm512_setzero_si512(), qv);
             p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[i], qs);
