@@ -164,13 +164,14 @@ Json run_bench(const BenchOptions& o) {
   }
   out["kernels"] = kernels;
   out["act_quant"] = act_quant_name(act);
+  out["load"] = o.mmap ? "mmap" : "copy";
   if (o.bandwidth_mb > 0) {
     out["memory_read_bandwidth_gbs"] = measure_read_bandwidth(o.bandwidth_mb << 20, threads);
   }
   const auto t_load = Clock::now();
   std::shared_ptr<const WeightSource> src;
   if (!o.model.empty()) {
-    src = open_weight_source(o.model);
+    src = open_weight_source(o.model, map_mode(o.mmap));
     out["model"] = o.model;
   } else {
     src = random_weight_source(models::Qwen2Config::load(o.random_config), o.random_quant, 1);

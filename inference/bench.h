@@ -24,6 +24,7 @@ struct BenchOptions {
   std::string kv_cache = "f32";
   std::string kernels = "auto";
   std::string act_quant = "auto";  // auto | none | q8 (kernels/act_quant.h)
+  bool mmap = false;               // --model .h5 used in place (MapMode::kMap)
   int64_t bandwidth_mb = 1024;     // buffer of the read-bandwidth probe; 0 skips it
   bool warmup = true;              // one untimed token first (pages in the weights, as llama-bench)
   bool json = false;

@@ -29,13 +29,15 @@ struct GenerateCommandOptions {
   std::string kv_cache = "f32";
   std::string kernels = "auto";
   std::string act_quant = "auto";  // auto | none | q8 (kernels/act_quant.h)
+  bool mmap = false;               // true: use the .h5's pages in place (MapMode)
   int64_t max_context = 0;         // 0: max_position_embeddings
   std::vector<std::string> stop;
   bool json = false;
 };
 
-// Help text of the --act-quant flag (generate, bench, eval).
+// Help text of the --act-quant and --mmap flags (generate, bench, eval).
 extern const char* const kActQuantHelp;
+extern const char* const kMmapHelp;
 
 // Runs generation; streams to stdout (text, or ids without a tokenizer).
 void run_generate(const GenerateCommandOptions& o);

@@ -40,7 +40,8 @@ std::string CheckpointSource::tokenizer_config_json() const {
   return !p.empty() && std::filesystem::exists(p) ? read_file(p) : "";
 }
 
-H5Source::H5Source(const std::filesystem::path& path) : file_(path), config_(file_.config()) {}
+H5Source::H5Source(const std::filesystem::path& path, MapMode mode)
+    : file_(path, mode), config_(file_.config()) {}
 
 std::optional<SourceTensor> H5Source::find(const std::string& name) const {
   const format::H5Tensor* t = file_.find(name);
@@ -57,12 +58,13 @@ std::optional<SourceTensor> H5Source::find(const std::string& name) const {
   return s;
 }
 
-std::shared_ptr<const WeightSource> open_weight_source(const std::filesystem::path& path) {
+std::shared_ptr<const WeightSource> open_weight_source(const std::filesystem::path& path,
+                                                       MapMode mode) {
   namespace fs = std::filesystem;
   QWENQAT_CHECK(fs::exists(path), "--model ", path.string(),
                 " does not exist; give a Hugging Face checkpoint directory or a .h5 export");
   if (fs::is_directory(path)) return std::make_shared<CheckpointSource>(path);
-  if (path.extension() == ".h5") return std::make_shared<H5Source>(path);
+  if (path.extension() == ".h5") return std::make_shared<H5Source>(path, mode);
   if (path.extension() == ".safetensors") {
     fail("--model ", path.string(),
          ": give the checkpoint's directory (the engine needs config.json beside the weights)");

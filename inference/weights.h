@@ -90,8 +90,9 @@ class MemorySource : public WeightSource {
 class H5Source : public WeightSource {
  public:
   // Opens and validates the file (format version, layout, byte ranges);
-  // throws qwenqat::Error naming the file and what is wrong.
-  explicit H5Source(const std::filesystem::path& path);
+  // throws qwenqat::Error naming the file and what is wrong. `mode`: use the
+  // file's pages in place or a copy on huge pages (MappedFile, MapMode).
+  explicit H5Source(const std::filesystem::path& path, MapMode mode = MapMode::kMap);
   models::Qwen2Config config() const override { return config_; }
   std::optional<SourceTensor> find(const std::string& name) const override;
   std::string origin() const override { return file_.path().string(); }
@@ -107,7 +108,11 @@ class H5Source : public WeightSource {
 
 // Opens a --model path: a Hugging Face checkpoint directory (float baseline)
 // or a .h5 export. Throws qwenqat::Error naming the path when neither.
-std::shared_ptr<const WeightSource> open_weight_source(const std::filesystem::path& path);
+// `mode` applies to .h5 exports (a checkpoint is converted to float32 anyway).
+std::shared_ptr<const WeightSource> open_weight_source(const std::filesystem::path& path,
+                                                       MapMode mode = MapMode::kMap);
+// The MapMode of the CLI's --mmap flag (off: a copy on huge pages).
+inline MapMode map_mode(bool mmap) { return mmap ? MapMode::kMap : MapMode::kCopy; }
 
 // A [rows, cols] weight (Hugging Face nn.Linear layout: out x in) with an
 // optional bias, float32 (owned) or packed (view into the source). Immutable

@@ -1,4 +1,4 @@
-// Implementation of file_io.h (POSIX mmap, rename).
+// Implementation of file_io.h (POSIX mmap, pread, rename).
 #include "data/util/file_io.h"
 
 #include <fcntl.h>
@@ -6,15 +6,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include "data/util/check.h"
 
 namespace qwenqat {
 
-MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
+MappedFile::MappedFile(const std::filesystem::path& path, MapMode mode) : path_(path), mode_(mode) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   QWENQAT_CHECK(fd >= 0, "cannot open ", path.string(), ": ", std::strerror(errno));
   struct stat st {};
@@ -28,7 +31,9 @@ MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
     fail(path.string(), " is not a regular file");
   }
   size_ = static_cast<size_t>(st.st_size);
-  if (size_ > 0) {
+  if (size_ > 0 && mode == MapMode::kCopy) {
+    copy_from(fd);  // closes fd
+  } else if (size_ > 0) {
     void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
     int err = errno;
     ::close(fd);
@@ -37,6 +42,55 @@ MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
   } else {
     ::close(fd);
   }
+}
+
+// Reads the whole file into fresh anonymous memory, in 64 MB slices taken in
+// turn by up to one thread per core (a single reader leaves the copy bound by
+// one core's page-fault and memcpy rate). Closes fd.
+void MappedFile::copy_from(int fd) {
+  void* p = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    int err = errno;
+    ::close(fd);
+    const size_t size = size_;
+    size_ = 0;
+    fail("cannot allocate ", size, " bytes to load ", path_.string(), ": ", std::strerror(err),
+         " (load it memory-mapped instead: --mmap)");
+  }
+  ::madvise(p, size_, MADV_HUGEPAGE);  // a hint: fails harmlessly without THP
+  constexpr size_t kSlice = size_t(64) << 20;
+  const size_t slices = (size_ + kSlice - 1) / kSlice;
+  const size_t workers =
+      std::clamp<size_t>(std::thread::hardware_concurrency(), 1, std::min<size_t>(slices, 16));
+  std::vector<int> errors(workers, 0);  // errno per worker; -1: end of file early
+  auto work = [&](size_t w) {
+    for (size_t s = w; s < slices && errors[w] == 0; s += workers) {
+      size_t at = s * kSlice;
+      const size_t end = std::min(size_, at + kSlice);
+      while (at < end) {
+        ssize_t n = ::pread(fd, static_cast<uint8_t*>(p) + at, end - at, off_t(at));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          errors[w] = n < 0 ? errno : -1;
+          break;
+        }
+        at += size_t(n);
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t w = 1; w < workers; ++w) threads.emplace_back(work, w);
+  work(0);
+  for (auto& t : threads) t.join();
+  ::close(fd);
+  data_ = static_cast<const uint8_t*>(p);
+  for (int err : errors) {
+    if (err == 0) continue;
+    reset();
+    if (err < 0) fail("cannot read ", path_.string(), ": the file got shorter while being read");
+    fail("cannot read ", path_.string(), ": ", std::strerror(err));
+  }
+  ::mprotect(p, size_, PROT_READ);  // read-only like the file map
 }
 
 MappedFile::~MappedFile() { reset(); }
@@ -48,7 +102,7 @@ void MappedFile::reset() {
 }
 
 MappedFile::MappedFile(MappedFile&& other) noexcept
-    : path_(std::move(other.path_)), data_(other.data_), size_(other.size_) {
+    : path_(std::move(other.path_)), mode_(other.mode_), data_(other.data_), size_(other.size_) {
   other.data_ = nullptr;
   other.size_ = 0;
 }
@@ -57,6 +111,7 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
   if (this != &other) {
     reset();
     path_ = std::move(other.path_);
+    mode_ = other.mode_;
     data_ = other.data_;
     size_ = other.size_;
     other.data_ = nullptr;
@@ -66,7 +121,7 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
 }
 
 void MappedFile::release(const uint8_t* p, size_t n) const {
-  if (data_ == nullptr || n == 0) return;
+  if (data_ == nullptr || n == 0 || mode_ == MapMode::kCopy) return;
   const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
   uintptr_t begin = (uintptr_t(p) + page - 1) & ~(page - 1);  // whole pages only
   uintptr_t end = (uintptr_t(p) + n) & ~(page - 1);

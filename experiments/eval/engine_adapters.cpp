@@ -6,8 +6,8 @@
 #include "data/gsm8k/targets.h"
 #include "data/util/check.h"
 #include "inference/generate.h"
-#include "inference/weights.h"
 #include "inference/kv_cache.h"
+#include "inference/weights.h"
 
 namespace qwenqat::experiments {
 
@@ -76,10 +76,10 @@ std::string decode_lenient(const data::Tokenizer& tok, const std::vector<int32_t
 EngineModel load_engine_model(const EngineModelOptions& o) {
   EngineModel m;
   // The pool first: it validates --threads before the (slow) model load.
-  m.pool = std::make_shared<engine::ThreadPool>(o.threads == 0 ? engine::ThreadPool::hardware_threads()
-                                                               : o.threads);
+  m.pool = std::make_shared<engine::ThreadPool>(
+      o.threads == 0 ? engine::ThreadPool::hardware_threads() : o.threads);
   const engine::ActQuant act = engine::parse_act_quant(o.act_quant, "--act-quant");
-  auto src = engine::open_weight_source(o.model);
+  auto src = engine::open_weight_source(o.model, engine::map_mode(o.mmap));
   m.tokenizer = load_tokenizer(*src, o.tokenizer);
   QWENQAT_CHECK(m.tokenizer || !o.need_tokenizer, "--model ", o.model.string(),
                 " has no tokenizer; pass --tokenizer PATH (a tokenizer.json or its directory)");
@@ -88,9 +88,9 @@ EngineModel load_engine_model(const EngineModelOptions& o) {
   const auto& cfg = m.model->config();
   add_unique(m.eos_ids, cfg.eos_token_id);
   if (m.tokenizer) {
-    QWENQAT_CHECK(m.tokenizer->vocab_size() <= cfg.vocab_size, "tokenizer ",
-                  m.tokenizer->origin(), " has ", m.tokenizer->vocab_size(),
-                  " tokens but --model ", o.model.string(), " has only ", cfg.vocab_size,
+    QWENQAT_CHECK(m.tokenizer->vocab_size() <= cfg.vocab_size, "tokenizer ", m.tokenizer->origin(),
+                  " has ", m.tokenizer->vocab_size(), " tokens but --model ", o.model.string(),
+                  " has only ", cfg.vocab_size,
                   " vocabulary rows; use the tokenizer the model was trained with");
     m.template_name = pick_template(o.templ, *src, *m.tokenizer);
     const auto& t = data::get_template(m.template_name);
@@ -106,7 +106,8 @@ EngineModel load_engine_model(const EngineModelOptions& o) {
 EngineGenerator::EngineGenerator(EngineModel m) : m_(std::move(m)) {
   QWENQAT_CHECK(m_.model && m_.pool && m_.tokenizer,
                 "EngineGenerator needs a model, a thread pool and a tokenizer");
-  QWENQAT_CHECK(!m_.eos_ids.empty(), "the model has no EOS token (neither config.json's "
+  QWENQAT_CHECK(!m_.eos_ids.empty(),
+                "the model has no EOS token (neither config.json's "
                 "eos_token_id nor the tokenizer's eos_token): generation could never finish; "
                 "pass a --tokenizer whose tokenizer_config.json names eos_token");
 }
@@ -126,8 +127,8 @@ std::vector<GenerationResult> EngineGenerator::generate(const std::vector<std::s
   g.sampling.validate();
   g.eos_ids = m_.eos_ids;
   const std::vector<engine::Generation> gens = engine::generate(*m_.model, ids, g, *m_.pool);
-  QWENQAT_CHECK(gens.size() == prompts.size(), "engine returned ", gens.size(),
-                " generations for ", prompts.size(), " prompts");
+  QWENQAT_CHECK(gens.size() == prompts.size(), "engine returned ", gens.size(), " generations for ",
+                prompts.size(), " prompts");
   std::vector<GenerationResult> out(gens.size());
   for (size_t i = 0; i < gens.size(); ++i) {
     std::vector<int32_t> tokens = gens[i].tokens;

@@ -40,6 +40,7 @@ struct EngineModelOptions {
       "auto";       // auto (the .h5's recorded one, else by tokenizer) | r1 | qwen | plain
   int threads = 0;  // 0 = all hardware threads
   std::string act_quant = "auto";  // auto | none | q8 (inference/kernels/act_quant.h)
+  bool mmap = false;               // true: a .h5 used in place (MapMode::kMap)
   bool need_tokenizer = true;      // throw when no tokenizer is found
 };
 

@@ -30,15 +30,20 @@ EngineModelOptions model_options(const EvalOptions& o, const std::string& model)
   m.templ = o.templ;
   m.threads = o.threads;
   m.act_quant = o.act_quant;
+  m.mmap = o.mmap;
   return m;
 }
 
 Json common_description(const EvalOptions& o, const EngineModel& m) {
-  return Json{{"model", o.model},           {"data", o.data},
-              {"split", o.split},           {"part", o.split.empty() ? "" : o.part},
-              {"limit", o.limit},           {"template", m.template_name},
+  return Json{{"model", o.model},
+              {"data", o.data},
+              {"split", o.split},
+              {"part", o.split.empty() ? "" : o.part},
+              {"limit", o.limit},
+              {"template", m.template_name},
               {"tokenizer", m.tokenizer ? m.tokenizer->origin() : ""},
-              {"threads", m.pool->size()},  {"backend", "engine"},
+              {"threads", m.pool->size()},
+              {"backend", "engine"},
               {"act_quant", engine::act_quant_name(m.model->act_quant())}};
 }
 
@@ -92,8 +97,8 @@ void print_teacher_forced_table(const Json& j, const fs::path& path) {
   if (j.contains("kl")) {
     const Json& kl = j["kl"];
     const Json& top1 = j["top1_agreement"];
-    std::cout << "  reference perplexity  "
-              << fmt("%.4f", j["reference_perplexity"].get<double>()) << "\n"
+    std::cout << "  reference perplexity  " << fmt("%.4f", j["reference_perplexity"].get<double>())
+              << "\n"
               << "  mean KL(ref||model)   " << fmt("%.6f", kl["mean"].get<double>()) << " ± "
               << fmt("%.6f", kl["mean_stderr"].get<double>()) << " nats\n"
               << "  median / p99 / max KL " << fmt("%.6f", kl["median"].get<double>()) << " / "
@@ -179,8 +184,8 @@ Json teacher_forced_eval(const EvalOptions& o) {
   std::vector<TeacherForcedSequence> seqs;
   int64_t truncated = 0, skipped = 0;
   for (const auto& p : problems) {
-    data::Example ex = data::tokenize_example(
-        *m.tokenizer, data::gsm8k_prompt_completion(p.problem, t, eos_text));
+    data::Example ex =
+        data::tokenize_example(*m.tokenizer, data::gsm8k_prompt_completion(p.problem, t, eos_text));
     int64_t from = 0;
     while (from < int64_t(ex.loss_mask.size()) && ex.loss_mask[size_t(from)] == 0) ++from;
     QWENQAT_CHECK(from >= 1 && from < int64_t(ex.ids.size()), "problem ", p.id,
@@ -259,6 +264,7 @@ void register_eval_commands(CLI::App& app) {
   c->add_option("--threads", o->threads, "Worker threads (0 = all hardware threads)")
       ->capture_default_str();
   c->add_option("--act-quant", o->act_quant, engine::kActQuantHelp)->capture_default_str();
+  c->add_flag("--mmap", o->mmap, engine::kMmapHelp)->capture_default_str();
   c->add_option("--template", o->templ,
                 "Prompt template: auto (the export's, else by tokenizer), r1, qwen or plain")
       ->capture_default_str();

@@ -34,6 +34,7 @@ struct EvalOptions {
   int64_t batch = 16;              // prompts generated together
   int threads = 0;                 // 0 = all hardware threads
   std::string act_quant = "auto";  // auto | none | q8 (engine activations)
+  bool mmap = false;               // true: .h5 exports used in place (--mmap)
   std::string templ = "auto";      // auto | r1 | qwen | plain
   std::string out = "eval";        // output directory
   bool resume = false;

@@ -235,7 +235,7 @@ std::string H5Tensor::scheme() const {
   }
 }
 
-H5ModelFile::H5ModelFile(const std::filesystem::path& path) {
+H5ModelFile::H5ModelFile(const std::filesystem::path& path, MapMode mode) {
   h5::init();
   const std::string name = file_msg(path);
   std::error_code ec;
@@ -290,7 +290,7 @@ H5ModelFile::H5ModelFile(const std::filesystem::path& path) {
       }
     }
   }
-  map_ = MappedFile(path);
+  map_ = MappedFile(path, mode);
   const uint8_t* base = map_.data();
   auto locate = [&](const Range& r, const std::string& tensor) -> const uint8_t* {
     QWENQAT_CHECK(r.offset <= map_.size() && r.size <= map_.size() - r.offset, name, ": ", r.what,

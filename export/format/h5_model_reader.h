@@ -48,7 +48,8 @@ struct H5Tensor {
 // time); the constructed object is read-only and safe to share between threads.
 class H5ModelFile {
  public:
-  explicit H5ModelFile(const std::filesystem::path& path);
+  // `mode`: map the file or copy it into memory (MappedFile).
+  explicit H5ModelFile(const std::filesystem::path& path, MapMode mode = MapMode::kMap);
   H5ModelFile(H5ModelFile&&) = default;
   H5ModelFile& operator=(H5ModelFile&&) = default;
 

@@ -70,6 +70,13 @@ TEST(H5Source, PackedExportGivesTheInMemoryLogits) {
   b.forward({{0, ids}}, cb, pool, lb, true);
   ASSERT_EQ(la.size(), lb.size());
   EXPECT_EQ(0, std::memcmp(la.data(), lb.data(), la.size() * 4));
+  // The file copied into memory (the CLI's default) gives the same bits.
+  Model c(open_weight_source(path, MapMode::kCopy));
+  KvCache cc(cfg, 1, 8, KvDtype::kF32);
+  std::vector<float> lc;
+  c.forward({{0, ids}}, cc, pool, lc, true);
+  ASSERT_EQ(lc.size(), lb.size());
+  EXPECT_EQ(0, std::memcmp(lc.data(), lb.data(), lc.size() * 4));
   // logits_json: same numbers, the LibTorch command's layout.
   const Json j = logits_json(path, ids, 1);
   ASSERT_EQ(j.at("logits").size(), ids.size());

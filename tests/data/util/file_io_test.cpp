@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "data/util/check.h"
 #include "tests/util/test_util.h"
 
@@ -52,6 +54,43 @@ TEST(FileIo, EmptyFileMapsEmpty) {
   write_file_atomic(dir / "empty", "");
   MappedFile m(dir / "empty");
   EXPECT_EQ(m.size(), 0u);
+}
+
+// kCopy: the same bytes as the map, over more than one 64 MB read slice with
+// a ragged tail; release() must not drop the copy's pages (they would read
+// back as zeros).
+TEST(FileIo, CopyModeHoldsTheFilesBytes) {
+  testing::TempDir dir;
+  std::string content((size_t(64) << 20) + 12345, '\0');
+  uint32_t x = 12345;
+  for (char& c : content) c = char((x = x * 1664525u + 1013904223u) >> 24);
+  write_file_atomic(dir / "big.bin", content);
+  MappedFile map(dir / "big.bin"), copy(dir / "big.bin", MapMode::kCopy);
+  EXPECT_EQ(map.mode(), MapMode::kMap);
+  EXPECT_EQ(copy.mode(), MapMode::kCopy);
+  ASSERT_EQ(copy.size(), content.size());
+  EXPECT_NE(copy.data(), map.data());
+  EXPECT_EQ(0, std::memcmp(copy.data(), content.data(), content.size()));
+  copy.release(copy.data(), copy.size());
+  EXPECT_EQ(0, std::memcmp(copy.data(), content.data(), content.size()));
+  MappedFile moved(std::move(copy));
+  EXPECT_EQ(moved.mode(), MapMode::kCopy);
+  EXPECT_EQ(0, std::memcmp(moved.data() + content.size() - 100,
+                           content.data() + content.size() - 100, 100));
+}
+
+TEST(FileIo, CopyModeErrorsNameThePath) {
+  testing::TempDir dir;
+  write_file_atomic(dir / "empty", "");
+  EXPECT_EQ(MappedFile(dir / "empty", MapMode::kCopy).size(), 0u);
+  for (const auto& bad : {std::filesystem::path("/nonexistent/file.bin"), dir.path()}) {
+    try {
+      MappedFile m(bad, MapMode::kCopy);
+      FAIL() << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(bad.string()), std::string::npos) << e.what();
+    }
+  }
 }
 
 }  // namespace
