@@ -53,7 +53,6 @@ void resize_q8(int64_t n, int64_t cols, Q8Activations* out) {
   out->amx_tiles = 0;
   out->qt.clear();
   out->dt.clear();
-  out->qsumt.clear();
 }
 
 }  // namespace
@@ -169,7 +168,6 @@ void layout_amx(Q8Activations* x) {
   x->amx_tiles = tiles;
   x->qt.assign(static_cast<size_t>(tiles * x->blocks * kTileBytes), 0);
   x->dt.assign(static_cast<size_t>(tiles * x->blocks * kSeqs), 0.0f);
-  x->qsumt.assign(static_cast<size_t>(tiles * x->blocks * kSeqs), 0);
   for (int64_t b = 0; b < x->n; ++b) {
     const int64_t t = b / kSeqs, c = b % kSeqs;
     for (int64_t k = 0; k < x->blocks; ++k) {
@@ -177,7 +175,6 @@ void layout_amx(Q8Activations* x) {
       int8_t* dst = x->qt.data() + (t * x->blocks + k) * kTileBytes + c * 4;
       for (int64_t i = 0; i < kQ8Block / 4; ++i) std::memcpy(dst + i * kSeqs * 4, src + 4 * i, 4);
       x->dt[(t * x->blocks + k) * kSeqs + c] = x->d[b * x->blocks + k];
-      x->qsumt[(t * x->blocks + k) * kSeqs + c] = x->qsum[b * x->blocks + k];
     }
   }
 }

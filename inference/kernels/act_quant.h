@@ -66,16 +66,15 @@ struct Q8Activations {
   std::vector<float> di;
   // With qi: qsum in the same order, [n, blocks / L, L].
   std::vector<int32_t> qsumi;
-  // 0 (qt, dt, qsumt empty), or (layout_amx) the number of 16-sequence
+  // 0 (qt, dt empty), or (layout_amx) the number of 16-sequence
   // column tiles, ceil(n / 16), of the AMX tile layout below.
   int64_t amx_tiles = 0;
   // q as TDPBUSD's B operand, one 8 x 64-byte tile per (column tile, block):
   // [amx_tiles, blocks, 8, 16, 4]; element [t, k, i, c, j] = q[16t + c, 32k +
   // 4i + j], 0 for sequences 16t + c >= n.
   std::vector<int8_t> qt;
-  // d and qsum of the same sequences: [amx_tiles, blocks, 16], 0 past n.
+  // d of the same sequences: [amx_tiles, blocks, 16], 0 past n.
   std::vector<float> dt;
-  std::vector<int32_t> qsumt;
 };
 
 // The chunk length the active kernels take interleaved activations in: 16
@@ -91,9 +90,9 @@ void interleave_q8(Q8Activations* x, int64_t chunk);
 // has AMX): below it the AVX-512 kernel is faster (kernel_bench).
 constexpr int64_t kAmxMinBatch = 8;
 
-// Fills x->qt, x->dt, x->qsumt and x->amx_tiles from x->q, x->d, x->qsum
-// (above). quantize_q8 and quantize_per_token call it when cpu_has_amx() and
-// n >= kAmxMinBatch; q8_matmul_rows then uses the AMX kernel.
+// Fills x->qt, x->dt and x->amx_tiles from x->q and x->d (above). quantize_q8 and
+// quantize_per_token call it when cpu_has_amx() and n >= kAmxMinBatch; q8_matmul_rows then uses the
+// AMX kernel.
 void layout_amx(Q8Activations* x);
 
 // Quantizes x [n, cols] (row stride x_stride) into out (resized). Deterministic

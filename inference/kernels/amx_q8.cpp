@@ -3,17 +3,18 @@
 // Weight rows are taken in panels of 16, sequences in column tiles of 16
 // (Q8Activations::qt, laid out by layout_amx). Per panel, column tile and
 // 32-element block k:
-//   A = the panel's codes of block k, 16 rows x 32 bytes: 8-bit, the packed
-//       rows themselves (unsigned u, row stride row_bytes); 4-bit, unpacked
-//       into per-thread scratch [16][pass blocks * 32], as signed u - 8 for
-//       symmetric weights and unsigned u for asymmetric ones;
+//   A = the panel's codes of block k, 16 rows x 32 bytes, copied per pass
+//       into per-thread scratch [16][pass blocks * 32] (contiguous, so A's
+//       tile loads hit L1 across the column tiles): signed u - zero for
+//       symmetric weights (u ^ 0x80 for 8-bit, u - 8 for 4-bit), unsigned u
+//       for asymmetric ones;
 //   B = qt[t, k], 8 rows x 64 bytes (four codes of each of 16 sequences);
 //   C = TDPBSSD (signed A) or TDPBUSD (unsigned A) of A and B: int32 [16
-//       rows][16 sequences], the exact block sums (|.| <= 32 * 255 * 127).
+//       rows][16 sequences], the exact block sums (|.| <= 32 * 255 * 128).
 // C goes through a 1 KB buffer to the epilogue, one 16-lane vector per row m:
-//   acc[m] = fma(float(isum[m]), d_k * s[m, k / bpg], acc[m]),
-// isum = C - 128 * qsum_k for symmetric 8-bit weights, else C (float(.) exact
-// below 2^24), and for asymmetric weights, after a group's last block,
+//   acc[m] = fma(float(C[m]), d_k * s[m, k / bpg], acc[m])
+// (float(.) exact below 2^24), and for asymmetric weights, after a group's
+// last block,
 // acc[m] = fma(o[m, g], eg[g], acc[m]). Four C tiles and two A/B sets keep
 // blocks in flight (see step()) so the tile unit works ahead while the vector
 // units run earlier blocks' epilogues. Each panel runs in passes of at most
@@ -125,6 +126,31 @@ void unpack_q4_panel(const format::PackedView& w, int64_t r, int64_t count, int6
   }
 }
 
+// Copies blocks [k0, k1) of the 8-bit rows [r, r + count) of w into out
+// [16][(k1 - k0) * 32] in the layout of unpack_q4_panel; flip: as signed
+// codes u - 128 (u ^ 0x80), for symmetric rows, else the unsigned codes.
+void unpack_q8_panel(const format::PackedView& w, int64_t r, int64_t count, int64_t k0, int64_t k1,
+                     bool flip, uint8_t* out) {
+  const int64_t bytes = (k1 - k0) * kBlockBytes;
+  const __m512i x = _mm512_set1_epi8(flip ? char(0x80) : 0);
+  for (int64_t m = 0; m < kRows; ++m) {
+    uint8_t* dst = out + m * bytes;
+    if (m >= count) {
+      std::memset(dst, 0, static_cast<size_t>(bytes));
+      continue;
+    }
+    const uint8_t* src = w.data + (r + m) * w.row_bytes + k0 * kBlockBytes;
+    int64_t i = 0;
+    for (; i + 64 <= bytes; i += 64)
+      _mm512_storeu_si512(dst + i, _mm512_xor_si512(_mm512_loadu_si512(src + i), x));
+    if (i < bytes) {
+      const __mmask64 mk = ~__mmask64{0} >> (64 - (bytes - i));
+      _mm512_mask_storeu_epi8(dst + i, mk,
+                              _mm512_xor_si512(_mm512_maskz_loadu_epi8(mk, src + i), x));
+    }
+  }
+}
+
 // The fp16 values [r, r + count) x [0, groups) of `half` (row-major) as floats,
 // out [16][groups] (rows past count: zeros).
 void panel_floats(const uint16_t* half, int64_t groups, int64_t r, int64_t count, float* out) {
@@ -151,7 +177,6 @@ struct Panel {
   int64_t a_step;          // bytes between A of blocks k and k + 1
   const int8_t* b;         // qt of the column tile: [blocks][512]
   const float* d;          // dt of the column tile: [blocks][16]
-  const int32_t* qs;       // qsumt of the column tile: [blocks][16]
   const float* s;          // [16][groups] weight scales
   const float* o;          // [16][groups] offsets, or nullptr
   const float* egt;        // [groups][16] e sums of the column tile (with o)
@@ -207,7 +232,6 @@ inline void store(int32_t* c) {
 
 // Block k's epilogue from its int32 tile c (above), and a prefetch of the
 // cache lines where block k of the next panel's rows starts.
-template <bool kZeroPoint>
 __attribute__((always_inline)) inline void epilogue(const Panel& p, int64_t k, const int32_t* c,
                                                     __m512 acc[kRows]) {
   if (p.next != nullptr && (k * p.block_bytes) % 64 == 0) {
@@ -217,13 +241,9 @@ __attribute__((always_inline)) inline void epilogue(const Panel& p, int64_t k, c
   }
   const __m512 d = _mm512_loadu_ps(p.d + k * kSeqs);
   const int64_t g = p.bpg == 1 ? k : k / p.bpg;
-  __m512i zq = _mm512_setzero_si512();
-  if constexpr (kZeroPoint)
-    zq = _mm512_slli_epi32(_mm512_loadu_si512(p.qs + k * kSeqs), 7);  // 128 * sum(q)
 #pragma GCC unroll 16
   for (int m = 0; m < kRows; ++m) {
-    __m512i isum = _mm512_load_si512(c + m * kSeqs);
-    if constexpr (kZeroPoint) isum = _mm512_sub_epi32(isum, zq);
+    const __m512i isum = _mm512_load_si512(c + m * kSeqs);
     const __m512 sd = _mm512_mul_ps(d, _mm512_set1_ps(p.s[m * p.groups + g]));
     acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), sd, acc[m]);
   }
@@ -246,31 +266,30 @@ constexpr int64_t kStoreLag = 2, kEpilogueLag = 3;
 constexpr int64_t kPassBlocks = 32;
 static_assert(kStoreLag < kCTiles && kEpilogueLag > kStoreLag, "pipeline depth");
 
-template <int J, bool kSigned, bool kZeroPoint>
+template <int J, bool kSigned>
 __attribute__((always_inline)) inline void step(const Panel& p, int64_t k, int32_t (*c)[kCTileInts],
                                                 __m512 acc[kRows]) {
   if (k < p.k_end) issue<J, kSigned>(p, k);
   const int64_t ks = k - kStoreLag, ke = k - kEpilogueLag;
   if (ks >= p.k_begin && ks < p.k_end) store<(J + kCTiles - kStoreLag) % kCTiles>(c[ks % 2]);
-  if (ke >= p.k_begin && ke < p.k_end) epilogue<kZeroPoint>(p, ke, c[ke % 2], acc);
+  if (ke >= p.k_begin && ke < p.k_end) epilogue(p, ke, c[ke % 2], acc);
 }
 
 // Adds blocks [p.k_begin, p.k_end) of one panel and column tile to
 // acc_mem [16 rows][16 sequences] (zeros first when k_begin == 0). kSigned:
-// A holds signed codes u - zero (TDPBSSD); kZeroPoint: A holds unsigned u
-// and 128 * sum(q) comes off the int32 sums (symmetric 8-bit); neither: no
-// zero point (asymmetric weights).
-template <bool kSigned, bool kZeroPoint>
+// A holds signed codes u - zero (TDPBSSD, symmetric weights), else the
+// unsigned codes u (TDPBUSD, asymmetric weights: no zero point).
+template <bool kSigned>
 void panel_tile(const Panel& p, float* acc_mem) {
   alignas(64) int32_t c[2][kCTileInts];
   __m512 acc[kRows];
   for (int m = 0; m < kRows; ++m)
     acc[m] = p.k_begin == 0 ? _mm512_setzero_ps() : _mm512_load_ps(acc_mem + m * kSeqs);
   for (int64_t k = p.k_begin; k < p.k_end + kEpilogueLag; k += kCTiles) {
-    step<0, kSigned, kZeroPoint>(p, k, c, acc);
-    step<1, kSigned, kZeroPoint>(p, k + 1, c, acc);
-    step<2, kSigned, kZeroPoint>(p, k + 2, c, acc);
-    step<3, kSigned, kZeroPoint>(p, k + 3, c, acc);
+    step<0, kSigned>(p, k, c, acc);
+    step<1, kSigned>(p, k + 1, c, acc);
+    step<2, kSigned>(p, k + 2, c, acc);
+    step<3, kSigned>(p, k + 3, c, acc);
   }
   for (int m = 0; m < kRows; ++m) _mm512_store_ps(acc_mem + m * kSeqs, acc[m]);
 }
@@ -287,7 +306,7 @@ void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, const f
   p.groups = groups;
   p.bpg = w.spec.group_len(w.cols) / kQ8Block;
   const int zero = w.spec.symmetric ? w.spec.zero_code() : 0;
-  // The epilogue takes 128 * sum(q) off for 8-bit, the unpack 8 for 4-bit.
+  // The unpack takes the zero point off: u ^ 0x80 for 8-bit, u - 8 for 4-bit.
   QWENQAT_CHECK(zero == 0 || zero == (w.spec.bits == 4 ? 8 : 128),
                 "amx::q8_matmul_rows: ", w.spec.bits, "-bit zero point ", zero,
                 " is not supported");
@@ -310,26 +329,8 @@ void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, const f
   for (int64_t r = r0; r < r1; r += kRows) {
     const int64_t count = std::min<int64_t>(kRows, r1 - r);
     const bool q4 = w.spec.bits == 4;
-    if (!q4 && count == kRows) {  // A straight from the packed rows
-      p.a = w.data + r * w.row_bytes;
-      p.a_stride = w.row_bytes;
-      p.a_step = kBlockBytes;
-    } else if (!q4) {  // a partial panel: rows copied, zeros past count
-      for (int64_t m = 0; m < kRows; ++m) {
-        uint8_t* dst = a_panel + m * w.cols;
-        if (m < count) {
-          std::memcpy(dst, w.data + (r + m) * w.row_bytes, static_cast<size_t>(w.cols));
-        } else {
-          std::memset(dst, 0, static_cast<size_t>(w.cols));
-        }
-      }
-      p.a = a_panel;
-      p.a_stride = w.cols;
-      p.a_step = kBlockBytes;
-    } else {  // unpacked per pass below
-      p.a = a_panel;
-      p.a_step = kBlockBytes;
-    }
+    p.a = a_panel;  // unpacked per pass below
+    p.a_step = kBlockBytes;
     p.a_k0 = 0;
     panel_floats(w.scales, groups, r, count, s_panel);
     if (asym) panel_floats(w.offsets, groups, r, count, o_panel);
@@ -342,25 +343,24 @@ void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, const f
       p.k_end = std::min(blocks, p.k_begin + pass);
       if (q4) {
         unpack_q4_panel(w, r, count, p.k_begin, p.k_end, static_cast<int8_t>(zero), a_panel);
-        p.a_k0 = p.k_begin;
-        p.a_stride = (p.k_end - p.k_begin) * kBlockBytes;
+      } else {
+        unpack_q8_panel(w, r, count, p.k_begin, p.k_end, zero != 0, a_panel);
       }
+      p.a_k0 = p.k_begin;
+      p.a_stride = (p.k_end - p.k_begin) * kBlockBytes;
       asm volatile("" ::: "memory");  // A's scratch written before the tile loads
       for (int64_t t = 0; t < tiles; ++t) {
         p.b = x.qt.data() + t * blocks * kBTileBytes;
         p.d = x.dt.data() + t * blocks * kSeqs;
-        p.qs = x.qsumt.data() + t * blocks * kSeqs;
         p.egt = egt + t * groups * kSeqs;
         // The next panel (past r1 too: the next call's rows) streams in while
         // the first column tile runs.
         p.next = t == 0 && r + 2 * kRows <= w.rows ? w.data + (r + kRows) * w.row_bytes : nullptr;
         float* a = acc + t * kRows * kSeqs;
-        if (q4 && zero != 0) {
-          panel_tile<true, false>(p, a);
-        } else if (zero != 0) {
-          panel_tile<false, true>(p, a);
+        if (zero != 0) {
+          panel_tile<true>(p, a);
         } else {
-          panel_tile<false, false>(p, a);
+          panel_tile<false>(p, a);
         }
       }
     }

@@ -220,7 +220,6 @@ Q8Activations without_amx(Q8Activations x) {
   x.amx_tiles = 0;
   x.qt.clear();
   x.dt.clear();
-  x.qsumt.clear();
   return x;
 }
 
