@@ -364,12 +364,19 @@ void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, const f
         }
       }
     }
-    for (int64_t t = 0; t < tiles; ++t) {  // transposed into y
+    // Transposed into y: one gather of a column and one (masked) store of
+    // 16 rows per sequence; 256 scalar stores to lines not in cache had filled
+    // the store buffer (kernel_bench n = 128: ~8% of the time).
+    const __m512i column =
+        _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                           _mm512_set1_epi32(kSeqs));
+    const __mmask16 rows_mask = static_cast<__mmask16>((1u << count) - 1);
+    for (int64_t t = 0; t < tiles; ++t) {
       const float* a = acc + t * kRows * kSeqs;
       const int64_t seqs = std::min<int64_t>(kSeqs, x.n - t * kSeqs);
       for (int64_t c = 0; c < seqs; ++c) {
         float* yb = y + (t * kSeqs + c) * y_stride + r;
-        for (int64_t m = 0; m < count; ++m) yb[m] = a[m * kSeqs + c];
+        _mm512_mask_storeu_ps(yb, rows_mask, _mm512_i32gather_ps(column, a + c, 4));
       }
     }
   }
