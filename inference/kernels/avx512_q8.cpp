@@ -19,20 +19,24 @@
 // the products at n >= 2); offsets of asymmetric rows are applied once per row
 // as in avx2_q8_impl.h.
 //
-// 4-bit rows with the block-interleaved activations (Q8Activations::qi) take
-// each full chunk of 16 blocks another way: the 256 packed bytes are
-// transposed as 4 x 4 dwords (unpacklo/hi) into 8 vectors whose lane m holds
-// four codes of block sigma(m), qi holds the activations in the same order,
-// so 8 vpdpbusd accumulate the 16 exact block sums in the 16 lanes and one
-// cvt + FMA with s * d (permuted to sigma order) does the float part: 8 + 2
-// vector operations per 16 blocks and sequence instead of 8 x 4. The tail
-// (blocks past the last full chunk) and 8-bit rows use the pairs above.
+// With the block-interleaved activations (Q8Activations::qi) each full chunk
+// of 16 blocks goes another way: the row's codes (256 packed bytes of 4-bit
+// rows, 512 bytes of 8-bit ones, the latter first regrouped into 16-byte
+// halves of blocks by two vshufi64x2 per 128 bytes) are transposed as 4 x 4
+// dwords (unpacklo/hi) into 8 vectors whose lane m holds four codes u of
+// block sigma(m), qi holds the activations in the same order, so 8 vpdpbusd
+// accumulate the 16 exact block sums in the 16 lanes, sum(q) << il_shift
+// comes off (8-bit: the codes u - 128 of the pairs), and one cvt + FMA with
+// s * d (permuted to sigma order) does the float part: 8 + 2 vector
+// operations per 16 blocks and sequence instead of 8 x 4. The tail (blocks
+// past the last full chunk) uses the pairs above.
 // Both prefetch the weights kPrefetchBytes ahead (streamed from DRAM the
 // interleaved loop ran at half the pairs' rate without it). For n >= 2 the
 // interleaved chunks run as register tiles (il_tile) of kTileR rows x kTileB
 // sequences, the rows unpacked once per sequence block: each activation
-// vector is loaded once per 4 rows (kernel_bench 1024 x 1536 w4, n = 64: 57 ->
-// 110 G MAC/s per core with the zero-point change above).
+// vector is loaded once per 4 rows (kernel_bench 1024 x 1536, n = 64, G MAC/s
+// per core: w4 57 -> 110 with the zero-point change above; w8 40 -> 83, and
+// n = 16 42 -> 81, against the pairs).
 //
 // The int32 block sums equal the scalar reference's exactly; the float sums are
 // in a different order than the AVX2 kernel's (two interleaved block chains),
@@ -87,18 +91,23 @@ struct Q8Args {
   // Symmetric 4-bit rows: the block sums of (u - 8) * q are formed exactly as
   // sum(u * q) - 8 * sum(q) per block (no zero-point term per group after).
   bool zero8;
+  // The interleaved chunks' block sums are sum(u * q) - (sum(q) << il_shift):
+  // 3 for symmetric 4-bit rows (as zero8), 7 for 8-bit rows (u - 128, the
+  // codes of the pairs too), 0 for none (asymmetric 4-bit rows).
+  int il_shift;
 };
 
 // The float part of an interleaved chunk at block k0 for activation row b,
 // shared by il_chunk and il_tile so both give the same bits: isum (lane m =
-// the exact int32 sum of u * q over block k0 + sigma(m)) less 8 * sum(q) for
-// symmetric rows, converted and FMAed with s * d into acc; s = the row's
-// scales in sigma order.
+// the exact int32 sum of u * q over block k0 + sigma(m)) less sum(q) <<
+// il_shift, converted and FMAed with s * d into acc; s = the row's scales in
+// sigma order.
 inline __m512 chunk_fma(const Q8Args& a, __m512i isum, __m512 s, int64_t b, int64_t k0,
                         __m512 acc) {
   const int64_t at = b * (a.blocks / kChunk) * kChunk + k0;  // in di / qsumi
-  if (a.zero8)
-    isum = _mm512_sub_epi32(isum, _mm512_slli_epi32(_mm512_loadu_si512(a.qsumi + at), 3));
+  if (a.il_shift != 0)
+    isum = _mm512_sub_epi32(
+        isum, _mm512_sll_epi32(_mm512_loadu_si512(a.qsumi + at), _mm_cvtsi32_si128(a.il_shift)));
   return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(s, _mm512_loadu_ps(a.di + at)),
                          acc);
 }
@@ -169,13 +178,46 @@ inline void unpack_q4_chunk16(const uint8_t* row, int64_t k0, __m512i w[8]) {
   }
 }
 
-// 4-bit weight row r against activation rows [b0, b0 + B) over the interleaved
+// The same for the codes of an 8-bit row (32 bytes per block): 128-bit lane L
+// of lo[i] / hi[i] = bytes 0-15 / 16-31 of block 4i + L (two shuffles of the
+// pair loads), then the 4 x 4 dword transpose above on each.
+inline void unpack_q8_chunk16(const uint8_t* row, int64_t k0, __m512i w[8]) {
+  const uint8_t* p = row + k0 * 32;  // 16 blocks x 32 bytes
+  for (int l = 0; l < 8; ++l)
+    _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes + 64 * l), _MM_HINT_T0);
+  __m512i lo[4], hi[4];
+  for (int i = 0; i < 4; ++i) {
+    const __m512i a = _mm512_loadu_si512(p + 128 * i), b = _mm512_loadu_si512(p + 128 * i + 64);
+    lo[i] = _mm512_shuffle_i64x2(a, b, 0x88);  // 128-bit lanes a0 a2 b0 b2
+    hi[i] = _mm512_shuffle_i64x2(a, b, 0xdd);  // a1 a3 b1 b3
+  }
+  for (int h = 0; h < 2; ++h) {
+    const __m512i* v = h == 0 ? lo : hi;
+    const __m512i t0 = _mm512_unpacklo_epi32(v[0], v[1]), t1 = _mm512_unpackhi_epi32(v[0], v[1]);
+    const __m512i t2 = _mm512_unpacklo_epi32(v[2], v[3]), t3 = _mm512_unpackhi_epi32(v[2], v[3]);
+    w[4 * h] = _mm512_unpacklo_epi64(t0, t2);
+    w[4 * h + 1] = _mm512_unpackhi_epi64(t0, t2);
+    w[4 * h + 2] = _mm512_unpacklo_epi64(t1, t3);
+    w[4 * h + 3] = _mm512_unpackhi_epi64(t1, t3);
+  }
+}
+
+template <int kBits>
+inline void unpack_chunk16(const uint8_t* row, int64_t k0, __m512i w[8]) {
+  if constexpr (kBits == 4) {
+    unpack_q4_chunk16(row, k0, w);
+  } else {
+    unpack_q8_chunk16(row, k0, w);
+  }
+}
+
+// Weight row r against activation rows [b0, b0 + B) over the interleaved
 // chunk at block k0: acc[b] += float(isum) * s * d, lane m = block
 // k0 + sigma(m), isum the exact int32 block sums (four dpbusd chains, added).
-template <int B>
+template <int kBits, int B>
 inline void il_chunk(const Q8Args& a, int64_t r, int64_t b0, int64_t k0, __m512* acc) {
   __m512i w[8];
-  unpack_q4_chunk16(a.w->data + r * a.w->row_bytes, k0, w);
+  unpack_chunk16<kBits>(a.w->data + r * a.w->row_bytes, k0, w);
   const __m512i sigma = sigma_index();
   const __m512 s = _mm512_permutexvar_ps(sigma, block_scales(a, r, k0, kChunk));
   const int64_t chunk_bytes = 16 * 32, row_bytes = (a.blocks / kChunk) * chunk_bytes;
@@ -195,7 +237,7 @@ inline void il_chunk(const Q8Args& a, int64_t r, int64_t b0, int64_t k0, __m512*
   }
 }
 
-// The interleaved chunks of 4-bit weight rows [r, r + R) against activation
+// The interleaved chunks of weight rows [r, r + R) against activation
 // rows [b0, b0 + B) as a register tile: per chunk the R rows are unpacked
 // once into an L1 scratch, then each activation vector is loaded once for R
 // rows and each weight vector once for B sequences (il_chunk loads both for
@@ -233,8 +275,8 @@ void il_tile(const Q8Args& a, int64_t r, int64_t b0, const __m512i* wu, __m512 (
 }
 
 // Weight rows [r, r + R) against activation rows [b0, b0 + B).
-// With il (4-bit rows with a.qi, R == 1): il[b] holds the interleaved
-// chunks' sums already (il_tile), and only the tail and the epilogue run.
+// With il (rows with a.qi, R == 1): il[b] holds the interleaved chunks' sums
+// already (il_tile), and only the tail and the epilogue run.
 template <int kBits, int R, int B>
 void q8_block(const Q8Args& a, int64_t r, int64_t b0, const __m512* il = nullptr) {
   const format::PackedView& w = *a.w;
@@ -245,20 +287,18 @@ void q8_block(const Q8Args& a, int64_t r, int64_t b0, const __m512* il = nullptr
   for (int h = 0; h < 2; ++h)
     for (int i = 0; i < R; ++i)
       for (int b = 0; b < B; ++b) acc[h][i][b] = _mm512_setzero_ps();
-  __m512 acc_il[R][B];  // interleaved chunks (4-bit with a.qi): one lane per block
+  __m512 acc_il[R][B];  // interleaved chunks (with a.qi): one lane per block
   for (int i = 0; i < R; ++i)
     for (int b = 0; b < B; ++b) acc_il[i][b] = _mm512_setzero_ps();
   int64_t k0 = 0;
-  if constexpr (kBits == 4) {
-    if (il) {
-      for (int b = 0; b < B; ++b) acc_il[0][b] = il[b];
-      k0 = blocks / kChunk * kChunk;
-    } else if (a.qi) {
-      for (; k0 + kChunk <= blocks; k0 += kChunk)
-        for (int i = 0; i < R; ++i) il_chunk<B>(a, r + i, b0, k0, acc_il[i]);
-    }
+  if (il) {
+    for (int b = 0; b < B; ++b) acc_il[0][b] = il[b];
+    k0 = blocks / kChunk * kChunk;
+  } else if (a.qi) {
+    for (; k0 + kChunk <= blocks; k0 += kChunk)
+      for (int i = 0; i < R; ++i) il_chunk<kBits, B>(a, r + i, b0, k0, acc_il[i]);
   }
-  for (; k0 < blocks; k0 += kChunk) {  // pairs: 8-bit, the tail, or no a.qi
+  for (; k0 < blocks; k0 += kChunk) {  // pairs: the tail, or no a.qi
     const int count = static_cast<int>(blocks - k0 < kChunk ? blocks - k0 : kChunk);
     for (int i = 0; i < R; ++i) {
       const uint8_t* p = w.data + (r + i) * w.row_bytes + k0 * 4 * kBits + kPrefetchBytes;
@@ -344,7 +384,7 @@ void q8_dispatch(const Q8Args& a, int64_t r, int64_t b0, int64_t nb) {
     case 4:
       return q8_block<kBits, R, 4>(a, r, b0);
   }
-  if constexpr (R == 1) {  // interleaved 4-bit rows: passes of up to kMaxIlPass
+  if constexpr (R == 1) {  // interleaved rows: passes of up to kMaxIlPass
     switch (nb) {
       case 5:
         return q8_block<kBits, 1, 5>(a, r, b0);
@@ -358,29 +398,30 @@ void q8_dispatch(const Q8Args& a, int64_t r, int64_t b0, int64_t nb) {
   }
 }
 
-// Interleaved 4-bit rows [r, r + R) against activation rows [b0, b0 + B):
-// the chunks as a register tile, then each row's tail and epilogue.
-template <int R, int B>
+// Interleaved rows [r, r + R) against activation rows [b0, b0 + B): the
+// chunks as a register tile, then each row's tail and epilogue.
+template <int kBits, int R, int B>
 void tile_block(const Q8Args& a, int64_t r, int64_t b0, const __m512i* wu) {
   __m512 acc[R][B];
   il_tile<R, B>(a, r, b0, wu, acc);
-  for (int i = 0; i < R; ++i) q8_block<4, 1, B>(a, r + i, b0, acc[i]);
+  for (int i = 0; i < R; ++i) q8_block<kBits, 1, B>(a, r + i, b0, acc[i]);
 }
 
-template <int B = kTileB>
+template <int kBits, int B = kTileB>
 void tile_dispatch(const Q8Args& a, int64_t r, int64_t b0, int64_t nb, const __m512i* wu) {
-  if (nb == B) return tile_block<kTileR, B>(a, r, b0, wu);
-  if constexpr (B > 1) tile_dispatch<B - 1>(a, r, b0, nb, wu);
+  if (nb == B) return tile_block<kBits, kTileR, B>(a, r, b0, wu);
+  if constexpr (B > 1) tile_dispatch<kBits, B - 1>(a, r, b0, nb, wu);
 }
 
-// The full interleaved chunks of 4-bit rows [r, r + kTileR), unpacked once
-// for all the passes over them: wu [kTileR][chunks][8].
+// The full interleaved chunks of rows [r, r + kTileR), unpacked once for all
+// the passes over them: wu [kTileR][chunks][8].
+template <int kBits>
 void unpack_tile(const Q8Args& a, int64_t r, __m512i* wu) {
   const int64_t chunks = a.blocks / kChunk;
   for (int i = 0; i < kTileR; ++i)
     for (int64_t c = 0; c < chunks; ++c)
-      unpack_q4_chunk16(a.w->data + (r + i) * a.w->row_bytes, c * kChunk,
-                        wu + (i * chunks + c) * 8);
+      unpack_chunk16<kBits>(a.w->data + (r + i) * a.w->row_bytes, c * kChunk,
+                            wu + (i * chunks + c) * 8);
 }
 
 template <int kBits>
@@ -389,10 +430,10 @@ void q8_rows(const Q8Args& a, int64_t n, int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) q8_block<kBits, 1, 1>(a, r, 0);
     return;
   }
-  // Interleaved 4-bit rows: register tiles of kTileR rows x kTileB sequences
-  // (the rows unpacked once per sequence block), the rows left over one at a
-  // time against up to kMaxIlPass sequences; the same bits either way.
-  if (kBits == 4 && a.qi != nullptr) {
+  // Interleaved rows: register tiles of kTileR rows x kTileB sequences (the
+  // rows unpacked once per sequence block), the rows left over one at a time
+  // against up to kMaxIlPass sequences; the same bits either way.
+  if (a.qi != nullptr) {
     // (a vector of __m512i would drop the type's 64-byte alignment)
     struct alignas(64) Zmm {
       int8_t bytes[64];
@@ -402,9 +443,10 @@ void q8_rows(const Q8Args& a, int64_t n, int64_t r0, int64_t r1) {
     kernels::over_seq_blocks(n, a.w->cols, kTileB, [&](int64_t s0, int64_t s1) {
       int64_t r = r0;
       for (; r + kTileR <= r1; r += kTileR) {
-        unpack_tile(a, r, wu);
-        kernels::over_passes(s0, s1, kTileB,
-                             [&](int64_t b0, int64_t nb) { tile_dispatch(a, r, b0, nb, wu); });
+        unpack_tile<kBits>(a, r, wu);
+        kernels::over_passes(s0, s1, kTileB, [&](int64_t b0, int64_t nb) {
+          tile_dispatch<kBits>(a, r, b0, nb, wu);
+        });
       }
       for (; r < r1; ++r)
         kernels::over_passes(s0, s1, kMaxIlPass,
@@ -412,7 +454,7 @@ void q8_rows(const Q8Args& a, int64_t n, int64_t r0, int64_t r1) {
     });
     return;
   }
-  // 8-bit rows and 4-bit rows without a.qi: pairs of rows, kMaxPass sequences.
+  // Without a.qi: pairs of rows, kMaxPass sequences.
   kernels::over_seq_blocks(n, a.w->cols, kMaxPass, [&](int64_t s0, int64_t s1) {
     for (int64_t r = r0; r < r1;) {
       const bool pair = r + 2 <= r1;
@@ -452,6 +494,7 @@ void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, const f
   a.y_stride = y_stride;
   a.group_of_block = _mm512_setzero_si512();
   a.zero8 = w.spec.bits == 4 && w.spec.symmetric;
+  a.il_shift = w.spec.bits == 8 ? 7 : a.zero8 ? 3 : 0;
   a.blocks = w.cols / 32;
   a.groups = w.groups_per_row();
   a.bpg = a.blocks / a.groups;
