@@ -97,19 +97,26 @@ struct Q8Args {
   int il_shift;
 };
 
-// The float part of an interleaved chunk at block k0 for activation row b,
-// shared by il_chunk and il_tile so both give the same bits: isum (lane m =
-// the exact int32 sum of u * q over block k0 + sigma(m)) less sum(q) <<
-// il_shift, converted and FMAed with s * d into acc; s = the row's scales in
-// sigma order.
-inline __m512 chunk_fma(const Q8Args& a, __m512i isum, __m512 s, int64_t b, int64_t k0,
-                        __m512 acc) {
-  const int64_t at = b * (a.blocks / kChunk) * kChunk + k0;  // in di / qsumi
-  if (a.il_shift != 0)
-    isum = _mm512_sub_epi32(
-        isum, _mm512_sll_epi32(_mm512_loadu_si512(a.qsumi + at), _mm_cvtsi32_si128(a.il_shift)));
-  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(s, _mm512_loadu_ps(a.di + at)),
-                         acc);
+// An interleaved chunk at block k0 for activation row b, shared by il_chunk
+// and il_tile so both give the same bits. The int32 block sums (lane m =
+// block k0 + sigma(m)) start at chunk_start, -(sum(q) << il_shift) (exact,
+// one vector per sequence for all the rows of a tile), and take the dpbusd
+// products of u * q; chunk_fma converts them and FMAs with s * d into acc
+// (s = the row's scales in sigma order, d = chunk_d).
+inline int64_t chunk_at(const Q8Args& a, int64_t b, int64_t k0) {
+  return b * (a.blocks / kChunk) * kChunk + k0;  // in di / qsumi
+}
+inline __m512i chunk_start(const Q8Args& a, int64_t b, int64_t k0) {
+  if (a.il_shift == 0) return _mm512_setzero_si512();
+  const __m512i qs = _mm512_loadu_si512(a.qsumi + chunk_at(a, b, k0));
+  return _mm512_sub_epi32(_mm512_setzero_si512(),
+                          _mm512_sll_epi32(qs, _mm_cvtsi32_si128(a.il_shift)));
+}
+inline __m512 chunk_d(const Q8Args& a, int64_t b, int64_t k0) {
+  return _mm512_loadu_ps(a.di + chunk_at(a, b, k0));
+}
+inline __m512 chunk_fma(__m512i isum, __m512 s, __m512 d, __m512 acc) {
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(s, d), acc);
 }
 
 // The 16 weight scales of blocks [k0, k0 + count) of row r as floats (lanes
@@ -227,13 +234,15 @@ inline void il_chunk(const Q8Args& a, int64_t r, int64_t b0, int64_t k0, __m512*
     // one chain per sequence when several sequences interleave, four alone.
     constexpr int kChains = B >= 4 ? 1 : B >= 2 ? 2 : 4;
     __m512i c[kChains];
-    for (int t = 0; t < kChains; ++t)
-      c[t] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[t], _mm512_loadu_si512(qi + 64 * t));
+    for (int t = 0; t < kChains; ++t) {
+      const __m512i start = t == 0 ? chunk_start(a, b0 + b, k0) : _mm512_setzero_si512();
+      c[t] = _mm512_dpbusd_epi32(start, w[t], _mm512_loadu_si512(qi + 64 * t));
+    }
     for (int t = kChains; t < 8; ++t)
       c[t % kChains] = _mm512_dpbusd_epi32(c[t % kChains], w[t], _mm512_loadu_si512(qi + 64 * t));
     __m512i isum = c[0];
     for (int t = 1; t < kChains; ++t) isum = _mm512_add_epi32(isum, c[t]);
-    acc[b] = chunk_fma(a, isum, s, b0 + b, k0, acc[b]);
+    acc[b] = chunk_fma(isum, s, chunk_d(a, b0 + b, k0), acc[b]);
   }
 }
 
@@ -255,8 +264,10 @@ void il_tile(const Q8Args& a, int64_t r, int64_t b0, const __m512i* wu, __m512 (
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t k0 = c * kChunk;
     __m512i isum[R][B];
-    for (int i = 0; i < R; ++i)
-      for (int b = 0; b < B; ++b) isum[i][b] = _mm512_setzero_si512();
+    for (int b = 0; b < B; ++b) {
+      const __m512i start = chunk_start(a, b0 + b, k0);
+      for (int i = 0; i < R; ++i) isum[i][b] = start;
+    }
     const int8_t* qi = a.qi + b0 * row_bytes + c * chunk_bytes;
 #pragma GCC unroll 8
     for (int t = 0; t < 8; ++t) {
@@ -267,9 +278,11 @@ void il_tile(const Q8Args& a, int64_t r, int64_t b0, const __m512i* wu, __m512 (
         for (int b = 0; b < B; ++b) isum[i][b] = _mm512_dpbusd_epi32(isum[i][b], wv, qv[b]);
       }
     }
+    __m512 d[B];
+    for (int b = 0; b < B; ++b) d[b] = chunk_d(a, b0 + b, k0);
     for (int i = 0; i < R; ++i) {
       const __m512 s = _mm512_permutexvar_ps(sigma, block_scales(a, r + i, k0, kChunk));
-      for (int b = 0; b < B; ++b) acc[i][b] = chunk_fma(a, isum[i][b], s, b0 + b, k0, acc[i][b]);
+      for (int b = 0; b < B; ++b) acc[i][b] = chunk_fma(isum[i][b], s, d[b], acc[i][b]);
     }
   }
 }
