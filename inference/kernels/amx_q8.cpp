@@ -181,6 +181,8 @@ struct Panel {
   const float* o;          // [16][groups] offsets, or nullptr
   const float* egt;        // [groups][16] e sums of the column tile (with o)
   const uint8_t* next;     // the next 16 packed rows, prefetched, or nullptr
+  const uint8_t* next_s;   // (with next) their fp16 scales, 16 * groups contiguous
+  int64_t next_s_lines;    // cache lines of next_s
   int64_t row_bytes;       // packed bytes per row
   int64_t block_bytes;     // packed bytes per block and row (16 or 32)
   int64_t k_begin, k_end;  // the blocks of this pass: [k_begin, k_end)
@@ -239,6 +241,10 @@ __attribute__((always_inline)) inline void epilogue(const Panel& p, int64_t k, c
       _mm_prefetch(reinterpret_cast<const char*>(p.next + m * p.row_bytes + k * p.block_bytes),
                    _MM_HINT_T0);
   }
+  // One line of the next panel's scales per block: panel_floats had stalled
+  // on them (perf: most of q8_matmul_rows' own time at n = 16).
+  if (p.next != nullptr && k < p.next_s_lines)
+    _mm_prefetch(reinterpret_cast<const char*>(p.next_s + 64 * k), _MM_HINT_T0);
   const __m512 d = _mm512_loadu_ps(p.d + k * kSeqs);
   const int64_t g = p.bpg == 1 ? k : k / p.bpg;
 #pragma GCC unroll 16
@@ -324,6 +330,7 @@ void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, const f
   p.s = s_panel;
   p.o = o_panel;
   p.row_bytes = w.row_bytes;
+  p.next_s_lines = (kRows * groups * 2 + 63) / 64;
   p.block_bytes = w.spec.bits == 8 ? kBlockBytes : kBlockBytes / 2;
   load_tile_config();
   for (int64_t r = r0; r < r1; r += kRows) {
@@ -356,6 +363,7 @@ void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, const f
         // The next panel (past r1 too: the next call's rows) streams in while
         // the first column tile runs.
         p.next = t == 0 && r + 2 * kRows <= w.rows ? w.data + (r + kRows) * w.row_bytes : nullptr;
+        p.next_s = reinterpret_cast<const uint8_t*>(w.scales + (r + kRows) * groups);
         float* a = acc + t * kRows * kSeqs;
         if (zero != 0) {
           panel_tile<true>(p, a);
