@@ -70,6 +70,12 @@ constexpr int kMaxIlPass = 8;  // the same for interleaved 4-bit rows (one weigh
 constexpr int kTileR = 4;      // weight rows of an interleaved 4-bit register tile
 constexpr int kTileB = 4;      // activation rows of a tile
 constexpr int kChunk = 16;     // blocks whose scale factors are formed together
+// Activation bytes per sequence block of the register tiles: the rows are
+// unpacked once per block, so small blocks of wide rows repeat the unpack
+// (256 x 8960, n = 16 / 64, G MAC/s per core: 128 KB 70 / 73, 256 KB 78 / 80,
+// 512 KB 79 / 84; 1536-wide rows unchanged). Half the L2 of the smallest
+// AVX-512 CPUs' (1 MB).
+constexpr int64_t kTileSeqBlockBytes = 512 << 10;
 // Software prefetch distance on a row. DRAM-streamed rows (kernel_bench --rows
 // 1000000 --n 1, Xeon, three alternating runs): 2 KB vs 4 KB +5 % (4-bit) and
 // +10 % (8-bit); 1 KB within noise of 2 KB.
@@ -453,18 +459,22 @@ void q8_rows(const Q8Args& a, int64_t n, int64_t r0, int64_t r1) {
     };
     std::vector<Zmm> buf(static_cast<size_t>(kTileR * (a.blocks / kChunk) * 8));
     __m512i* wu = reinterpret_cast<__m512i*>(buf.data());
-    kernels::over_seq_blocks(n, a.w->cols, kTileB, [&](int64_t s0, int64_t s1) {
-      int64_t r = r0;
-      for (; r + kTileR <= r1; r += kTileR) {
-        unpack_tile<kBits>(a, r, wu);
-        kernels::over_passes(s0, s1, kTileB, [&](int64_t b0, int64_t nb) {
-          tile_dispatch<kBits>(a, r, b0, nb, wu);
-        });
-      }
-      for (; r < r1; ++r)
-        kernels::over_passes(s0, s1, kMaxIlPass,
-                             [&](int64_t b0, int64_t nb) { q8_dispatch<kBits, 1>(a, r, b0, nb); });
-    });
+    kernels::over_seq_blocks(
+        n, a.w->cols, kTileB,
+        [&](int64_t s0, int64_t s1) {
+          int64_t r = r0;
+          for (; r + kTileR <= r1; r += kTileR) {
+            unpack_tile<kBits>(a, r, wu);
+            kernels::over_passes(s0, s1, kTileB, [&](int64_t b0, int64_t nb) {
+              tile_dispatch<kBits>(a, r, b0, nb, wu);
+            });
+          }
+          for (; r < r1; ++r)
+            kernels::over_passes(s0, s1, kMaxIlPass, [&](int64_t b0, int64_t nb) {
+              q8_dispatch<kBits, 1>(a, r, b0, nb);
+            });
+        },
+        kTileSeqBlockBytes);
     return;
   }
   // Without a.qi: pairs of rows, kMaxPass sequences.

@@ -15,11 +15,12 @@ namespace qwenqat::engine::kernels {
 constexpr int64_t kSeqBlockBytes = 128 << 10;
 
 // Calls f(s0, s1) for consecutive blocks [s0, s1) of the sequences [0, n),
-// each of about kSeqBlockBytes / cols sequences (a multiple of max_pass, at
+// each of about block_bytes / cols sequences (a multiple of max_pass, at
 // least max_pass).
 template <class F>
-void over_seq_blocks(int64_t n, int64_t cols, int64_t max_pass, F&& f) {
-  const int64_t per = std::max<int64_t>(max_pass, kSeqBlockBytes / cols / max_pass * max_pass);
+void over_seq_blocks(int64_t n, int64_t cols, int64_t max_pass, F&& f,
+                     int64_t block_bytes = kSeqBlockBytes) {
+  const int64_t per = std::max<int64_t>(max_pass, block_bytes / cols / max_pass * max_pass);
   const int64_t count = (n + per - 1) / per;
   for (int64_t i = 0; i < count; ++i) f(n * i / count, n * (i + 1) / count);
 }

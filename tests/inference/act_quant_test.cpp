@@ -235,12 +235,16 @@ TEST(ActQuant, Avx2MatchesReferenceAndIsBatchIndependent) {
 // Shapes for the interleaved kernels (cols a multiple of 64): chunks of 8 and
 // 16 blocks with tails (18 and 280 blocks), 2, 4, 3 (group 96) blocks per
 // group, per channel with 16 blocks (one scale per chunk) and 18 (scales
-// filled one by one), both widths, symmetric and asymmetric, odd row counts.
+// filled one by one), both widths, symmetric and asymmetric, odd row counts;
+// 8960-wide rows of both widths with 4 or more rows in each half of
+// run_direct's row split (the AVX-512 register tiles in several column
+// ranges, then the 8-block tail).
 std::vector<Shape> wide_shapes() {
-  return {{4, 32, true, 7, 576},    {4, 32, false, 3, 8960}, {4, 64, true, 5, 576},
-          {4, 128, false, 9, 1536}, {4, 96, true, 3, 576},   {4, 0, true, 5, 512},
-          {4, 0, false, 3, 576},    {8, 32, true, 11, 576},  {8, 32, false, 3, 1536},
-          {8, 64, true, 5, 576},    {8, 0, true, 3, 576},    {4, 32, true, 1, 64}};
+  return {{4, 32, true, 7, 576},  {4, 32, false, 3, 8960}, {4, 32, true, 9, 8960},
+          {8, 32, true, 8, 8960}, {4, 64, true, 5, 576},   {4, 128, false, 9, 1536},
+          {4, 96, true, 3, 576},  {4, 0, true, 5, 512},    {4, 0, false, 3, 576},
+          {8, 32, true, 11, 576}, {8, 32, false, 3, 1536}, {8, 64, true, 5, 576},
+          {8, 0, true, 3, 576},   {4, 32, true, 1, 64}};
 }
 
 // A kernel with the signature of avx2::q8_matmul_rows / avx512::q8_matmul_rows.
