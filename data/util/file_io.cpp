@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <sstream>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -79,7 +80,13 @@ void MappedFile::copy_from(int fd) {
     }
   };
   std::vector<std::thread> threads;
-  for (size_t w = 1; w < workers; ++w) threads.emplace_back(work, w);
+  for (size_t w = 1; w < workers; ++w) {
+    try {
+      threads.emplace_back(work, w);
+    } catch (const std::system_error&) {  // no thread to be had: read its slices here
+      work(w);
+    }
+  }
   work(0);
   for (auto& t : threads) t.join();
   ::close(fd);
