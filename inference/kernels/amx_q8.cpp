@@ -85,68 +85,63 @@ T* aligned_scratch(std::vector<T>& buf, size_t n) {
   return reinterpret_cast<T*>((p + 63) & ~uintptr_t{63});
 }
 
-// Unpacks blocks [k0, k1) of the 4-bit rows [r, r + count) of w into out
-// [16][(k1 - k0) * 32] codes u - zero (int8; zero = 0: the unsigned codes)
-// in element order (rows past count: zeros); block k's A tile is 16 rows of
-// 32 bytes at out + (k - k0) * 32 with row stride (k1 - k0) * 32. A packed
-// 32-block is 16 bytes: low nibbles = elements 0-15, high nibbles = 16-31.
-void unpack_q4_panel(const format::PackedView& w, int64_t r, int64_t count, int64_t k0, int64_t k1,
-                     int8_t zero, uint8_t* out) {
-  const int64_t blocks = k1 - k0, row_stride = blocks * kBlockBytes;
+// One 4-bit row's blocks [0, blocks) from src (16 packed bytes per block:
+// low nibbles = elements 0-15, high nibbles = 16-31) as codes u - zero (int8;
+// zero = 0: the unsigned codes) in element order, 32 bytes per block at dst.
+inline void unpack_q4_row(const uint8_t* src, int64_t blocks, int8_t zero, uint8_t* dst) {
   const __m512i mask = _mm512_set1_epi8(0x0f), z = _mm512_set1_epi8(zero);
-
   // qwords of [lo | hi] -> [lo0 hi0 lo1 hi1] and [lo2 hi2 lo3 hi3].
   const __m512i first = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0);
   const __m512i second = _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4);
-  for (int64_t m = 0; m < kRows; ++m) {
-    uint8_t* dst = out + m * row_stride;
-    if (m >= count) {
-      std::memset(dst, 0, static_cast<size_t>(row_stride));
-      continue;
-    }
-    const uint8_t* src = w.data + (r + m) * w.row_bytes + k0 * (kBlockBytes / 2);
-    int64_t k = 0;
-    for (; k + 4 <= blocks; k += 4) {
-      const __m512i v = _mm512_loadu_si512(src + k * 16);
-      const __m512i lo = _mm512_sub_epi8(_mm512_and_si512(v, mask), z);
-      const __m512i hi = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4), mask), z);
-      const __m512i b01 = _mm512_permutex2var_epi64(lo, first, hi);
-      const __m512i b23 = _mm512_permutex2var_epi64(lo, second, hi);
-      _mm512_storeu_si512(dst + k * kBlockBytes, b01);
-      _mm512_storeu_si512(dst + k * kBlockBytes + 64, b23);
-    }
-    for (; k < blocks; ++k) {
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + k * 16));
-      const __m128i m4 = _mm_set1_epi8(0x0f), z4 = _mm_set1_epi8(zero);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + k * kBlockBytes),
-                       _mm_sub_epi8(_mm_and_si128(v, m4), z4));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + k * kBlockBytes + 16),
-                       _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), m4), z4));
-    }
+  int64_t k = 0;
+  for (; k + 4 <= blocks; k += 4) {
+    const __m512i v = _mm512_loadu_si512(src + k * 16);
+    const __m512i lo = _mm512_sub_epi8(_mm512_and_si512(v, mask), z);
+    const __m512i hi = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4), mask), z);
+    _mm512_storeu_si512(dst + k * kBlockBytes, _mm512_permutex2var_epi64(lo, first, hi));
+    _mm512_storeu_si512(dst + k * kBlockBytes + 64, _mm512_permutex2var_epi64(lo, second, hi));
+  }
+  for (; k < blocks; ++k) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + k * 16));
+    const __m128i m4 = _mm_set1_epi8(0x0f), z4 = _mm_set1_epi8(zero);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + k * kBlockBytes),
+                     _mm_sub_epi8(_mm_and_si128(v, m4), z4));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + k * kBlockBytes + 16),
+                     _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), m4), z4));
   }
 }
 
-// Copies blocks [k0, k1) of the 8-bit rows [r, r + count) of w into out
-// [16][(k1 - k0) * 32] in the layout of unpack_q4_panel; flip: as signed
-// codes u - 128 (u ^ 0x80), for symmetric rows, else the unsigned codes.
-void unpack_q8_panel(const format::PackedView& w, int64_t r, int64_t count, int64_t k0, int64_t k1,
-                     bool flip, uint8_t* out) {
-  const int64_t bytes = (k1 - k0) * kBlockBytes;
-  const __m512i x = _mm512_set1_epi8(flip ? char(0x80) : 0);
+// One 8-bit row's `bytes` codes from src to dst: as signed codes u - 128
+// (u ^ 0x80) when zero == 128 (symmetric rows), else the unsigned codes.
+inline void copy_q8_row(const uint8_t* src, int64_t bytes, int zero, uint8_t* dst) {
+  const __m512i x = _mm512_set1_epi8(zero != 0 ? char(0x80) : 0);
+  int64_t i = 0;
+  for (; i + 64 <= bytes; i += 64)
+    _mm512_storeu_si512(dst + i, _mm512_xor_si512(_mm512_loadu_si512(src + i), x));
+  if (i < bytes) {
+    const __mmask64 mk = ~__mmask64{0} >> (64 - (bytes - i));
+    _mm512_mask_storeu_epi8(dst + i, mk, _mm512_xor_si512(_mm512_maskz_loadu_epi8(mk, src + i), x));
+  }
+}
+
+// A of one pass: blocks [k0, k1) of the rows [r, r + count) of w (4- or
+// 8-bit) into out [16][(k1 - k0) * 32] as the codes u - zero (signed) for
+// symmetric rows and u for asymmetric ones (zero = 0), rows past count zeros;
+// block k's A tile is 16 rows of 32 bytes at out + (k - k0) * 32 with row
+// stride (k1 - k0) * 32.
+void unpack_panel(const format::PackedView& w, int64_t r, int64_t count, int64_t k0, int64_t k1,
+                  int zero, uint8_t* out) {
+  const int64_t blocks = k1 - k0, row_stride = blocks * kBlockBytes;
+  const bool q4 = w.spec.bits == 4;
   for (int64_t m = 0; m < kRows; ++m) {
-    uint8_t* dst = out + m * bytes;
+    uint8_t* dst = out + m * row_stride;
+    const uint8_t* row = w.data + (r + m) * w.row_bytes;
     if (m >= count) {
-      std::memset(dst, 0, static_cast<size_t>(bytes));
-      continue;
-    }
-    const uint8_t* src = w.data + (r + m) * w.row_bytes + k0 * kBlockBytes;
-    int64_t i = 0;
-    for (; i + 64 <= bytes; i += 64)
-      _mm512_storeu_si512(dst + i, _mm512_xor_si512(_mm512_loadu_si512(src + i), x));
-    if (i < bytes) {
-      const __mmask64 mk = ~__mmask64{0} >> (64 - (bytes - i));
-      _mm512_mask_storeu_epi8(dst + i, mk,
-                              _mm512_xor_si512(_mm512_maskz_loadu_epi8(mk, src + i), x));
+      std::memset(dst, 0, static_cast<size_t>(row_stride));
+    } else if (q4) {
+      unpack_q4_row(row + k0 * (kBlockBytes / 2), blocks, static_cast<int8_t>(zero), dst);
+    } else {
+      copy_q8_row(row + k0 * kBlockBytes, row_stride, zero, dst);
     }
   }
 }
@@ -171,10 +166,8 @@ void panel_floats(const uint16_t* half, int64_t groups, int64_t r, int64_t count
 
 // Everything the panel loop needs, fixed per call.
 struct Panel {
-  const uint8_t* a;        // A of block a_k0: 16 rows with row stride a_stride
-  int64_t a_k0;            // the block p.a points at
-  int64_t a_stride;        // bytes between A's rows
-  int64_t a_step;          // bytes between A of blocks k and k + 1
+  const uint8_t* a;        // A of block k_begin (unpack_panel): 16 rows, row stride a_stride
+  int64_t a_stride;        // bytes between A's rows: (k_end - k_begin) * 32
   const int8_t* b;         // qt of the column tile: [blocks][512]
   const float* d;          // dt of the column tile: [blocks][16]
   const float* s;          // [16][groups] weight scales
@@ -189,14 +182,14 @@ struct Panel {
   int64_t groups, bpg;
 };
 
-#define QWENQAT_AMX_ISSUE(tc, ta, tb)                         \
-  _tile_zero(tc);                                             \
-  _tile_loadd(ta, p.a + (k - p.a_k0) * p.a_step, p.a_stride); \
-  _tile_loadd(tb, p.b + k * kBTileBytes, kSeqs * 4);          \
-  if constexpr (kSigned) {                                    \
-    _tile_dpbssd(tc, ta, tb);                                 \
-  } else {                                                    \
-    _tile_dpbusd(tc, ta, tb);                                 \
+#define QWENQAT_AMX_ISSUE(tc, ta, tb)                               \
+  _tile_zero(tc);                                                   \
+  _tile_loadd(ta, p.a + (k - p.k_begin) * kBlockBytes, p.a_stride); \
+  _tile_loadd(tb, p.b + k * kBTileBytes, kSeqs * 4);                \
+  if constexpr (kSigned) {                                          \
+    _tile_dpbssd(tc, ta, tb);                                       \
+  } else {                                                          \
+    _tile_dpbusd(tc, ta, tb);                                       \
   }
 
 // Issues block k's tiles into C[J] and the A/B set J % 2 (above): TDPBSSD
@@ -335,13 +328,14 @@ void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, const f
   p.row_bytes = w.row_bytes;
   p.next_s_lines = (kRows * groups * 2 + 63) / 64;
   p.block_bytes = w.spec.bits == 8 ? kBlockBytes : kBlockBytes / 2;
+  p.a = a_panel;  // unpacked per pass below
+  // Column c of a 16 x 16 accumulator tile: the gather indices m * 16.
+  const __m512i column =
+      _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                         _mm512_set1_epi32(kSeqs));
   load_tile_config();
   for (int64_t r = r0; r < r1; r += kRows) {
     const int64_t count = std::min<int64_t>(kRows, r1 - r);
-    const bool q4 = w.spec.bits == 4;
-    p.a = a_panel;  // unpacked per pass below
-    p.a_step = kBlockBytes;
-    p.a_k0 = 0;
     panel_floats(w.scales, groups, r, count, s_panel);
     if (asym) panel_floats(w.offsets, groups, r, count, o_panel);
     // Passes of equal length, at most kPassBlocks blocks, keep a pass's A and
@@ -351,12 +345,7 @@ void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, const f
     const int64_t pass = (blocks + passes - 1) / passes;
     for (p.k_begin = 0; p.k_begin < blocks; p.k_begin = p.k_end) {
       p.k_end = std::min(blocks, p.k_begin + pass);
-      if (q4) {
-        unpack_q4_panel(w, r, count, p.k_begin, p.k_end, static_cast<int8_t>(zero), a_panel);
-      } else {
-        unpack_q8_panel(w, r, count, p.k_begin, p.k_end, zero != 0, a_panel);
-      }
-      p.a_k0 = p.k_begin;
+      unpack_panel(w, r, count, p.k_begin, p.k_end, zero, a_panel);
       p.a_stride = (p.k_end - p.k_begin) * kBlockBytes;
       asm volatile("" ::: "memory");  // A's scratch written before the tile loads
       for (int64_t t = 0; t < tiles; ++t) {
@@ -365,8 +354,10 @@ void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, const f
         p.egt = egt + t * groups * kSeqs;
         // The next panel (past r1 too: the next call's rows) streams in while
         // the first column tile runs.
-        p.next = t == 0 && r + 2 * kRows <= w.rows ? w.data + (r + kRows) * w.row_bytes : nullptr;
-        p.next_s = reinterpret_cast<const uint8_t*>(w.scales + (r + kRows) * groups);
+        const bool next = t == 0 && r + 2 * kRows <= w.rows;
+        p.next = next ? w.data + (r + kRows) * w.row_bytes : nullptr;
+        p.next_s =
+            next ? reinterpret_cast<const uint8_t*>(w.scales + (r + kRows) * groups) : nullptr;
         float* a = acc + t * kRows * kSeqs;
         if (zero != 0) {
           panel_tile<true>(p, a);
@@ -378,9 +369,6 @@ void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, const f
     // Transposed into y: one gather of a column and one (masked) store of
     // 16 rows per sequence; 256 scalar stores to lines not in cache had filled
     // the store buffer (kernel_bench n = 128: ~8% of the time).
-    const __m512i column =
-        _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                           _mm512_set1_epi32(kSeqs));
     const __mmask16 rows_mask = static_cast<__mmask16>((1u << count) - 1);
     for (int64_t t = 0; t < tiles; ++t) {
       const float* a = acc + t * kRows * kSeqs;

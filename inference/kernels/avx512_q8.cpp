@@ -66,8 +66,8 @@ namespace {
 namespace util = avx2::util;
 
 constexpr int kMaxPass = 4;    // activation rows per pass
-constexpr int kMaxIlPass = 8;  // the same for interleaved 4-bit rows (one weight row)
-constexpr int kTileR = 4;      // weight rows of an interleaved 4-bit register tile
+constexpr int kMaxIlPass = 8;  // the same for interleaved rows (one weight row)
+constexpr int kTileR = 4;      // weight rows of an interleaved register tile
 constexpr int kTileB = 4;      // activation rows of a tile
 constexpr int kChunk = 16;     // blocks whose scale factors are formed together
 // Activation bytes per sequence block of the register tiles: the rows are
@@ -174,16 +174,26 @@ inline __m512i sigma_index() {
 // The codes of blocks [k0, k0 + 16) of a 4-bit row, interleaved: w[t] lane m
 // = the codes of elements 4t..4t+3 of block k0 + sigma(m) (four bytes), the
 // layout of Q8Activations::qi (act_quant.h).
+// The 4 x 4 dword transpose within each 128-bit lane L: in[i] lane L holds
+// dwords 0-3 of block 4i + L, out[t] lane 4L + j = dword t of block 4j + L,
+// i.e. lane m holds block sigma(m).
+inline void transpose_dwords(const __m512i in[4], __m512i out[4]) {
+  const __m512i t0 = _mm512_unpacklo_epi32(in[0], in[1]), t1 = _mm512_unpackhi_epi32(in[0], in[1]);
+  const __m512i t2 = _mm512_unpacklo_epi32(in[2], in[3]), t3 = _mm512_unpackhi_epi32(in[2], in[3]);
+  out[0] = _mm512_unpacklo_epi64(t0, t2);
+  out[1] = _mm512_unpackhi_epi64(t0, t2);
+  out[2] = _mm512_unpacklo_epi64(t1, t3);
+  out[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
 inline void unpack_q4_chunk16(const uint8_t* row, int64_t k0, __m512i w[8]) {
   const uint8_t* p = row + k0 * 16;  // 16 blocks x 16 bytes
   for (int l = 0; l < 4; ++l)
     _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes + 64 * l), _MM_HINT_T0);
-  const __m512i w0 = _mm512_loadu_si512(p), w1 = _mm512_loadu_si512(p + 64);
-  const __m512i w2 = _mm512_loadu_si512(p + 128), w3 = _mm512_loadu_si512(p + 192);
-  const __m512i t0 = _mm512_unpacklo_epi32(w0, w1), t1 = _mm512_unpackhi_epi32(w0, w1);
-  const __m512i t2 = _mm512_unpacklo_epi32(w2, w3), t3 = _mm512_unpackhi_epi32(w2, w3);
-  const __m512i v[4] = {_mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2),
-                        _mm512_unpacklo_epi64(t1, t3), _mm512_unpackhi_epi64(t1, t3)};
+  const __m512i in[4] = {_mm512_loadu_si512(p), _mm512_loadu_si512(p + 64),
+                         _mm512_loadu_si512(p + 128), _mm512_loadu_si512(p + 192)};
+  __m512i v[4];
+  transpose_dwords(in, v);
   const __m512i mask = _mm512_set1_epi8(0x0f);
   for (int t = 0; t < 4; ++t) {
     w[t] = _mm512_and_si512(v[t], mask);                            // elements 4t..
@@ -204,15 +214,8 @@ inline void unpack_q8_chunk16(const uint8_t* row, int64_t k0, __m512i w[8]) {
     lo[i] = _mm512_shuffle_i64x2(a, b, 0x88);  // 128-bit lanes a0 a2 b0 b2
     hi[i] = _mm512_shuffle_i64x2(a, b, 0xdd);  // a1 a3 b1 b3
   }
-  for (int h = 0; h < 2; ++h) {
-    const __m512i* v = h == 0 ? lo : hi;
-    const __m512i t0 = _mm512_unpacklo_epi32(v[0], v[1]), t1 = _mm512_unpackhi_epi32(v[0], v[1]);
-    const __m512i t2 = _mm512_unpacklo_epi32(v[2], v[3]), t3 = _mm512_unpackhi_epi32(v[2], v[3]);
-    w[4 * h] = _mm512_unpacklo_epi64(t0, t2);
-    w[4 * h + 1] = _mm512_unpackhi_epi64(t0, t2);
-    w[4 * h + 2] = _mm512_unpacklo_epi64(t1, t3);
-    w[4 * h + 3] = _mm512_unpackhi_epi64(t1, t3);
-  }
+  transpose_dwords(lo, w);
+  transpose_dwords(hi, w + 4);
 }
 
 template <int kBits>

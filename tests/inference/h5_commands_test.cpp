@@ -154,10 +154,13 @@ TEST(Commands, BadInputIsAClearError) {
   EXPECT_GT(r.at("decode_tokens_per_s").get<double>(), 0.0);
   EXPECT_EQ(r.at("act_quant").get<std::string>(), "auto");  // the default
   EXPECT_GT(r.at("warmup_seconds").get<double>(), 0.0);     // an untimed token first
+  EXPECT_EQ(r.at("load").get<std::string>(), "copy");       // the default: MapMode::kCopy
   bo.act_quant = "q8";
   bo.warmup = false;  // --no-warmup
+  bo.mmap = true;     // --mmap
   const Json rq = run_bench(bo);
   EXPECT_EQ(rq.at("act_quant").get<std::string>(), "q8");
+  EXPECT_EQ(rq.at("load").get<std::string>(), "mmap");
   EXPECT_FALSE(rq.contains("warmup_seconds"));
   bo.act_quant = "int4";
   EXPECT_NE(error_of([&] { run_bench(bo); }).find("--act-quant"), std::string::npos);
