@@ -101,6 +101,9 @@ struct Q8Args {
   // 3 for symmetric 4-bit rows (as zero8), 7 for 8-bit rows (u - 128, the
   // codes of the pairs too), 0 for none (asymmetric 4-bit rows).
   int il_shift;
+  // No per-group correction (cs == 0, no offsets): a register tile's lane
+  // sums are its results (store_tile).
+  bool tile_only;
 };
 
 // An interleaved chunk at block k0 for activation row b, shared by il_chunk
@@ -255,6 +258,10 @@ inline void il_chunk(const Q8Args& a, int64_t r, int64_t b0, int64_t k0, __m512*
   }
 }
 
+// Vectors per row and chunk in the register tiles' scratch: the 8 code
+// vectors of unpack_chunk16, then the chunk's scales in sigma order (floats).
+constexpr int kTileVecs = 9;
+
 // The interleaved chunks of weight rows [r, r + R) against activation
 // rows [b0, b0 + B) as a register tile: per chunk the R rows are unpacked
 // once into an L1 scratch, then each activation vector is loaded once for R
@@ -263,11 +270,11 @@ inline void il_chunk(const Q8Args& a, int64_t r, int64_t b0, int64_t k0, __m512*
 // exactly il_chunk's float operations (same exact int32 sums, same
 // fma(float(isum), s * d, acc) per chunk in chunk order), so the results are
 // the same bits as il_chunk's.
-// wu: the rows' codes unpacked by unpack_tile, [R][chunks][8].
+// wu: the rows' codes and scales by unpack_tile, [R][chunks][kTileVecs].
 template <int R, int B>
-void il_tile(const Q8Args& a, int64_t r, int64_t b0, const __m512i* wu, __m512 (&acc)[R][B]) {
+__attribute__((always_inline)) inline void il_tile(const Q8Args& a, int64_t b0, const __m512i* wu,
+                                                   __m512 (&acc)[R][B]) {
   const int64_t chunks = a.blocks / kChunk, chunk_bytes = 16 * 32, row_bytes = chunks * chunk_bytes;
-  const __m512i sigma = sigma_index();
   for (int i = 0; i < R; ++i)
     for (int b = 0; b < B; ++b) acc[i][b] = _mm512_setzero_ps();
   for (int64_t c = 0; c < chunks; ++c) {
@@ -283,44 +290,31 @@ void il_tile(const Q8Args& a, int64_t r, int64_t b0, const __m512i* wu, __m512 (
       __m512i qv[B];
       for (int b = 0; b < B; ++b) qv[b] = _mm512_loadu_si512(qi + b * row_bytes + 64 * t);
       for (int i = 0; i < R; ++i) {
-        const __m512i wv = _mm512_load_si512(wu + (i * chunks + c) * 8 + t);
+        const __m512i wv = _mm512_load_si512(wu + (i * chunks + c) * kTileVecs + t);
         for (int b = 0; b < B; ++b) isum[i][b] = _mm512_dpbusd_epi32(isum[i][b], wv, qv[b]);
       }
     }
     __m512 d[B];
     for (int b = 0; b < B; ++b) d[b] = chunk_d(a, b0 + b, k0);
     for (int i = 0; i < R; ++i) {
-      const __m512 s = _mm512_permutexvar_ps(sigma, block_scales(a, r + i, k0, kChunk));
+      const __m512 s =
+          _mm512_load_ps(reinterpret_cast<const float*>(wu + (i * chunks + c) * kTileVecs + 8));
       for (int b = 0; b < B; ++b) acc[i][b] = chunk_fma(isum[i][b], s, d[b], acc[i][b]);
     }
   }
 }
 
-// Weight rows [r, r + R) against activation rows [b0, b0 + B).
-// With il (rows with a.qi, R == 1): il[b] holds the interleaved chunks' sums
-// already (il_tile), and only the tail and the epilogue run.
+// The pairs of blocks [k0, blocks) of weight rows [r, r + R) against
+// activation rows [b0, b0 + B) (the tail past the full chunks, or every block
+// without a.qi): acc[k / 2 % 2][i][b] += the pair's products, two FMA chains.
 template <int kBits, int R, int B>
-void q8_block(const Q8Args& a, int64_t r, int64_t b0, const __m512* il = nullptr) {
+__attribute__((always_inline)) inline void pair_sums(const Q8Args& a, int64_t r, int64_t b0,
+                                                     int64_t k0, __m512 (&acc)[2][R][B]) {
   const format::PackedView& w = *a.w;
   const int64_t cols = w.cols, blocks = a.blocks;
   const int8_t* q = a.q + b0 * cols;
   const float* d = a.d + b0 * blocks;
-  __m512 acc[2][R][B];  // even and odd pairs: two FMA chains
-  for (int h = 0; h < 2; ++h)
-    for (int i = 0; i < R; ++i)
-      for (int b = 0; b < B; ++b) acc[h][i][b] = _mm512_setzero_ps();
-  __m512 acc_il[R][B];  // interleaved chunks (with a.qi): one lane per block
-  for (int i = 0; i < R; ++i)
-    for (int b = 0; b < B; ++b) acc_il[i][b] = _mm512_setzero_ps();
-  int64_t k0 = 0;
-  if (il) {
-    for (int b = 0; b < B; ++b) acc_il[0][b] = il[b];
-    k0 = blocks / kChunk * kChunk;
-  } else if (a.qi) {
-    for (; k0 + kChunk <= blocks; k0 += kChunk)
-      for (int i = 0; i < R; ++i) il_chunk<kBits, B>(a, r + i, b0, k0, acc_il[i]);
-  }
-  for (; k0 < blocks; k0 += kChunk) {  // pairs: the tail, or no a.qi
+  for (; k0 < blocks; k0 += kChunk) {
     const int count = static_cast<int>(blocks - k0 < kChunk ? blocks - k0 : kChunk);
     for (int i = 0; i < R; ++i) {
       const uint8_t* p = w.data + (r + i) * w.row_bytes + k0 * 4 * kBits + kPrefetchBytes;
@@ -376,22 +370,46 @@ void q8_block(const Q8Args& a, int64_t r, int64_t b0, const __m512* il = nullptr
       }
     }
   }
-  // As in avx2_q8_impl.h: the codes used are u - c (c = 8 for symmetric
-  // 4-bit rows, 0 for asymmetric ones, 128 for 8 bits); add (c - zero) * s + o
-  // times e per group (only 8-bit asymmetric has c != zero).
+}
+
+// y[b][r] = the lane sum of t plus the per-group correction: as in
+// avx2_q8_impl.h, the codes used are u - c (c = 8 for symmetric 4-bit rows, 0
+// for asymmetric ones, 128 for 8 bits); add (c - zero) * s + o times e per
+// group (only 8-bit asymmetric has c != zero).
+template <int kBits>
+inline void store_result(const Q8Args& a, int64_t r, int64_t b, __m512 t) {
+  const format::PackedView& w = *a.w;
   const int c = kBits == 4 ? (a.zero8 ? 8 : 0) : 128;
   const float cs = static_cast<float>(c - (w.spec.symmetric ? w.spec.zero_code() : 0));
-  for (int i = 0; i < R; ++i) {
-    const int64_t p = (r + i) * a.groups;
-    for (int b = 0; b < B; ++b) {
-      const float* eg = a.eg + (b0 + b) * a.groups;
-      float corr = cs != 0.0f ? cs * util::dot_fp16(w.scales + p, eg, a.groups) : 0.0f;
-      if (w.offsets) corr += util::dot_fp16(w.offsets + p, eg, a.groups);
-      const __m512 t = _mm512_add_ps(_mm512_add_ps(acc[0][i][b], acc[1][i][b]), acc_il[i][b]);
-      const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(t), _mm512_extractf32x8_ps(t, 1));
-      a.y[(b0 + b) * a.y_stride + r + i] = util::hsum(h) + corr;
-    }
+  const int64_t p = r * a.groups;
+  const float* eg = a.eg + b * a.groups;
+  float corr = cs != 0.0f ? cs * util::dot_fp16(w.scales + p, eg, a.groups) : 0.0f;
+  if (w.offsets) corr += util::dot_fp16(w.offsets + p, eg, a.groups);
+  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(t), _mm512_extractf32x8_ps(t, 1));
+  a.y[b * a.y_stride + r] = util::hsum(h) + corr;
+}
+
+// Weight rows [r, r + R) against activation rows [b0, b0 + B): the
+// interleaved chunks one row at a time (with a.qi), the pairs, the epilogue.
+template <int kBits, int R, int B>
+void q8_block(const Q8Args& a, int64_t r, int64_t b0) {
+  __m512 acc[2][R][B];  // even and odd pairs: two FMA chains
+  for (int h = 0; h < 2; ++h)
+    for (int i = 0; i < R; ++i)
+      for (int b = 0; b < B; ++b) acc[h][i][b] = _mm512_setzero_ps();
+  __m512 acc_il[R][B];  // interleaved chunks (with a.qi): one lane per block
+  for (int i = 0; i < R; ++i)
+    for (int b = 0; b < B; ++b) acc_il[i][b] = _mm512_setzero_ps();
+  int64_t k0 = 0;
+  if (a.qi) {
+    for (; k0 + kChunk <= a.blocks; k0 += kChunk)
+      for (int i = 0; i < R; ++i) il_chunk<kBits, B>(a, r + i, b0, k0, acc_il[i]);
   }
+  pair_sums<kBits, R, B>(a, r, b0, k0, acc);
+  for (int i = 0; i < R; ++i)
+    for (int b = 0; b < B; ++b)
+      store_result<kBits>(a, r + i, b0 + b,
+                          _mm512_add_ps(_mm512_add_ps(acc[0][i][b], acc[1][i][b]), acc_il[i][b]));
 }
 
 template <int kBits, int R>
@@ -420,13 +438,67 @@ void q8_dispatch(const Q8Args& a, int64_t r, int64_t b0, int64_t nb) {
   }
 }
 
+// y[b0 + b][r + i] = the lane sum of acc[i][b] for a tile of 4 rows, with
+// the additions of q8_block's epilogue (util::hsum of the two 256-bit halves'
+// sum) in the same order, so the same bits; the 16 sums are formed together:
+// the halves (8 lanes), quarters (4) and pairs of lanes of four vectors at
+// once. v[4i + b] = acc[i][b] (zero for b >= B); out lane 4b + i = sum(v[4i + b]).
+template <int R, int B>
+void store_tile(const Q8Args& a, int64_t r, int64_t b0, const __m512 (&acc)[R][B]) {
+  static_assert(R == 4 && B <= 4, "store_tile reduces 4 x 4 accumulators");
+  __m512 v[16];
+  for (int i = 0; i < 4; ++i)
+    for (int b = 0; b < 4; ++b) v[4 * i + b] = b < B ? acc[i][b] : _mm512_setzero_ps();
+  __m512 s1[8];  // 256-bit half h of s1[m] = lanes j + lanes j + 8 of v[2m + h]
+  for (int m = 0; m < 8; ++m) {
+    const __m512 x = v[2 * m], y = v[2 * m + 1];
+    s1[m] = _mm512_add_ps(_mm512_shuffle_f32x4(x, y, _MM_SHUFFLE(1, 0, 1, 0)),
+                          _mm512_shuffle_f32x4(x, y, _MM_SHUFFLE(3, 2, 3, 2)));
+  }
+  __m512 s2[4];  // 128-bit lane k of s2[p] = the quarter sums of v[4p + k]
+  for (int p = 0; p < 4; ++p) {
+    const __m512 x = s1[2 * p], y = s1[2 * p + 1];
+    s2[p] = _mm512_add_ps(_mm512_shuffle_f32x4(x, y, _MM_SHUFFLE(2, 0, 2, 0)),
+                          _mm512_shuffle_f32x4(x, y, _MM_SHUFFLE(3, 1, 3, 1)));
+  }
+  __m512 s3[2];  // lane k: [x0 + x2, x1 + x3] of v[8h + k], then of v[8h + 4 + k]
+  for (int h = 0; h < 2; ++h) {
+    const __m512 x = s2[2 * h], y = s2[2 * h + 1];
+    s3[h] = _mm512_add_ps(_mm512_shuffle_ps(x, y, _MM_SHUFFLE(1, 0, 1, 0)),
+                          _mm512_shuffle_ps(x, y, _MM_SHUFFLE(3, 2, 3, 2)));
+  }
+  const __m512 out = _mm512_add_ps(_mm512_shuffle_ps(s3[0], s3[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                   _mm512_shuffle_ps(s3[0], s3[1], _MM_SHUFFLE(3, 1, 3, 1)));
+  // Lane 4k + j = sum(v[4j + k]) = acc[j][k]: 128-bit lane b = rows r..r+3 of sequence b0 + b.
+  alignas(64) float o[16];
+  _mm512_store_ps(o, out);
+  for (int b = 0; b < B; ++b)
+    _mm_storeu_ps(a.y + (b0 + b) * a.y_stride + r, _mm_load_ps(o + 4 * b));
+}
+
 // Interleaved rows [r, r + R) against activation rows [b0, b0 + B): the
-// chunks as a register tile, then each row's tail and epilogue.
+// chunks as a register tile, the tail's pairs two rows at a time, then the
+// sums as q8_block forms them, (pairs even + odd) + chunks, so the same bits.
 template <int kBits, int R, int B>
 void tile_block(const Q8Args& a, int64_t r, int64_t b0, const __m512i* wu) {
   __m512 acc[R][B];
-  il_tile<R, B>(a, r, b0, wu, acc);
-  for (int i = 0; i < R; ++i) q8_block<kBits, 1, B>(a, r + i, b0, acc[i]);
+  il_tile<R, B>(a, b0, wu, acc);
+  const int64_t k0 = a.blocks / kChunk * kChunk;
+  if (k0 < a.blocks) {
+    for (int i0 = 0; i0 < R; i0 += 2) {
+      __m512 p[2][2][B];
+      for (int h = 0; h < 2; ++h)
+        for (int i = 0; i < 2; ++i)
+          for (int b = 0; b < B; ++b) p[h][i][b] = _mm512_setzero_ps();
+      pair_sums<kBits, 2, B>(a, r + i0, b0, k0, p);
+      for (int i = 0; i < 2; ++i)
+        for (int b = 0; b < B; ++b)
+          acc[i0 + i][b] = _mm512_add_ps(_mm512_add_ps(p[0][i][b], p[1][i][b]), acc[i0 + i][b]);
+    }
+  }
+  if (a.tile_only) return store_tile<R, B>(a, r, b0, acc);
+  for (int i = 0; i < R; ++i)
+    for (int b = 0; b < B; ++b) store_result<kBits>(a, r + i, b0 + b, acc[i][b]);
 }
 
 template <int kBits, int B = kTileB>
@@ -436,14 +508,18 @@ void tile_dispatch(const Q8Args& a, int64_t r, int64_t b0, int64_t nb, const __m
 }
 
 // The full interleaved chunks of rows [r, r + kTileR), unpacked once for all
-// the passes over them: wu [kTileR][chunks][8].
+// the passes over them, with their scales: wu [kTileR][chunks][kTileVecs].
 template <int kBits>
 void unpack_tile(const Q8Args& a, int64_t r, __m512i* wu) {
   const int64_t chunks = a.blocks / kChunk;
+  const __m512i sigma = sigma_index();
   for (int i = 0; i < kTileR; ++i)
-    for (int64_t c = 0; c < chunks; ++c)
-      unpack_chunk16<kBits>(a.w->data + (r + i) * a.w->row_bytes, c * kChunk,
-                            wu + (i * chunks + c) * 8);
+    for (int64_t c = 0; c < chunks; ++c) {
+      __m512i* v = wu + (i * chunks + c) * kTileVecs;
+      unpack_chunk16<kBits>(a.w->data + (r + i) * a.w->row_bytes, c * kChunk, v);
+      const __m512 s = _mm512_permutexvar_ps(sigma, block_scales(a, r + i, c * kChunk, kChunk));
+      _mm512_store_ps(reinterpret_cast<float*>(v + 8), s);
+    }
 }
 
 template <int kBits>
@@ -460,7 +536,7 @@ void q8_rows(const Q8Args& a, int64_t n, int64_t r0, int64_t r1) {
     struct alignas(64) Zmm {
       int8_t bytes[64];
     };
-    std::vector<Zmm> buf(static_cast<size_t>(kTileR * (a.blocks / kChunk) * 8));
+    std::vector<Zmm> buf(static_cast<size_t>(kTileR * (a.blocks / kChunk) * kTileVecs));
     __m512i* wu = reinterpret_cast<__m512i*>(buf.data());
     kernels::over_seq_blocks(
         n, a.w->cols, kTileB,
@@ -529,6 +605,8 @@ void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, const f
         _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
         _mm512_set1_epi32(__builtin_ctzll(static_cast<unsigned long long>(a.bpg))));
   }
+  const int c = w.spec.bits == 4 ? (a.zero8 ? 8 : 0) : 128;  // as in store_result
+  a.tile_only = w.offsets == nullptr && c == (w.spec.symmetric ? w.spec.zero_code() : 0);
   if (w.spec.bits == 4) {
     q8_rows<4>(a, n, r0, r1);
   } else {
