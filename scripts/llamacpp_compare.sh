@@ -15,6 +15,7 @@
 #   haswell (AVX2)                 <-> QWENQAT_ENGINE_AVX512=0 QWENQAT_ENGINE_VNNI=0
 #   icelake (AVX-512 VNNI)         <-> QWENQAT_ENGINE_AMX=0
 #   sapphirerapids (AVX-512 + AMX) <-> all kernels
+#   zen4 (AMD, AVX-512 VNNI + BF16) <-> all kernels (no AMX there)
 # Tests: prefill of 128 tokens, decode of 64 tokens after a 128-token prompt
 # (llama-bench -p 128 / -n 64 -d 128), and batch 16 (16 prompt + 16 decoded
 # tokens each: llama-batched-bench -npl 16 against qwenqat bench --batch 16).
@@ -86,6 +87,9 @@ grep -qw avx2 /proc/cpuinfo && LEVELS+=("haswell|QWENQAT_ENGINE_AVX512=0 QWENQAT
 grep -qw avx512_vnni /proc/cpuinfo && grep -qw avx512vbmi /proc/cpuinfo &&
   LEVELS+=("icelake|QWENQAT_ENGINE_AMX=0")
 grep -qw amx_int8 /proc/cpuinfo && LEVELS+=("sapphirerapids|QWENQAT_ENGINE_AMX=1")
+# AMD Zen 4 / Zen 5: ggml's own choice there (AVX-512 VNNI + BF16), against all kernels.
+[[ -f $BACKENDS/libggml-cpu-zen4.so ]] && grep -qw avx512_bf16 /proc/cpuinfo &&
+  grep -qw AuthenticAMD /proc/cpuinfo && LEVELS+=("zen4|QWENQAT_ENGINE_AMX=1")
 avg_ts() { sed -n 's/.*"avg_ts": *\([0-9.e+-]*\).*/\1/p'; }  # from llama-bench -o jsonl
 bench() {  # bench ENV MODEL ARGS...: qwenqat bench --json with the ENV switches
   local envs=$1 model=$2
