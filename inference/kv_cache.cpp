@@ -7,6 +7,7 @@
 
 #include "data/util/check.h"
 #include "data/util/half.h"
+#include "inference/kernels/elementwise.h"
 
 namespace qwenqat::engine {
 
@@ -76,8 +77,7 @@ void KvCache::read(bool keys, int64_t slot, int64_t layer, int64_t head, int64_t
     if (dtype_ == KvDtype::kF32) {
       std::memcpy(dst, &(keys ? k32_ : v32_)[o], head_dim * sizeof(float));
     } else {
-      const uint16_t* src = &(keys ? k16_ : v16_)[o];
-      for (int64_t i = 0; i < head_dim; ++i) dst[i] = fp16_to_f32(src[i]);
+      fp16_to_f32_row(&(keys ? k16_ : v16_)[o], dst, head_dim);
     }
   }
 }
