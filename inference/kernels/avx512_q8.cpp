@@ -30,7 +30,7 @@
 // s * d (permuted to sigma order) does the float part: 8 + 2 vector
 // operations per 16 blocks and sequence instead of 8 x 4. The tail (blocks
 // past the last full chunk) uses the pairs above.
-// Both prefetch the weights kPrefetchBytes ahead (streamed from DRAM the
+// Both prefetch the weights prefetch_bytes() ahead (streamed from DRAM the
 // interleaved loop ran at half the pairs' rate without it). For n >= 2 the
 // interleaved chunks run as register tiles (il_tile) of kTileR rows x kTileB
 // sequences, the rows unpacked once per sequence block: each activation
@@ -76,10 +76,15 @@ constexpr int kChunk = 16;     // blocks whose scale factors are formed together
 // 512 KB 79 / 84; 1536-wide rows unchanged). Half the L2 of the smallest
 // AVX-512 CPUs' (1 MB).
 constexpr int64_t kTileSeqBlockBytes = 512 << 10;
-// Software prefetch distance on a row. DRAM-streamed rows (kernel_bench --rows
-// 1000000 --n 1, Xeon, three alternating runs): 2 KB vs 4 KB +5 % (4-bit) and
-// +10 % (8-bit); 1 KB within noise of 2 KB.
-constexpr int kPrefetchBytes = 2048;
+// Software prefetch distance on a row, by CPU vendor. DRAM-streamed rows
+// (kernel_bench --rows 1000000 --n 1, Intel Xeon, three alternating runs): 2 KB
+// vs 4 KB +5 % (4-bit) and +10 % (8-bit), 1 KB within noise of 2 KB; AMD Zen 5
+// (--rows 151936, three alternating runs): 4 KB vs 2 KB +0-28 % (4-bit) and
+// +7-14 % (8-bit), 1 KB -10-30 %, 8 KB between; decode w8g32 +4-10 %.
+int prefetch_bytes() {
+  static const int bytes = __builtin_cpu_is("amd") ? 4096 : 2048;
+  return bytes;
+}
 
 struct Q8Args {
   const format::PackedView* w;
@@ -101,6 +106,7 @@ struct Q8Args {
   // 3 for symmetric 4-bit rows (as zero8), 7 for 8-bit rows (u - 128, the
   // codes of the pairs too), 0 for none (asymmetric 4-bit rows).
   int il_shift;
+  int pf;  // prefetch_bytes()
   // No per-group correction (cs == 0, no offsets): a register tile's lane
   // sums are its results (store_tile).
   bool tile_only;
@@ -189,10 +195,10 @@ inline void transpose_dwords(const __m512i in[4], __m512i out[4]) {
   out[3] = _mm512_unpackhi_epi64(t1, t3);
 }
 
-inline void unpack_q4_chunk16(const uint8_t* row, int64_t k0, __m512i w[8]) {
+inline void unpack_q4_chunk16(const uint8_t* row, int64_t k0, int pf, __m512i w[8]) {
   const uint8_t* p = row + k0 * 16;  // 16 blocks x 16 bytes
   for (int l = 0; l < 4; ++l)
-    _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes + 64 * l), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(p + pf + 64 * l), _MM_HINT_T0);
   const __m512i in[4] = {_mm512_loadu_si512(p), _mm512_loadu_si512(p + 64),
                          _mm512_loadu_si512(p + 128), _mm512_loadu_si512(p + 192)};
   __m512i v[4];
@@ -207,10 +213,10 @@ inline void unpack_q4_chunk16(const uint8_t* row, int64_t k0, __m512i w[8]) {
 // The same for the codes of an 8-bit row (32 bytes per block): 128-bit lane L
 // of lo[i] / hi[i] = bytes 0-15 / 16-31 of block 4i + L (two shuffles of the
 // pair loads), then the 4 x 4 dword transpose above on each.
-inline void unpack_q8_chunk16(const uint8_t* row, int64_t k0, __m512i w[8]) {
+inline void unpack_q8_chunk16(const uint8_t* row, int64_t k0, int pf, __m512i w[8]) {
   const uint8_t* p = row + k0 * 32;  // 16 blocks x 32 bytes
   for (int l = 0; l < 8; ++l)
-    _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes + 64 * l), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(p + pf + 64 * l), _MM_HINT_T0);
   __m512i lo[4], hi[4];
   for (int i = 0; i < 4; ++i) {
     const __m512i a = _mm512_loadu_si512(p + 128 * i), b = _mm512_loadu_si512(p + 128 * i + 64);
@@ -222,11 +228,11 @@ inline void unpack_q8_chunk16(const uint8_t* row, int64_t k0, __m512i w[8]) {
 }
 
 template <int kBits>
-inline void unpack_chunk16(const uint8_t* row, int64_t k0, __m512i w[8]) {
+inline void unpack_chunk16(const uint8_t* row, int64_t k0, int pf, __m512i w[8]) {
   if constexpr (kBits == 4) {
-    unpack_q4_chunk16(row, k0, w);
+    unpack_q4_chunk16(row, k0, pf, w);
   } else {
-    unpack_q8_chunk16(row, k0, w);
+    unpack_q8_chunk16(row, k0, pf, w);
   }
 }
 
@@ -236,7 +242,7 @@ inline void unpack_chunk16(const uint8_t* row, int64_t k0, __m512i w[8]) {
 template <int kBits, int B>
 inline void il_chunk(const Q8Args& a, int64_t r, int64_t b0, int64_t k0, __m512* acc) {
   __m512i w[8];
-  unpack_chunk16<kBits>(a.w->data + r * a.w->row_bytes, k0, w);
+  unpack_chunk16<kBits>(a.w->data + r * a.w->row_bytes, k0, a.pf, w);
   const __m512i sigma = sigma_index();
   const __m512 s = _mm512_permutexvar_ps(sigma, block_scales(a, r, k0, kChunk));
   const int64_t chunk_bytes = 16 * 32, row_bytes = (a.blocks / kChunk) * chunk_bytes;
@@ -317,8 +323,8 @@ __attribute__((always_inline)) inline void pair_sums(const Q8Args& a, int64_t r,
   for (; k0 < blocks; k0 += kChunk) {
     const int count = static_cast<int>(blocks - k0 < kChunk ? blocks - k0 : kChunk);
     for (int i = 0; i < R; ++i) {
-      const uint8_t* p = w.data + (r + i) * w.row_bytes + k0 * 4 * kBits + kPrefetchBytes;
-      for (int l = 0; l < kBits; ++l)  // the chunk's 4 (8) cache lines, kPrefetchBytes ahead
+      const uint8_t* p = w.data + (r + i) * w.row_bytes + k0 * 4 * kBits + a.pf;
+      for (int l = 0; l < kBits; ++l)  // the chunk's 4 (8) cache lines, a.pf bytes ahead
         _mm_prefetch(reinterpret_cast<const char*>(p + 64 * l), _MM_HINT_T0);
     }
     const __mmask16 m = static_cast<__mmask16>((1u << count) - 1);
@@ -516,7 +522,7 @@ void unpack_tile(const Q8Args& a, int64_t r, __m512i* wu) {
   for (int i = 0; i < kTileR; ++i)
     for (int64_t c = 0; c < chunks; ++c) {
       __m512i* v = wu + (i * chunks + c) * kTileVecs;
-      unpack_chunk16<kBits>(a.w->data + (r + i) * a.w->row_bytes, c * kChunk, v);
+      unpack_chunk16<kBits>(a.w->data + (r + i) * a.w->row_bytes, c * kChunk, a.pf, v);
       const __m512 s = _mm512_permutexvar_ps(sigma, block_scales(a, r + i, c * kChunk, kChunk));
       _mm512_store_ps(reinterpret_cast<float*>(v + 8), s);
     }
@@ -597,6 +603,7 @@ void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, const f
   a.group_of_block = _mm512_setzero_si512();
   a.zero8 = w.spec.bits == 4 && w.spec.symmetric;
   a.il_shift = w.spec.bits == 8 ? 7 : a.zero8 ? 3 : 0;
+  a.pf = prefetch_bytes();
   a.blocks = w.cols / 32;
   a.groups = w.groups_per_row();
   a.bpg = a.blocks / a.groups;
