@@ -36,7 +36,10 @@
 // and one convert + FMA by s * d does the float part: 19 vector operations per
 // 8 blocks and sequence instead of 8 x 5. Such rows are processed one at a
 // time against up to kMaxIlPass sequences; the rest of the row (blocks past
-// the last full chunk) as above.
+// the last full chunk) as above. 8-bit rows at n >= 2 take the same chunks
+// (w8_il_rows): v = u - 128 transposed alike, 8 maddubs(|v|, sign(q, v)) +
+// madd per chunk and sequence instead of the hadds, the float accumulators
+// permuted back to block order so that they hold w8_block's bits.
 #pragma once
 
 #include <immintrin.h>
@@ -236,7 +239,7 @@ void w4_block(const Q8Args& a, int64_t r, int64_t b0) {
 // 8 blocks one vector holds the 8 exact block sums in block order; one
 // convert + FMA by s * d per chunk (missing blocks of a last partial chunk are
 // zero lanes). The operations per (row, sequence) do not depend on B.
-// With il (w8_il_rows): acc[b] starts at il[b], the sums of the chunks
+// With il (w8_il_block): acc[b] starts at il[b], the sums of the chunks
 // before block k_start in block order.
 template <int B>
 void w8_block(const Q8Args& a, int64_t r, int64_t b0, int64_t k_start = 0,
