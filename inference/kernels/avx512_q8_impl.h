@@ -1,0 +1,210 @@
+// Internal to avx512_q8.cpp (contract there and in act_quant.h): the
+// AVX-512 VNNI int8 kernel's arguments, scales, the unpacking of 4- and 8-bit
+// rows into pairs and 16-block interleaved chunks, and the one-row chunk
+// product il_chunk. Include it only inside that file's #pragma GCC target
+// region (its inline functions use AVX-512 intrinsics).
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "inference/kernels/act_quant.h"
+#include "inference/kernels/avx2_util.h"
+
+namespace qwenqat::engine::avx512 {
+namespace {
+
+namespace util = avx2::util;
+
+constexpr int kChunk = 16;  // blocks per interleaved chunk (Q8Activations::il_chunk)
+// Software prefetch distance on a row, by CPU vendor. DRAM-streamed rows
+// (kernel_bench --rows 1000000 --n 1, Intel Xeon, three alternating runs): 2 KB
+// vs 4 KB +5 % (4-bit) and +10 % (8-bit), 1 KB within noise of 2 KB; AMD Zen 5
+// (--rows 151936, three alternating runs): 4 KB vs 2 KB +0-28 % (4-bit) and
+// +7-14 % (8-bit), 1 KB -10-30 %, 8 KB between; decode w8g32 +4-10 %.
+int prefetch_bytes() {
+  static const int bytes = __builtin_cpu_is("amd") ? 4096 : 2048;
+  return bytes;
+}
+
+struct Q8Args {
+  const format::PackedView* w;
+  const int8_t* q;       // [n, cols]
+  const int8_t* qi;      // [n, full chunks * 512] block-interleaved q, or nullptr
+  const float* di;       // [n, full chunks * 16] d in the same order (with qi)
+  const int32_t* qsumi;  // [n, full chunks * 16] sum(q) per block in qi's order (with qi)
+  const float* d;        // [n, blocks]
+  const int32_t* qsum;   // [n, blocks] sum(q) per block
+  const float* eg;       // [n, groups] per-group sums of d * sum(q)
+  float* y;
+  int64_t y_stride;
+  int64_t blocks, groups, bpg;  // blocks per row, groups per row, blocks per group
+  __m512i group_of_block;       // lane j -> j / bpg (when 16 % bpg == 0)
+  // Symmetric 4-bit rows: the block sums of (u - 8) * q are formed exactly as
+  // sum(u * q) - 8 * sum(q) per block (no zero-point term per group after).
+  bool zero8;
+  // The interleaved chunks' block sums are sum(u * q) - (sum(q) << il_shift):
+  // 3 for symmetric 4-bit rows (as zero8), 7 for 8-bit rows (u - 128, the
+  // codes of the pairs too), 0 for none (asymmetric 4-bit rows).
+  int il_shift;
+  int pf;  // prefetch_bytes()
+  // No per-group correction (cs == 0, no offsets): a register tile's lane
+  // sums are its results (store_tile).
+  bool tile_only;
+};
+
+// An interleaved chunk at block k0 for activation row b, shared by il_chunk
+// and il_tile so both give the same bits. The int32 block sums (lane m =
+// block k0 + sigma(m)) start at chunk_start, -(sum(q) << il_shift) (exact,
+// one vector per sequence for all the rows of a tile), and take the dpbusd
+// products of u * q; chunk_fma converts them and FMAs with s * d into acc
+// (s = the row's scales in sigma order, d = chunk_d).
+inline int64_t chunk_at(const Q8Args& a, int64_t b, int64_t k0) {
+  return b * (a.blocks / kChunk) * kChunk + k0;  // in di / qsumi
+}
+inline __m512i chunk_start(const Q8Args& a, int64_t b, int64_t k0) {
+  if (a.il_shift == 0) return _mm512_setzero_si512();
+  const __m512i qs = _mm512_loadu_si512(a.qsumi + chunk_at(a, b, k0));
+  return _mm512_sub_epi32(_mm512_setzero_si512(),
+                          _mm512_sll_epi32(qs, _mm_cvtsi32_si128(a.il_shift)));
+}
+inline __m512 chunk_d(const Q8Args& a, int64_t b, int64_t k0) {
+  return _mm512_loadu_ps(a.di + chunk_at(a, b, k0));
+}
+inline __m512 chunk_fma(__m512i isum, __m512 s, __m512 d, __m512 acc) {
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(s, d), acc);
+}
+
+// The 16 weight scales of blocks [k0, k0 + count) of row r as floats (lanes
+// past count: anything finite). count is even, k0 a multiple of kChunk.
+__attribute__((always_inline)) inline __m512 block_scales(const Q8Args& a, int64_t r, int64_t k0,
+                                                          int count) {
+  const uint16_t* s = a.w->scales + r * a.groups;
+  if (a.bpg == 1) {
+    const __mmask16 m = static_cast<__mmask16>((1u << count) - 1);
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, s + k0));
+  }
+  if (a.bpg % kChunk == 0) return _mm512_set1_ps(util::h2f(s[k0 / a.bpg]));
+  if (kChunk % a.bpg == 0) {
+    const int ng = static_cast<int>((count + a.bpg - 1) / a.bpg);
+    const __mmask16 m = static_cast<__mmask16>((1u << ng) - 1);
+    const __m512 g = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, s + k0 / a.bpg));
+    return _mm512_permutexvar_ps(a.group_of_block, g);
+  }
+  alignas(64) float f[kChunk] = {};
+  for (int j = 0; j < count; ++j) f[j] = util::h2f(s[(k0 + j) / a.bpg]);
+  return _mm512_load_ps(f);
+}
+
+// Lanes 0-7 = lane 2j of v, lanes 8-15 = lane 2j + 1.
+inline __m512 pair_lanes(__m512 v, int j) {
+  const __m512i idx =
+      _mm512_set_epi32(2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1,
+                       2 * j + 1, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j);
+  return _mm512_permutexvar_ps(idx, v);
+}
+
+// The 64 codes of blocks (k, k + 1) of a 4-bit row as unsigned bytes in
+// element order.
+inline __m512i unpack_q4_pair(const uint8_t* row, int64_t k) {
+  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + k * 16));
+  // qwords [0 1 0 1 2 3 2 3]: 128-bit lanes [k, k, k+1, k+1].
+  const __m512i t =
+      _mm512_permutexvar_epi64(_mm512_set_epi64(3, 2, 3, 2, 1, 0, 1, 0), _mm512_castsi256_si512(v));
+  const __m512i h = _mm512_mask_srli_epi64(t, 0xcc, t, 4);  // lanes 1, 3: high nibbles
+  return _mm512_and_si512(h, _mm512_set1_epi8(0x0f));
+}
+
+// Lane m of a 16-block interleaved vector holds block sigma(m) of the chunk,
+// sigma(m) = 4 * (m % 4) + m / 4 (the order a 4 x 4 dword transpose gives).
+inline __m512i sigma_index() {
+  return _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+}
+
+// The codes of blocks [k0, k0 + 16) of a 4-bit row, interleaved: w[t] lane m
+// = the codes of elements 4t..4t+3 of block k0 + sigma(m) (four bytes), the
+// layout of Q8Activations::qi (act_quant.h).
+// The 4 x 4 dword transpose within each 128-bit lane L: in[i] lane L holds
+// dwords 0-3 of block 4i + L, out[t] lane 4L + j = dword t of block 4j + L,
+// i.e. lane m holds block sigma(m).
+inline void transpose_dwords(const __m512i in[4], __m512i out[4]) {
+  const __m512i t0 = _mm512_unpacklo_epi32(in[0], in[1]), t1 = _mm512_unpackhi_epi32(in[0], in[1]);
+  const __m512i t2 = _mm512_unpacklo_epi32(in[2], in[3]), t3 = _mm512_unpackhi_epi32(in[2], in[3]);
+  out[0] = _mm512_unpacklo_epi64(t0, t2);
+  out[1] = _mm512_unpackhi_epi64(t0, t2);
+  out[2] = _mm512_unpacklo_epi64(t1, t3);
+  out[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+inline void unpack_q4_chunk16(const uint8_t* row, int64_t k0, int pf, __m512i w[8]) {
+  const uint8_t* p = row + k0 * 16;  // 16 blocks x 16 bytes
+  for (int l = 0; l < 4; ++l)
+    _mm_prefetch(reinterpret_cast<const char*>(p + pf + 64 * l), _MM_HINT_T0);
+  const __m512i in[4] = {_mm512_loadu_si512(p), _mm512_loadu_si512(p + 64),
+                         _mm512_loadu_si512(p + 128), _mm512_loadu_si512(p + 192)};
+  __m512i v[4];
+  transpose_dwords(in, v);
+  const __m512i mask = _mm512_set1_epi8(0x0f);
+  for (int t = 0; t < 4; ++t) {
+    w[t] = _mm512_and_si512(v[t], mask);                            // elements 4t..
+    w[t + 4] = _mm512_and_si512(_mm512_srli_epi32(v[t], 4), mask);  // 16 + 4t..
+  }
+}
+
+// The same for the codes of an 8-bit row (32 bytes per block): 128-bit lane L
+// of lo[i] / hi[i] = bytes 0-15 / 16-31 of block 4i + L (two shuffles of the
+// pair loads), then the 4 x 4 dword transpose above on each.
+inline void unpack_q8_chunk16(const uint8_t* row, int64_t k0, int pf, __m512i w[8]) {
+  const uint8_t* p = row + k0 * 32;  // 16 blocks x 32 bytes
+  for (int l = 0; l < 8; ++l)
+    _mm_prefetch(reinterpret_cast<const char*>(p + pf + 64 * l), _MM_HINT_T0);
+  __m512i lo[4], hi[4];
+  for (int i = 0; i < 4; ++i) {
+    const __m512i a = _mm512_loadu_si512(p + 128 * i), b = _mm512_loadu_si512(p + 128 * i + 64);
+    lo[i] = _mm512_shuffle_i64x2(a, b, 0x88);  // 128-bit lanes a0 a2 b0 b2
+    hi[i] = _mm512_shuffle_i64x2(a, b, 0xdd);  // a1 a3 b1 b3
+  }
+  transpose_dwords(lo, w);
+  transpose_dwords(hi, w + 4);
+}
+
+template <int kBits>
+inline void unpack_chunk16(const uint8_t* row, int64_t k0, int pf, __m512i w[8]) {
+  if constexpr (kBits == 4) {
+    unpack_q4_chunk16(row, k0, pf, w);
+  } else {
+    unpack_q8_chunk16(row, k0, pf, w);
+  }
+}
+
+// Weight row r against activation rows [b0, b0 + B) over the interleaved
+// chunk at block k0: acc[b] += float(isum) * s * d, lane m = block
+// k0 + sigma(m), isum the exact int32 block sums (four dpbusd chains, added).
+template <int kBits, int B>
+inline void il_chunk(const Q8Args& a, int64_t r, int64_t b0, int64_t k0, __m512* acc) {
+  __m512i w[8];
+  unpack_chunk16<kBits>(a.w->data + r * a.w->row_bytes, k0, a.pf, w);
+  const __m512i sigma = sigma_index();
+  const __m512 s = _mm512_permutexvar_ps(sigma, block_scales(a, r, k0, kChunk));
+  const int64_t chunk_bytes = 16 * 32, row_bytes = (a.blocks / kChunk) * chunk_bytes;
+  for (int b = 0; b < B; ++b) {
+    const int8_t* qi = a.qi + (b0 + b) * row_bytes + (k0 / kChunk) * chunk_bytes;
+    // The exact int32 sums do not depend on how the 8 products are chained:
+    // one chain per sequence when several sequences interleave, four alone.
+    constexpr int kChains = B >= 4 ? 1 : B >= 2 ? 2 : 4;
+    __m512i c[kChains];
+    for (int t = 0; t < kChains; ++t) {
+      const __m512i start = t == 0 ? chunk_start(a, b0 + b, k0) : _mm512_setzero_si512();
+      c[t] = _mm512_dpbusd_epi32(start, w[t], _mm512_loadu_si512(qi + 64 * t));
+    }
+    for (int t = kChains; t < 8; ++t)
+      c[t % kChains] = _mm512_dpbusd_epi32(c[t % kChains], w[t], _mm512_loadu_si512(qi + 64 * t));
+    __m512i isum = c[0];
+    for (int t = 1; t < kChains; ++t) isum = _mm512_add_epi32(isum, c[t]);
+    acc[b] = chunk_fma(isum, s, chunk_d(a, b0 + b, k0), acc[b]);
+  }
+}
+
+}  // namespace
+}  // namespace qwenqat::engine::avx512
