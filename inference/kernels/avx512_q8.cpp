@@ -36,7 +36,10 @@
 // sequences, the rows unpacked once per sequence block: each activation
 // vector is loaded once per 4 rows (kernel_bench 1024 x 1536, n = 64, G MAC/s
 // per core: w4 57 -> 110 with the zero-point change above; w8 40 -> 83, and
-// n = 16 42 -> 81, against the pairs).
+// n = 16 42 -> 81, against the pairs). The tiles carry each chunk's scales
+// in the unpack scratch, take the tail's pairs themselves and reduce their 16
+// sums together (store_tile), with the additions of the one-row epilogue.
+// The arguments, scales and unpacking are in avx512_q8_impl.h.
 //
 // The int32 block sums equal the scalar reference's exactly; the float sums are
 // in a different order than the AVX2 kernel's (two interleaved block chains),
