@@ -2,10 +2,11 @@
 // `#pragma GCC target` region so the rest of the build needs no -mavx512*). Call them only when
 // cpu_has_avx512() / cpu_has_avx512_vnni() (kernels/packed_matmul.h), which
 // packed_matmul.cpp and act_quant.cpp check before dispatching here.
-// The kernel files include every header but the kernel-local ones
-// (avx2_util.h, avx2_q8_impl.h, avx512_q8_impl.h: internal linkage only) before the pragma:
-// an inline function defined inside the region would be compiled for the
-// newer ISA, and the linker may keep that copy for callers on any CPU.
+// The kernel files include every header but the kernel-local ones (avx2_util.h,
+// avx2_q8_impl.h, avx2_q8_w8.h, avx512_q8_impl.h: internal linkage only)
+// before the pragma: an inline function defined inside the region would be
+// compiled for the newer ISA, and the linker may keep that copy for callers on
+// any CPU.
 #pragma once
 
 #include <cstdint>
