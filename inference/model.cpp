@@ -50,11 +50,11 @@ void apply_rope(float* x, int64_t heads, int64_t d, const float* cos, const floa
 
 // g[i] = silu(g[i]) * u[i] for i < n, in fixed chunks over the pool (the
 // exps of a batch or a prompt are several million per step).
-void swiglu(float* g, const float* u, int64_t n, ThreadPool& pool, KernelIsa isa) {
+void swiglu_parallel(float* g, const float* u, int64_t n, ThreadPool& pool, KernelIsa isa) {
   constexpr int64_t kChunk = 4096;
   pool.parallel_for((n + kChunk - 1) / kChunk, [&](int64_t c) {
     const int64_t begin = c * kChunk, end = std::min(n, begin + kChunk);
-    engine::swiglu(g + begin, u + begin, end - begin, isa);
+    swiglu(g + begin, u + begin, end - begin, isa);
   });
 }
 
@@ -246,7 +246,7 @@ void Model::forward(const std::vector<SequenceStep>& steps, KvCache& cache, Thre
     rms_norm(x.data(), T, H, L.post_attention_layernorm, eps, h.data());
     Linear::forward_shared({{&L.gate_proj, g.data()}, {&L.up_proj, u.data()}}, h.data(), T, pool,
                            isa_, act_quant_);
-    swiglu(g.data(), u.data(), T * I, pool, isa_);
+    swiglu_parallel(g.data(), u.data(), T * I, pool, isa_);
     L.down_proj.forward(g.data(), T, h.data(), pool, isa_, act_quant_);
     for (int64_t i = 0; i < T * H; ++i) x[i] += h[i];
   }
