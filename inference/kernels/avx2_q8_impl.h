@@ -98,18 +98,25 @@ struct Q8Args {
   int64_t y_stride;
 };
 
+// The 4 x 4 dword transpose within each 128-bit half h: out[t] half h =
+// dword t of half h of in[0..3].
+inline void transpose_dwords(const __m256i in[4], __m256i out[4]) {
+  const __m256i t0 = _mm256_unpacklo_epi32(in[0], in[1]), t1 = _mm256_unpackhi_epi32(in[0], in[1]);
+  const __m256i t2 = _mm256_unpacklo_epi32(in[2], in[3]), t3 = _mm256_unpackhi_epi32(in[2], in[3]);
+  out[0] = _mm256_unpacklo_epi64(t0, t2);
+  out[1] = _mm256_unpackhi_epi64(t0, t2);
+  out[2] = _mm256_unpacklo_epi64(t1, t3);
+  out[3] = _mm256_unpackhi_epi64(t1, t3);
+}
+
 // The codes of the 8 blocks of a 4-bit chunk (128 packed bytes at p),
 // interleaved: w[t] lane m = the codes of elements 4t..4t+3 of block sigma(m)
 // of the chunk (four bytes), the layout of Q8Activations::qi.
 inline void unpack_q4_chunk8(const uint8_t* p, __m256i w[8]) {
-  const auto ld = [p](int i) {
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32 * i));
-  };
-  const __m256i w0 = ld(0), w1 = ld(1), w2 = ld(2), w3 = ld(3);  // blocks (0 1) (2 3) ...
-  const __m256i t0 = _mm256_unpacklo_epi32(w0, w1), t1 = _mm256_unpackhi_epi32(w0, w1);
-  const __m256i t2 = _mm256_unpacklo_epi32(w2, w3), t3 = _mm256_unpackhi_epi32(w2, w3);
-  const __m256i v[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2),
-                        _mm256_unpacklo_epi64(t1, t3), _mm256_unpackhi_epi64(t1, t3)};
+  __m256i in[4], v[4];  // in[i]: blocks (2i, 2i + 1)
+  for (int i = 0; i < 4; ++i)
+    in[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32 * i));
+  transpose_dwords(in, v);
   const __m256i mask = _mm256_set1_epi8(0x0f);
   for (int t = 0; t < 4; ++t) {
     w[t] = _mm256_and_si256(v[t], mask);                            // elements 4t..

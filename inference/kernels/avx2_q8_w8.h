@@ -95,16 +95,10 @@ inline void unpack_q8_chunk8(const uint8_t* p, __m256i v[8], __m256i va[8]) {
   const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
   __m256i o[2][4];  // o[e][t]: half h = dword 4h + t of blocks e, e + 2, e + 4, e + 6
   for (int e = 0; e < 2; ++e) {
-    const auto ld = [p, e](int j) {
-      return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32 * (e + 2 * j)));
-    };
-    const __m256i w0 = ld(0), w1 = ld(1), w2 = ld(2), w3 = ld(3);
-    const __m256i t0 = _mm256_unpacklo_epi32(w0, w1), t1 = _mm256_unpackhi_epi32(w0, w1);
-    const __m256i t2 = _mm256_unpacklo_epi32(w2, w3), t3 = _mm256_unpackhi_epi32(w2, w3);
-    o[e][0] = _mm256_unpacklo_epi64(t0, t2);
-    o[e][1] = _mm256_unpackhi_epi64(t0, t2);
-    o[e][2] = _mm256_unpacklo_epi64(t1, t3);
-    o[e][3] = _mm256_unpackhi_epi64(t1, t3);
+    __m256i in[4];  // in[j]: block e + 2j
+    for (int j = 0; j < 4; ++j)
+      in[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32 * (e + 2 * j)));
+    transpose_dwords(in, o[e]);
   }
   for (int t = 0; t < 4; ++t) {
     v[t] = _mm256_xor_si256(_mm256_permute2x128_si256(o[0][t], o[1][t], 0x20), flip);

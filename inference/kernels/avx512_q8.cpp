@@ -191,18 +191,13 @@ __attribute__((always_inline)) inline void pair_sums(const Q8Args& a, int64_t r,
   }
 }
 
-// y[b][r] = the lane sum of t plus the per-group correction: as in
-// avx2_q8_impl.h, the codes used are u - c (c = 8 for symmetric 4-bit rows, 0
-// for asymmetric ones, 128 for 8 bits); add (c - zero) * s + o times e per
-// group (only 8-bit asymmetric has c != zero).
-template <int kBits>
+// y[b][r] = the lane sum of t plus the per-group correction (Q8Args::cs,
+// offsets), as in avx2_q8_impl.h.
 inline void store_result(const Q8Args& a, int64_t r, int64_t b, __m512 t) {
   const format::PackedView& w = *a.w;
-  const int c = kBits == 4 ? (a.zero8 ? 8 : 0) : 128;
-  const float cs = static_cast<float>(c - (w.spec.symmetric ? w.spec.zero_code() : 0));
   const int64_t p = r * a.groups;
   const float* eg = a.eg + b * a.groups;
-  float corr = cs != 0.0f ? cs * util::dot_fp16(w.scales + p, eg, a.groups) : 0.0f;
+  float corr = a.cs != 0.0f ? a.cs * util::dot_fp16(w.scales + p, eg, a.groups) : 0.0f;
   if (w.offsets) corr += util::dot_fp16(w.offsets + p, eg, a.groups);
   const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(t), _mm512_extractf32x8_ps(t, 1));
   a.y[b * a.y_stride + r] = util::hsum(h) + corr;
@@ -227,8 +222,8 @@ void q8_block(const Q8Args& a, int64_t r, int64_t b0) {
   pair_sums<kBits, R, B>(a, r, b0, k0, acc);
   for (int i = 0; i < R; ++i)
     for (int b = 0; b < B; ++b)
-      store_result<kBits>(a, r + i, b0 + b,
-                          _mm512_add_ps(_mm512_add_ps(acc[0][i][b], acc[1][i][b]), acc_il[i][b]));
+      store_result(a, r + i, b0 + b,
+                   _mm512_add_ps(_mm512_add_ps(acc[0][i][b], acc[1][i][b]), acc_il[i][b]));
 }
 
 template <int kBits, int R>
@@ -317,7 +312,7 @@ void tile_block(const Q8Args& a, int64_t r, int64_t b0, const __m512i* wu) {
   }
   if (a.tile_only) return store_tile<R, B>(a, r, b0, acc);
   for (int i = 0; i < R; ++i)
-    for (int b = 0; b < B; ++b) store_result<kBits>(a, r + i, b0 + b, acc[i][b]);
+    for (int b = 0; b < B; ++b) store_result(a, r + i, b0 + b, acc[i][b]);
 }
 
 template <int kBits, int B = kTileB>
@@ -425,8 +420,9 @@ void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, const f
         _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
         _mm512_set1_epi32(__builtin_ctzll(static_cast<unsigned long long>(a.bpg))));
   }
-  const int c = w.spec.bits == 4 ? (a.zero8 ? 8 : 0) : 128;  // as in store_result
-  a.tile_only = w.offsets == nullptr && c == (w.spec.symmetric ? w.spec.zero_code() : 0);
+  const int c = w.spec.bits == 4 ? (a.zero8 ? 8 : 0) : 128;
+  a.cs = static_cast<float>(c - (w.spec.symmetric ? w.spec.zero_code() : 0));
+  a.tile_only = w.offsets == nullptr && a.cs == 0.0f;
   if (w.spec.bits == 4) {
     q8_rows<4>(a, n, r0, r1);
   } else {

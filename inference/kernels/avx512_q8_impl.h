@@ -49,6 +49,11 @@ struct Q8Args {
   // codes of the pairs too), 0 for none (asymmetric 4-bit rows).
   int il_shift;
   int pf;  // prefetch_bytes()
+  // The codes used are u - c (c = 8 for symmetric 4-bit rows, 0 for
+  // asymmetric ones, 128 for 8 bits); the weight is (u - zero) * s (+ o), so
+  // each result takes cs = c - zero times the per-group dot of s and e (only
+  // 8-bit asymmetric rows have cs != 0), plus that of o and e (store_result).
+  float cs;
   // No per-group correction (cs == 0, no offsets): a register tile's lane
   // sums are its results (store_tile).
   bool tile_only;
