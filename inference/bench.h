@@ -43,8 +43,13 @@ double measure_read_bandwidth(int64_t bytes, int threads);
 // User + system CPU seconds of this process so far.
 double process_cpu_seconds();
 
-// Peak resident set size of this process, bytes.
+// Peak resident set size of this process, bytes (VmHWM; getrusage where
+// /proc is missing).
 uint64_t peak_rss_bytes();
+
+// Restarts the peak RSS from the current RSS (Linux /proc/self/clear_refs);
+// false where that is not possible (peak_rss_bytes then keeps the old peak).
+bool reset_peak_rss();
 
 // Runs the benchmark; returns the figures (also used for --json).
 Json run_bench(const BenchOptions& options);

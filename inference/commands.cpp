@@ -227,8 +227,10 @@ void register_commands(CLI::App& app) {
   bench->add_option("--act-quant", bo->act_quant, kActQuantHelp)->capture_default_str();
   bench->add_flag("--mmap", bo->mmap, kMmapHelp)->capture_default_str();
   bench
-      ->add_option("--bandwidth-mb", bo->bandwidth_mb,
-                   "Buffer size (MiB) of the memory read-bandwidth probe; 0 skips it")
+      ->add_option(
+          "--bandwidth-mb", bo->bandwidth_mb,
+          "Buffer size (MiB) of the memory read-bandwidth probe, run before the model is loaded "
+          "and again after decode (the decode fraction uses the higher); 0 skips it")
       ->capture_default_str();
   bench->add_flag("!--no-warmup", bo->warmup,
                   "Skip the untimed one-token forward that first reads every weight (pages in a "
@@ -247,8 +249,12 @@ void register_commands(CLI::App& app) {
                 r["threads"].get<int>(), r["kernels"].get<std::string>().c_str(),
                 r["act_quant"].get<std::string>().c_str(), static_cast<long long>(bo->batch));
     if (r.contains("memory_read_bandwidth_gbs"))
-      std::printf("memory read bw   %.2f GB/s (machine, measured)\n",
-                  r["memory_read_bandwidth_gbs"].get<double>());
+      std::printf(
+          "memory read bw   %.2f GB/s (machine, measured: %.2f before load, %.2f after "
+          "decode)\n",
+          r["memory_read_bandwidth_gbs"].get<double>(),
+          r["memory_read_bandwidth_before_gbs"].get<double>(),
+          r["memory_read_bandwidth_after_gbs"].get<double>());
     char warm[64] = ", no warm-up";
     if (r.contains("warmup_seconds"))
       std::snprintf(warm, sizeof warm, ", warm-up token %.2f s (untimed)",
@@ -264,10 +270,15 @@ void register_commands(CLI::App& app) {
     std::printf("weight bandwidth %.2f GB/s (%.3f GB per step)\n",
                 r["decode_weight_bandwidth_gbs"].get<double>(),
                 r["weight_bytes_per_step"].get<double>() / 1e9);
-    std::printf("peak RSS         %.2f GB\n", r["peak_rss_bytes"].get<double>() / 1e9);
+    std::printf(
+        "peak RSS         %.2f GB%s\n", r["peak_rss_bytes"].get<double>() / 1e9,
+        r["peak_rss_excludes_probe"].get<bool>() ? "" : " (with the bandwidth probe's buffer)");
     std::printf("cpu seconds      prefill %.2f, decode %.2f (wall %.2f, %.2f)\n",
                 r["prefill_cpu_seconds"].get<double>(), r["decode_cpu_seconds"].get<double>(),
                 r["prefill_seconds"].get<double>(), r["decode_seconds"].get<double>());
+    if (r.contains("decode_bandwidth_fraction"))
+      std::printf("decode / memory  %.2f of the measured read bandwidth\n",
+                  r["decode_bandwidth_fraction"].get<double>());
   });
 }
 

@@ -2,6 +2,7 @@
 // the in-memory model), logits_json, and the commands' bad-input errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 
@@ -162,6 +163,22 @@ TEST(Commands, BadInputIsAClearError) {
   EXPECT_EQ(rq.at("act_quant").get<std::string>(), "q8");
   EXPECT_EQ(rq.at("load").get<std::string>(), "mmap");
   EXPECT_FALSE(rq.contains("warmup_seconds"));
+  // The bandwidth probe runs before load and after decode; the fraction is
+  // against the higher figure, and the probe's buffer stays out of the peak RSS.
+  bo.bandwidth_mb = 256;
+  if (reset_peak_rss()) {
+    const uint64_t rss0 = peak_rss_bytes();  // the current RSS, just reset
+    const Json rb = run_bench(bo);
+    const double before = rb.at("memory_read_bandwidth_before_gbs").get<double>();
+    const double after = rb.at("memory_read_bandwidth_after_gbs").get<double>();
+    EXPECT_GT(std::min(before, after), 0.0);
+    EXPECT_EQ(rb.at("memory_read_bandwidth_gbs").get<double>(), std::max(before, after));
+    EXPECT_DOUBLE_EQ(rb.at("decode_bandwidth_fraction").get<double>(),
+                     rb.at("decode_weight_bandwidth_gbs").get<double>() / std::max(before, after));
+    EXPECT_TRUE(rb.at("peak_rss_excludes_probe").get<bool>());
+    EXPECT_LT(rb.at("peak_rss_bytes").get<uint64_t>(), rss0 + (uint64_t(128) << 20));
+  }
+  bo.bandwidth_mb = 0;
   bo.act_quant = "int4";
   EXPECT_NE(error_of([&] { run_bench(bo); }).find("--act-quant"), std::string::npos);
   EXPECT_THROW(parse_id_list("", "--ids"), Error);
