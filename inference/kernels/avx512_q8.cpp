@@ -336,9 +336,50 @@ void unpack_tile(const Q8Args& a, int64_t r, __m512i* wu) {
     }
 }
 
+// Decode (n = 1) with interleaved activations: rows [r0, r1) one after
+// another, each chunk's integer start (chunk_start, the same for every row)
+// formed once per call. Per row exactly q8_block<kBits, 1, 1>'s operations
+// (il_chunk's four dpbusd chains, the tail's pairs, the epilogue), so the
+// same bits, with less work per row around them: decode of random 1.5B-shape
+// weights on Zen 5, time per matmul paired step by step against q8_block in
+// one process (docs/PERFORMANCE.md): int4 -6-8 %, int8 -3-4 %. Two rows at
+// a time were 10-14 % slower than one.
+constexpr int64_t kMaxN1Chunks = 64;  // cols <= 32768; wider rows take q8_block
+template <int kBits>
+void il_rows_n1(const Q8Args& a, int64_t r0, int64_t r1) {
+  const format::PackedView& w = *a.w;
+  const int64_t chunks = a.blocks / kChunk, k_tail = chunks * kChunk;
+  alignas(64) __m512i start[kMaxN1Chunks];
+  for (int64_t c = 0; c < chunks; ++c) start[c] = chunk_start(a, 0, c * kChunk);
+  const __m512i sigma = sigma_index();
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* row = w.data + r * w.row_bytes;
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t c = 0; c < chunks; ++c) {
+      __m512i wv[8];
+      unpack_chunk16<kBits>(row, c * kChunk, a.pf, wv);
+      const __m512 s = _mm512_permutexvar_ps(sigma, block_scales(a, r, c * kChunk, kChunk));
+      const int8_t* qi = a.qi + c * 512;  // [8][64] bytes of the chunk
+      __m512i ch[4];                      // il_chunk's four chains (B = 1)
+      ch[0] = _mm512_dpbusd_epi32(_mm512_load_si512(start + c), wv[0], _mm512_loadu_si512(qi));
+      for (int t = 1; t < 4; ++t)
+        ch[t] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[t], _mm512_loadu_si512(qi + 64 * t));
+      for (int t = 4; t < 8; ++t)
+        ch[t - 4] = _mm512_dpbusd_epi32(ch[t - 4], wv[t], _mm512_loadu_si512(qi + 64 * t));
+      const __m512i isum =
+          _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(ch[0], ch[1]), ch[2]), ch[3]);
+      acc = chunk_fma(isum, s, _mm512_loadu_ps(a.di + c * kChunk), acc);
+    }
+    __m512 p[2][1][1] = {{{_mm512_setzero_ps()}}, {{_mm512_setzero_ps()}}};
+    if (k_tail < a.blocks) pair_sums<kBits, 1, 1>(a, r, 0, k_tail, p);
+    store_result(a, r, 0, _mm512_add_ps(_mm512_add_ps(p[0][0][0], p[1][0][0]), acc));
+  }
+}
+
 template <int kBits>
 void q8_rows(const Q8Args& a, int64_t n, int64_t r0, int64_t r1) {
   if (n == 1) {  // decode: one weight row per iteration, one sequential stream
+    if (a.qi != nullptr && a.blocks / kChunk <= kMaxN1Chunks) return il_rows_n1<kBits>(a, r0, r1);
     for (int64_t r = r0; r < r1; ++r) q8_block<kBits, 1, 1>(a, r, 0);
     return;
   }

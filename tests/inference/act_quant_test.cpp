@@ -238,13 +238,14 @@ TEST(ActQuant, Avx2MatchesReferenceAndIsBatchIndependent) {
 // filled one by one), both widths, symmetric and asymmetric, odd row counts;
 // 8960-wide rows of both widths with 4 or more rows in each half of
 // run_direct's row split (the AVX-512 register tiles in several column
-// ranges, then the 8-block tail).
+// ranges, then the 8-block tail); rows of 65 16-block chunks (the AVX-512
+// decode path's limit is 64).
 std::vector<Shape> wide_shapes() {
   return {{4, 32, true, 7, 576},  {4, 32, false, 3, 8960}, {4, 32, true, 9, 8960},
           {8, 32, true, 8, 8960}, {4, 64, true, 5, 576},   {4, 128, false, 9, 1536},
           {4, 96, true, 3, 576},  {4, 0, true, 5, 512},    {4, 0, false, 3, 576},
           {8, 32, true, 11, 576}, {8, 32, false, 3, 1536}, {8, 64, true, 5, 576},
-          {8, 0, true, 3, 576},   {4, 32, true, 1, 64}};
+          {8, 0, true, 3, 576},   {4, 32, true, 1, 64},    {4, 32, true, 2, 33280}};
 }
 
 // A kernel with the signature of avx2::q8_matmul_rows / avx512::q8_matmul_rows.
