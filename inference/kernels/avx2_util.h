@@ -79,4 +79,22 @@ static inline float dot_fp16(const uint16_t* p, const float* v, int64_t count) {
   return s;
 }
 
+// The decode kernels' second stream: prefetches (T0) the fp16 scales of row
+// r + ahead_rows of w (every cache line they touch), so that they arrive as
+// far ahead as the codes the kernel prefetches. Addresses are formed as
+// integers: past the last row the prefetch points past the array, harmlessly.
+static inline void prefetch_row_scales(const uint16_t* scales, int64_t groups, int64_t r,
+                                       int64_t ahead_rows) {
+  const uintptr_t bytes = static_cast<uintptr_t>(groups) * 2;
+  const uintptr_t p =
+      reinterpret_cast<uintptr_t>(scales) + static_cast<uintptr_t>(r + ahead_rows) * bytes;
+  for (uintptr_t line = p & ~uintptr_t{63}; line < p + bytes; line += 64)
+    _mm_prefetch(reinterpret_cast<const char*>(line), _MM_HINT_T0);
+}
+
+// Whole rows of row_bytes that cover a prefetch distance of `bytes`.
+static inline int64_t rows_ahead(int64_t bytes, int64_t row_bytes) {
+  return (bytes + row_bytes - 1) / row_bytes;
+}
+
 }  // namespace qwenqat::engine::avx2::util

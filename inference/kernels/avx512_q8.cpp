@@ -352,19 +352,13 @@ void il_rows_n1(const Q8Args& a, int64_t r0, int64_t r1) {
   alignas(64) __m512i start[kMaxN1Chunks];
   for (int64_t c = 0; c < chunks; ++c) start[c] = chunk_start(a, 0, c * kChunk);
   const __m512i sigma = sigma_index();
-  // The scales are a second stream (a ninth of a 4-bit g32 row's bytes): each
-  // row prefetches the whole-row equivalent of a.pf ahead of its own (paired
-  // per-step timing on Zen 5: int4 matmuls another -4-9 %, int8 -1-5 %).
-  // Addresses as integers: the prefetch may point past the array's end.
-  const uintptr_t scale_bytes = static_cast<uintptr_t>(a.groups) * 2;
-  const uintptr_t scales_ahead =
-      reinterpret_cast<uintptr_t>(w.scales) +
-      static_cast<uintptr_t>((a.pf + w.row_bytes - 1) / w.row_bytes) * scale_bytes;
+  // The scales are a second stream (a ninth of a 4-bit g32 row's bytes),
+  // prefetched as far ahead as the codes (paired per-step timing on Zen 5:
+  // int4 matmuls another -4-9 %, int8 -1-5 %).
+  const int64_t ahead = util::rows_ahead(a.pf, w.row_bytes);
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* row = w.data + r * w.row_bytes;
-    const uintptr_t sp = scales_ahead + static_cast<uintptr_t>(r) * scale_bytes;
-    for (uintptr_t line = sp & ~uintptr_t{63}; line < sp + scale_bytes; line += 64)
-      _mm_prefetch(reinterpret_cast<const char*>(line), _MM_HINT_T0);
+    util::prefetch_row_scales(w.scales, a.groups, r, ahead);
     __m512 acc = _mm512_setzero_ps();
     for (int64_t c = 0; c < chunks; ++c) {
       __m512i wv[8];
