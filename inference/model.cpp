@@ -7,6 +7,7 @@
 #include <set>
 
 #include "data/util/check.h"
+#include "inference/kernels/attention.h"
 #include "inference/kernels/elementwise.h"
 
 namespace qwenqat::engine {
@@ -151,26 +152,9 @@ void Model::attention(const std::vector<SequenceStep>& steps, const std::vector<
     cache.read_values(st.slot, layer, g, d, ctx, v.data());
     for (int64_t j = 0; j < n; ++j) {
       const int64_t row = first_row[s] + j, visible = past + j + 1;
-      for (int64_t h = g * group; h < (g + 1) * group; ++h) {
-        const float* qh = q + row * QD + h * d;
-        float mx = -INFINITY;
-        for (int64_t p = 0; p < visible; ++p) {
-          w[p] = dot(qh, k.data() + p * d, d, isa_) * scale;
-          mx = std::max(mx, w[p]);
-        }
-        float sum = 0.0f;
-        for (int64_t p = 0; p < visible; ++p) {
-          w[p] = std::exp(w[p] - mx);
-          sum += w[p];
-        }
-        float* o = out + row * QD + h * d;
-        std::fill(o, o + d, 0.0f);
-        for (int64_t p = 0; p < visible; ++p) {
-          const float wp = w[p] / sum;
-          const float* vp = v.data() + p * d;
-          for (int64_t i = 0; i < d; ++i) o[i] += wp * vp[i];
-        }
-      }
+      for (int64_t h = g * group; h < (g + 1) * group; ++h)
+        attend(q + row * QD + h * d, k.data(), v.data(), visible, d, scale, w.data(),
+               out + row * QD + h * d, isa_);
     }
   });
 }

@@ -1,0 +1,29 @@
+// Scaled dot-product attention of one query row against one head's cached
+// keys and values (the inner loop of Model::attention), with a scalar
+// reference form and an AVX2/FMA form picked by KernelIsa.
+#pragma once
+
+#include <cstdint>
+
+#include "inference/kernels/packed_matmul.h"
+
+namespace qwenqat::engine {
+
+// out[0, d) = sum_p softmax_p(scale * (q . k_p)) v_p over positions p < ctx:
+// q [d], k and v [ctx, d] row-major floats, w scratch [ctx] floats (holds the
+// probabilities after the call), ctx >= 1. out must not alias the inputs.
+// kScalar: the reference (dot products by `dot`, std::exp, one position
+// after another). kAvx2 (d a multiple of 8; other d take the reference with
+// the AVX2 dot):
+// scores of 8 positions at a time, a vectorized exp (avx2_math.h) and FMAs;
+// every position's score, exp and weight take the same operations whatever
+// ctx or its place in a block, so a row's result depends only on its inputs.
+// Thread-safe on distinct w and out.
+void attend(const float* q, const float* k, const float* v, int64_t ctx, int64_t d, float scale,
+            float* w, float* out, KernelIsa isa);
+
+// Relative difference allowed between the two forms' outputs, relative to the
+// largest |v| (tests): summation order and the exp polynomial differ.
+constexpr float kAttendTolerance = 2e-6f;
+
+}  // namespace qwenqat::engine

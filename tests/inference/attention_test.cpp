@@ -1,0 +1,106 @@
+// The attention kernel (kernels/attention.h): the AVX2 form against a
+// double-precision softmax-weighted sum and against the scalar form within
+// kAttendTolerance, on contexts that are and are not multiples of its 8-position
+// blocks; a position's probability independent of the block it falls in; the
+// scalar form the textbook formula.
+#include "inference/kernels/attention.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "tests/inference/engine_test_util.h"
+
+namespace qwenqat::engine {
+namespace {
+
+struct Case {
+  int64_t ctx, d;
+};
+
+// softmax(scale * K q) . V in double precision.
+std::vector<double> reference(const std::vector<float>& q, const std::vector<float>& k,
+                              const std::vector<float>& v, int64_t ctx, int64_t d, double scale) {
+  std::vector<double> s(ctx), out(d, 0.0);
+  double mx = -INFINITY, sum = 0.0;
+  for (int64_t p = 0; p < ctx; ++p) {
+    double dot = 0.0;
+    for (int64_t i = 0; i < d; ++i) dot += double(q[i]) * double(k[p * d + i]);
+    s[p] = dot * scale;
+    mx = std::max(mx, s[p]);
+  }
+  for (int64_t p = 0; p < ctx; ++p) sum += s[p] = std::exp(s[p] - mx);
+  for (int64_t p = 0; p < ctx; ++p)
+    for (int64_t i = 0; i < d; ++i) out[i] += s[p] / sum * double(v[p * d + i]);
+  return out;
+}
+
+std::vector<float> run(const std::vector<float>& q, const std::vector<float>& k,
+                       const std::vector<float>& v, int64_t ctx, int64_t d, float scale,
+                       KernelIsa isa, std::vector<float>* w = nullptr) {
+  std::vector<float> wb(ctx), out(d, -1.0f);
+  attend(q.data(), k.data(), v.data(), ctx, d, scale, wb.data(), out.data(), isa);
+  if (w) *w = wb;
+  return out;
+}
+
+TEST(Attention, BothFormsMatchDoubleReference) {
+  std::mt19937 rng(5);
+  // Contexts below, at and past one block, d with and without 64-column runs
+  // (and 12: the AVX2 form falls back to the scalar one).
+  for (const Case c : std::vector<Case>{{1, 128},
+                                        {7, 128},
+                                        {8, 128},
+                                        {9, 128},
+                                        {100, 128},
+                                        {1000, 128},
+                                        {17, 64},
+                                        {5, 16},
+                                        {33, 24},
+                                        {6, 12}}) {
+    // Scores spread over ~30 nats so that the softmax is far from uniform.
+    const auto q = testing::random_vector(c.d, 2.0f, rng);
+    const auto k = testing::random_vector(c.ctx * c.d, 2.0f, rng);
+    const auto v = testing::random_vector(c.ctx * c.d, 1.0f, rng);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(c.d));
+    const auto ref = reference(q, k, v, c.ctx, c.d, scale);
+    const auto scalar = run(q, k, v, c.ctx, c.d, scale, KernelIsa::kScalar);
+    float vmax = 0.0f;
+    for (float x : v) vmax = std::max(vmax, std::abs(x));
+    for (int64_t i = 0; i < c.d; ++i)
+      ASSERT_NEAR(scalar[i], ref[i], 1e-5 * vmax) << c.ctx << "x" << c.d << " " << i;
+    if (!cpu_has_avx2()) continue;
+    const auto avx2 = run(q, k, v, c.ctx, c.d, scale, KernelIsa::kAvx2);
+    for (int64_t i = 0; i < c.d; ++i) {
+      ASSERT_NEAR(avx2[i], ref[i], 1e-5 * vmax) << c.ctx << "x" << c.d << " " << i;
+      ASSERT_NEAR(avx2[i], scalar[i], kAttendTolerance * vmax) << c.ctx << "x" << c.d << " " << i;
+    }
+  }
+}
+
+// The probabilities of positions [0, 12) with 12 positions equal those with
+// 20 positions scaled by the second context's larger sum: the score and exp of
+// a position do not depend on the block it lies in or on the tail's padding.
+TEST(Attention, Avx2ScoreOfAPositionDoesNotDependOnItsBlock) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
+  std::mt19937 rng(6);
+  const int64_t d = 128;
+  const auto q = testing::random_vector(d, 1.0f, rng);
+  auto k = testing::random_vector(20 * d, 1.0f, rng);
+  const auto v = testing::random_vector(20 * d, 1.0f, rng);
+  // Positions 12..19 get scores far below the rest (exp at its clamp, ~1e-38), so
+  // both contexts have the same softmax over positions 0..11.
+  for (int64_t i = 12 * d; i < 20 * d; ++i) k[i] = -q[i % d] * 1e4f;
+  std::vector<float> w12, w20;
+  const auto o12 = run(q, k, v, 12, d, 0.1f, KernelIsa::kAvx2, &w12);
+  const auto o20 = run(q, k, v, 20, d, 0.1f, KernelIsa::kAvx2, &w20);
+  for (int64_t p = 0; p < 12; ++p) EXPECT_EQ(w12[p], w20[p]) << p;
+  for (int64_t p = 12; p < 20; ++p) EXPECT_LT(w20[p], 1e-30f) << p;  // exp clamped, ~1e-38
+  for (int64_t i = 0; i < d; ++i) EXPECT_EQ(o12[i], o20[i]) << i;
+}
+
+}  // namespace
+}  // namespace qwenqat::engine
