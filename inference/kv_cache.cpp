@@ -7,7 +7,6 @@
 
 #include "data/util/check.h"
 #include "data/util/half.h"
-#include "inference/kernels/elementwise.h"
 
 namespace qwenqat::engine {
 
@@ -69,27 +68,21 @@ void KvCache::store(int64_t slot, int64_t layer, int64_t pos, const float* k, co
   }
 }
 
-void KvCache::read(bool keys, int64_t slot, int64_t layer, int64_t head, int64_t head_dim,
-                   int64_t n, float* out) const {
-  for (int64_t p = 0; p < n; ++p) {
-    const size_t o = offset(slot, layer, p) + static_cast<size_t>(head * head_dim);
-    float* dst = out + p * head_dim;
-    if (dtype_ == KvDtype::kF32) {
-      std::memcpy(dst, &(keys ? k32_ : v32_)[o], head_dim * sizeof(float));
-    } else {
-      fp16_to_f32_row(&(keys ? k16_ : v16_)[o], dst, head_dim);
-    }
+KvRows KvCache::head(int64_t slot, int64_t layer, int64_t head, int64_t head_dim) const {
+  QWENQAT_CHECK(slot >= 0 && slot < num_slots_ && layer >= 0 && layer < num_layers_ && head >= 0 &&
+                    (head + 1) * head_dim <= kv_dim_,
+                "KV cache: slot ", slot, ", layer ", layer, ", head ", head, " out of range");
+  const size_t o = offset(slot, layer, 0) + static_cast<size_t>(head * head_dim);
+  KvRows r;
+  r.stride = kv_dim_;
+  if (dtype_ == KvDtype::kF32) {
+    r.k = &k32_[o];
+    r.v = &v32_[o];
+  } else {
+    r.k16 = &k16_[o];
+    r.v16 = &v16_[o];
   }
-}
-
-void KvCache::read_keys(int64_t slot, int64_t layer, int64_t head, int64_t head_dim, int64_t n,
-                        float* out) const {
-  read(true, slot, layer, head, head_dim, n, out);
-}
-
-void KvCache::read_values(int64_t slot, int64_t layer, int64_t head, int64_t head_dim, int64_t n,
-                          float* out) const {
-  read(false, slot, layer, head, head_dim, n, out);
+  return r;
 }
 
 }  // namespace qwenqat::engine

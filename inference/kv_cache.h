@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "inference/kernels/attention.h"
 #include "models/checkpoint/qwen2_config.h"
 
 namespace qwenqat::engine {
@@ -33,16 +34,14 @@ class KvCache {
 
   // Writes k and v ([kv_dim] floats each) at (slot, layer, pos).
   void store(int64_t slot, int64_t layer, int64_t pos, const float* k, const float* v);
-  // Reads positions [0, n) of one kv head into out [n, head_dim] floats.
-  void read_keys(int64_t slot, int64_t layer, int64_t head, int64_t head_dim, int64_t n,
-                 float* out) const;
-  void read_values(int64_t slot, int64_t layer, int64_t head, int64_t head_dim, int64_t n,
-                   float* out) const;
+  // The cached keys and values of kv head `head` (head_dim elements each) at
+  // (slot, layer), in place: float32 or fp16 pointers as the cache's dtype,
+  // position p's row p * kv_dim() elements after position 0. Valid while the
+  // cache lives; rows past length(slot) hold whatever was stored last.
+  KvRows head(int64_t slot, int64_t layer, int64_t head, int64_t head_dim) const;
 
  private:
   size_t offset(int64_t slot, int64_t layer, int64_t pos) const;
-  void read(bool keys, int64_t slot, int64_t layer, int64_t head, int64_t head_dim, int64_t n,
-            float* out) const;
   int64_t num_slots_, num_layers_, max_context_, kv_dim_;
   KvDtype dtype_;
   std::vector<int64_t> lengths_;

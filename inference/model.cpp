@@ -145,16 +145,23 @@ void Model::attention(const std::vector<SequenceStep>& steps, const std::vector<
     const int64_t n = static_cast<int64_t>(st.tokens.size());
     const int64_t ctx = past + n;
     thread_local std::vector<float> k, v, w;
-    k.resize(ctx * d);
-    v.resize(ctx * d);
     w.resize(ctx);
-    cache.read_keys(st.slot, layer, g, d, ctx, k.data());
-    cache.read_values(st.slot, layer, g, d, ctx, v.data());
+    KvRows kv = cache.head(st.slot, layer, g, d);
+    if (kv.k16 && n > 1) {
+      // A prompt's rows: fp16 keys and values converted once for its n query
+      // rows (exactly, so the same values as a decode step reads in place).
+      k.resize(ctx * d);
+      v.resize(ctx * d);
+      for (int64_t p = 0; p < ctx; ++p) {
+        fp16_to_f32_row(kv.k16 + p * kv.stride, k.data() + p * d, d);
+        fp16_to_f32_row(kv.v16 + p * kv.stride, v.data() + p * d, d);
+      }
+      kv = KvRows{k.data(), v.data(), nullptr, nullptr, d};
+    }
     for (int64_t j = 0; j < n; ++j) {
       const int64_t row = first_row[s] + j, visible = past + j + 1;
       for (int64_t h = g * group; h < (g + 1) * group; ++h)
-        attend(q + row * QD + h * d, k.data(), v.data(), visible, d, scale, w.data(),
-               out + row * QD + h * d, isa_);
+        attend(q + row * QD + h * d, kv, visible, d, scale, w.data(), out + row * QD + h * d, isa_);
     }
   });
 }

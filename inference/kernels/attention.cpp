@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
+
+#include "inference/kernels/elementwise.h"
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
@@ -26,33 +29,41 @@ inline __m256 sum8x8(const __m256 a[8]) {
                        _mm256_permute2f128_ps(h0123, h4567, 0x31));
 }
 
+// 8 elements of a float32 or fp16 row as floats (fp16 exactly, F16C).
+inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load8(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
 // w[p0 + j] = scale * (q . k_{p0 + j}) for j < count <= 8 (the positions of a
 // short block take the same operations as those of a full one).
-inline __m256 scores8(const float* q, const float* k, int64_t p0, int count, int64_t d,
+template <class T>
+inline __m256 scores8(const float* q, const T* k, int64_t stride, int64_t p0, int count, int64_t d,
                       float scale) {
   __m256 acc[8];
   for (int j = 0; j < 8; ++j) acc[j] = _mm256_setzero_ps();
   for (int64_t i = 0; i < d; i += 8) {
     const __m256 qv = _mm256_loadu_ps(q + i);
     for (int j = 0; j < count; ++j)
-      acc[j] = _mm256_fmadd_ps(_mm256_loadu_ps(k + (p0 + j) * d + i), qv, acc[j]);
+      acc[j] = _mm256_fmadd_ps(load8(k + (p0 + j) * stride + i), qv, acc[j]);
   }
   return _mm256_mul_ps(sum8x8(acc), _mm256_set1_ps(scale));
 }
 
-void attend_avx2(const float* q, const float* k, const float* v, int64_t ctx, int64_t d,
+template <class T>
+void attend_avx2(const float* q, const T* k, const T* v, int64_t stride, int64_t ctx, int64_t d,
                  float scale, float* w, float* out) {
   // Scores and their maximum.
   __m256 mx = _mm256_set1_ps(-INFINITY);
   int64_t p = 0;
   for (; p + 8 <= ctx; p += 8) {
-    const __m256 s = scores8(q, k, p, 8, d, scale);
+    const __m256 s = scores8(q, k, stride, p, 8, d, scale);
     _mm256_storeu_ps(w + p, s);
     mx = _mm256_max_ps(mx, s);
   }
   if (p < ctx) {
     alignas(32) float t[8];
-    _mm256_store_ps(t, scores8(q, k, p, static_cast<int>(ctx - p), d, scale));
+    _mm256_store_ps(t, scores8(q, k, stride, p, static_cast<int>(ctx - p), d, scale));
     std::copy(t, t + (ctx - p), w + p);
   }
   alignas(32) float m8[8];
@@ -90,15 +101,15 @@ void attend_avx2(const float* q, const float* k, const float* v, int64_t ctx, in
     for (int j = 0; j < 8; ++j) acc[j] = _mm256_setzero_ps();
     for (p = 0; p < ctx; ++p) {
       const __m256 wp = _mm256_set1_ps(w[p]);
-      const float* vp = v + p * d + i0;
-      for (int j = 0; j < 8; ++j) acc[j] = _mm256_fmadd_ps(wp, _mm256_loadu_ps(vp + 8 * j), acc[j]);
+      const T* vp = v + p * stride + i0;
+      for (int j = 0; j < 8; ++j) acc[j] = _mm256_fmadd_ps(wp, load8(vp + 8 * j), acc[j]);
     }
     for (int j = 0; j < 8; ++j) _mm256_storeu_ps(out + i0 + 8 * j, acc[j]);
   }
   for (; i0 < d; i0 += 8) {
     __m256 acc = _mm256_setzero_ps();
     for (p = 0; p < ctx; ++p)
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(w[p]), _mm256_loadu_ps(v + p * d + i0), acc);
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(w[p]), load8(v + p * stride + i0), acc);
     _mm256_storeu_ps(out + i0, acc);
   }
 }
@@ -110,12 +121,21 @@ void attend_avx2(const float* q, const float* k, const float* v, int64_t ctx, in
 
 namespace qwenqat::engine {
 
-void attend(const float* q, const float* k, const float* v, int64_t ctx, int64_t d, float scale,
-            float* w, float* out, KernelIsa isa) {
-  if (isa == KernelIsa::kAvx2 && d % 8 == 0) return attend_avx2(q, k, v, ctx, d, scale, w, out);
+void attend(const float* q, const KvRows& kv, int64_t ctx, int64_t d, float scale, float* w,
+            float* out, KernelIsa isa) {
+  if (isa == KernelIsa::kAvx2 && d % 8 == 0) {
+    if (kv.k16) return attend_avx2(q, kv.k16, kv.v16, kv.stride, ctx, d, scale, w, out);
+    return attend_avx2(q, kv.k, kv.v, kv.stride, ctx, d, scale, w, out);
+  }
+  std::vector<float> row(static_cast<size_t>(d));  // a position's fp16 row as floats
+  const auto at = [&](const float* f32, const uint16_t* f16, int64_t p) -> const float* {
+    if (f32) return f32 + p * kv.stride;
+    fp16_to_f32_row(f16 + p * kv.stride, row.data(), d);
+    return row.data();
+  };
   float mx = -INFINITY;
   for (int64_t p = 0; p < ctx; ++p) {
-    w[p] = dot(q, k + p * d, d, isa) * scale;
+    w[p] = dot(q, at(kv.k, kv.k16, p), d, isa) * scale;
     mx = std::max(mx, w[p]);
   }
   float sum = 0.0f;
@@ -126,7 +146,7 @@ void attend(const float* q, const float* k, const float* v, int64_t ctx, int64_t
   std::fill(out, out + d, 0.0f);
   for (int64_t p = 0; p < ctx; ++p) {
     w[p] /= sum;
-    const float* vp = v + p * d;
+    const float* vp = at(kv.v, kv.v16, p);
     for (int64_t i = 0; i < d; ++i) out[i] += w[p] * vp[i];
   }
 }

@@ -9,18 +9,29 @@
 
 namespace qwenqat::engine {
 
+// One head's cached keys and values (KvCache::head): position p's row of
+// head_dim elements at k + p * stride and v + p * stride, float32 (k, v) or
+// fp16 (k16, v16; the other pair null).
+struct KvRows {
+  const float* k = nullptr;
+  const float* v = nullptr;
+  const uint16_t* k16 = nullptr;
+  const uint16_t* v16 = nullptr;
+  int64_t stride = 0;  // elements from one position's row to the next
+};
+
 // out[0, d) = sum_p softmax_p(scale * (q . k_p)) v_p over positions p < ctx:
-// q [d], k and v [ctx, d] row-major floats, w scratch [ctx] floats (holds the
-// probabilities after the call), ctx >= 1. out must not alias the inputs.
-// kScalar: the reference (dot products by `dot`, std::exp, one position
-// after another). kAvx2 (d a multiple of 8; other d take the reference with
-// the AVX2 dot):
+// q [d], kv rows of d elements, w scratch [ctx] floats (holds the
+// probabilities after the call), ctx >= 1; out must not alias the inputs.
+// kScalar: the reference (fp16 rows converted exactly, dot products by `dot`,
+// std::exp, one position after another). kAvx2 (d a multiple of 8; other d
+// take the reference with the AVX2 dot): fp16 rows converted in registers,
 // scores of 8 positions at a time, a vectorized exp (avx2_math.h) and FMAs;
 // every position's score, exp and weight take the same operations whatever
 // ctx or its place in a block, so a row's result depends only on its inputs.
 // Thread-safe on distinct w and out.
-void attend(const float* q, const float* k, const float* v, int64_t ctx, int64_t d, float scale,
-            float* w, float* out, KernelIsa isa);
+void attend(const float* q, const KvRows& kv, int64_t ctx, int64_t d, float scale, float* w,
+            float* out, KernelIsa isa);
 
 // Relative difference allowed between the two forms' outputs, relative to the
 // largest |v| (tests): summation order and the exp polynomial differ.

@@ -1,17 +1,20 @@
-// The attention kernel (kernels/attention.h): the AVX2 form against a
-// double-precision softmax-weighted sum and against the scalar form within
-// kAttendTolerance, on contexts that are and are not multiples of its 8-position
-// blocks; a position's probability independent of the block it falls in; the
-// scalar form the textbook formula.
+// The attention kernel (kernels/attention.h): both forms against a
+// double-precision softmax-weighted sum, the AVX2 form against the scalar one
+// within kAttendTolerance, on contexts that are and are not multiples of its
+// 8-position blocks; a position's probability independent of the block it
+// falls in; fp16 rows (strided, as in the KV cache) equal to their values as
+// float32 rows.
 #include "inference/kernels/attention.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
+#include "data/util/half.h"
 #include "tests/inference/engine_test_util.h"
 
 namespace qwenqat::engine {
@@ -42,9 +45,39 @@ std::vector<float> run(const std::vector<float>& q, const std::vector<float>& k,
                        const std::vector<float>& v, int64_t ctx, int64_t d, float scale,
                        KernelIsa isa, std::vector<float>* w = nullptr) {
   std::vector<float> wb(ctx), out(d, -1.0f);
-  attend(q.data(), k.data(), v.data(), ctx, d, scale, wb.data(), out.data(), isa);
+  KvRows kv;
+  kv.k = k.data();
+  kv.v = v.data();
+  kv.stride = d;
+  attend(q.data(), kv, ctx, d, scale, wb.data(), out.data(), isa);
   if (w) *w = wb;
   return out;
+}
+
+// The same with the rows as fp16, `pad` unused elements after each row (the
+// layout of KvCache: position rows kv_dim apart).
+std::vector<float> run_f16(const std::vector<float>& q, const std::vector<float>& k,
+                           const std::vector<float>& v, int64_t ctx, int64_t d, int64_t pad,
+                           float scale, KernelIsa isa) {
+  std::vector<uint16_t> k16(ctx * (d + pad), 0x7e00), v16(ctx * (d + pad), 0x7e00);  // NaN pad
+  for (int64_t p = 0; p < ctx; ++p)
+    for (int64_t i = 0; i < d; ++i) {
+      k16[p * (d + pad) + i] = f32_to_fp16(k[p * d + i]);
+      v16[p * (d + pad) + i] = f32_to_fp16(v[p * d + i]);
+    }
+  std::vector<float> wb(ctx), out(d, -1.0f);
+  KvRows kv;
+  kv.k16 = k16.data();
+  kv.v16 = v16.data();
+  kv.stride = d + pad;
+  attend(q.data(), kv, ctx, d, scale, wb.data(), out.data(), isa);
+  return out;
+}
+
+// x rounded to fp16 and back.
+std::vector<float> rounded(std::vector<float> x) {
+  for (float& f : x) f = fp16_to_f32(f32_to_fp16(f));
+  return x;
 }
 
 TEST(Attention, BothFormsMatchDoubleReference) {
@@ -100,6 +133,24 @@ TEST(Attention, Avx2ScoreOfAPositionDoesNotDependOnItsBlock) {
   for (int64_t p = 0; p < 12; ++p) EXPECT_EQ(w12[p], w20[p]) << p;
   for (int64_t p = 12; p < 20; ++p) EXPECT_LT(w20[p], 1e-30f) << p;  // exp clamped, ~1e-38
   for (int64_t i = 0; i < d; ++i) EXPECT_EQ(o12[i], o20[i]) << i;
+}
+
+// fp16 rows in place (with padding between positions) give exactly the
+// results of the same values as float32 rows, in both forms.
+TEST(Attention, Fp16RowsEqualTheirFloatValues) {
+  std::mt19937 rng(7);
+  for (const Case c : std::vector<Case>{{1, 128}, {13, 128}, {40, 64}, {9, 12}}) {
+    const auto q = testing::random_vector(c.d, 1.0f, rng);
+    const auto k = rounded(testing::random_vector(c.ctx * c.d, 1.0f, rng));
+    const auto v = rounded(testing::random_vector(c.ctx * c.d, 1.0f, rng));
+    for (KernelIsa isa : {KernelIsa::kScalar, KernelIsa::kAvx2}) {
+      if (isa == KernelIsa::kAvx2 && !cpu_has_avx2()) continue;
+      const auto f32 = run(q, k, v, c.ctx, c.d, 0.125f, isa);
+      const auto f16 = run_f16(q, k, v, c.ctx, c.d, 128, 0.125f, isa);
+      EXPECT_EQ(0, std::memcmp(f32.data(), f16.data(), f32.size() * 4))
+          << c.ctx << "x" << c.d << " " << isa_name(isa);
+    }
+  }
 }
 
 }  // namespace
