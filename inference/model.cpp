@@ -145,7 +145,7 @@ void Model::attention(const std::vector<SequenceStep>& steps, const std::vector<
     const int64_t n = static_cast<int64_t>(st.tokens.size());
     const int64_t ctx = past + n;
     thread_local std::vector<float> k, v, w;
-    w.resize(ctx);
+    w.resize(group * ctx);
     KvRows kv = cache.head(st.slot, layer, g, d);
     if (kv.k16 && n > 1) {
       // A prompt's rows: fp16 keys and values converted once for its n query
@@ -160,8 +160,8 @@ void Model::attention(const std::vector<SequenceStep>& steps, const std::vector<
     }
     for (int64_t j = 0; j < n; ++j) {
       const int64_t row = first_row[s] + j, visible = past + j + 1;
-      for (int64_t h = g * group; h < (g + 1) * group; ++h)
-        attend(q + row * QD + h * d, kv, visible, d, scale, w.data(), out + row * QD + h * d, isa_);
+      const int64_t at = row * QD + g * group * d;  // the group's heads [group, d]
+      attend(q + at, group, kv, visible, d, scale, w.data(), out + at, isa_);
     }
   });
 }

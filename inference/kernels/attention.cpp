@@ -50,67 +50,97 @@ inline __m256 scores8(const float* q, const T* k, int64_t stride, int64_t p0, in
   return _mm256_mul_ps(sum8x8(acc), _mm256_set1_ps(scale));
 }
 
+// Positions per block of the score and value passes: a block's key (value)
+// rows, 128-256 KB at head_dim 128, stay in L2 while every head of the group
+// reads them, instead of coming from L3 or DRAM once per head. A multiple of
+// 8, so the 8-position blocks fall where they would without it.
+constexpr int64_t kPosBlock = 512;
+
+// softmax(scale * K q_h) . V for the `heads` query rows q_h sharing one kv
+// head; w [heads, ctx] and out [heads, d] (contract: attend).
 template <class T>
-void attend_avx2(const float* q, const T* k, const T* v, int64_t stride, int64_t ctx, int64_t d,
-                 float scale, float* w, float* out) {
-  // Scores and their maximum.
-  __m256 mx = _mm256_set1_ps(-INFINITY);
-  int64_t p = 0;
-  for (; p + 8 <= ctx; p += 8) {
-    const __m256 s = scores8(q, k, stride, p, 8, d, scale);
-    _mm256_storeu_ps(w + p, s);
-    mx = _mm256_max_ps(mx, s);
-  }
-  if (p < ctx) {
-    alignas(32) float t[8];
-    _mm256_store_ps(t, scores8(q, k, stride, p, static_cast<int>(ctx - p), d, scale));
-    std::copy(t, t + (ctx - p), w + p);
-  }
-  alignas(32) float m8[8];
-  _mm256_store_ps(m8, mx);
-  float m = *std::max_element(m8, m8 + 8);
-  for (int64_t i = p; i < ctx; ++i) m = std::max(m, w[i]);
-  // exp(w - max), 8 at a time (the tail through a padded vector), and the sum.
-  const __m256 mv = _mm256_set1_ps(m);
-  __m256 sum = _mm256_setzero_ps();
-  for (p = 0; p + 8 <= ctx; p += 8) {
-    const __m256 e = avx2::math::exp8(_mm256_sub_ps(_mm256_loadu_ps(w + p), mv));
-    _mm256_storeu_ps(w + p, e);
-    sum = _mm256_add_ps(sum, e);
-  }
-  if (p < ctx) {  // the tail through a padded vector; padding lanes kept out of the sum
-    alignas(32) float t[8];
-    std::fill(t, t + 8, m);
-    std::copy(w + p, w + ctx, t);
-    _mm256_store_ps(t, avx2::math::exp8(_mm256_sub_ps(_mm256_load_ps(t), mv)));
-    std::copy(t, t + (ctx - p), w + p);
-    std::fill(t + (ctx - p), t + 8, 0.0f);
-    sum = _mm256_add_ps(sum, _mm256_load_ps(t));
-  }
-  alignas(32) float s8[8];
-  _mm256_store_ps(s8, sum);
-  const float total = ((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7]));
-  const __m256 inv = _mm256_set1_ps(1.0f / total);
-  for (p = 0; p + 8 <= ctx; p += 8)
-    _mm256_storeu_ps(w + p, _mm256_mul_ps(_mm256_loadu_ps(w + p), inv));
-  for (; p < ctx; ++p) w[p] *= 1.0f / total;
-  // out = sum_p w_p v_p, 64 columns (8 accumulators) at a time.
-  int64_t i0 = 0;
-  for (; i0 + 64 <= d; i0 += 64) {
-    __m256 acc[8];
-    for (int j = 0; j < 8; ++j) acc[j] = _mm256_setzero_ps();
-    for (p = 0; p < ctx; ++p) {
-      const __m256 wp = _mm256_set1_ps(w[p]);
-      const T* vp = v + p * stride + i0;
-      for (int j = 0; j < 8; ++j) acc[j] = _mm256_fmadd_ps(wp, load8(vp + 8 * j), acc[j]);
+void attend_avx2(const float* q, int64_t heads, const T* k, const T* v, int64_t stride, int64_t ctx,
+                 int64_t d, float scale, float* w, float* out) {
+  // Scores, block by block.
+  for (int64_t pb = 0; pb < ctx; pb += kPosBlock) {
+    const int64_t pe = ctx < pb + kPosBlock ? ctx : pb + kPosBlock;
+    for (int64_t h = 0; h < heads; ++h) {
+      const float* qh = q + h * d;
+      float* wh = w + h * ctx;
+      int64_t p = pb;
+      for (; p + 8 <= pe; p += 8) _mm256_storeu_ps(wh + p, scores8(qh, k, stride, p, 8, d, scale));
+      if (p < pe) {
+        alignas(32) float t[8];
+        _mm256_store_ps(t, scores8(qh, k, stride, p, static_cast<int>(pe - p), d, scale));
+        for (int64_t j = 0; j < pe - p; ++j) wh[p + j] = t[j];
+      }
     }
-    for (int j = 0; j < 8; ++j) _mm256_storeu_ps(out + i0 + 8 * j, acc[j]);
   }
-  for (; i0 < d; i0 += 8) {
-    __m256 acc = _mm256_setzero_ps();
-    for (p = 0; p < ctx; ++p)
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(w[p]), load8(v + p * stride + i0), acc);
-    _mm256_storeu_ps(out + i0, acc);
+  // Per head: the maximum score, exp(w - max) 8 at a time (the tail through a
+  // padded vector), the sum, the probabilities.
+  for (int64_t h = 0; h < heads; ++h) {
+    float* wh = w + h * ctx;
+    __m256 m = _mm256_set1_ps(-INFINITY);
+    int64_t p = 0;
+    for (; p + 8 <= ctx; p += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(wh + p));
+    alignas(32) float m8[8];
+    _mm256_store_ps(m8, m);
+    float mx = m8[0];
+    for (int j = 1; j < 8; ++j) mx = m8[j] > mx ? m8[j] : mx;
+    for (; p < ctx; ++p) mx = wh[p] > mx ? wh[p] : mx;
+    const __m256 mv = _mm256_set1_ps(mx);
+    __m256 sum = _mm256_setzero_ps();
+    p = 0;
+    for (; p + 8 <= ctx; p += 8) {
+      const __m256 e = avx2::math::exp8(_mm256_sub_ps(_mm256_loadu_ps(wh + p), mv));
+      _mm256_storeu_ps(wh + p, e);
+      sum = _mm256_add_ps(sum, e);
+    }
+    if (p < ctx) {  // padding lanes kept out of the sum
+      const int64_t rest = ctx - p;
+      alignas(32) float t[8];
+      for (int64_t j = 0; j < 8; ++j) t[j] = j < rest ? wh[p + j] : mx;
+      _mm256_store_ps(t, avx2::math::exp8(_mm256_sub_ps(_mm256_load_ps(t), mv)));
+      for (int64_t j = 0; j < 8; ++j) {
+        if (j < rest) wh[p + j] = t[j];
+        t[j] = j < rest ? t[j] : 0.0f;
+      }
+      sum = _mm256_add_ps(sum, _mm256_load_ps(t));
+    }
+    alignas(32) float s8[8];
+    _mm256_store_ps(s8, sum);
+    const float total = ((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7]));
+    const __m256 inv = _mm256_set1_ps(1.0f / total);
+    for (p = 0; p + 8 <= ctx; p += 8)
+      _mm256_storeu_ps(wh + p, _mm256_mul_ps(_mm256_loadu_ps(wh + p), inv));
+    for (; p < ctx; ++p) wh[p] *= 1.0f / total;
+  }
+  // out_h = sum_p w_hp v_p, block by block: each column's FMAs in position
+  // order, 64 columns (8 accumulators) at a time, then 8.
+  for (int64_t i = 0; i < heads * d; ++i) out[i] = 0.0f;
+  for (int64_t pb = 0; pb < ctx; pb += kPosBlock) {
+    const int64_t pe = ctx < pb + kPosBlock ? ctx : pb + kPosBlock;
+    for (int64_t h = 0; h < heads; ++h) {
+      const float* wh = w + h * ctx;
+      float* oh = out + h * d;
+      int64_t i0 = 0;
+      for (; i0 + 64 <= d; i0 += 64) {
+        __m256 acc[8];
+        for (int j = 0; j < 8; ++j) acc[j] = _mm256_loadu_ps(oh + i0 + 8 * j);
+        for (int64_t p = pb; p < pe; ++p) {
+          const __m256 wp = _mm256_set1_ps(wh[p]);
+          const T* vp = v + p * stride + i0;
+          for (int j = 0; j < 8; ++j) acc[j] = _mm256_fmadd_ps(wp, load8(vp + 8 * j), acc[j]);
+        }
+        for (int j = 0; j < 8; ++j) _mm256_storeu_ps(oh + i0 + 8 * j, acc[j]);
+      }
+      for (; i0 < d; i0 += 8) {
+        __m256 acc = _mm256_loadu_ps(oh + i0);
+        for (int64_t p = pb; p < pe; ++p)
+          acc = _mm256_fmadd_ps(_mm256_set1_ps(wh[p]), load8(v + p * stride + i0), acc);
+        _mm256_storeu_ps(oh + i0, acc);
+      }
+    }
   }
 }
 
@@ -121,12 +151,11 @@ void attend_avx2(const float* q, const T* k, const T* v, int64_t stride, int64_t
 
 namespace qwenqat::engine {
 
-void attend(const float* q, const KvRows& kv, int64_t ctx, int64_t d, float scale, float* w,
-            float* out, KernelIsa isa) {
-  if (isa == KernelIsa::kAvx2 && d % 8 == 0) {
-    if (kv.k16) return attend_avx2(q, kv.k16, kv.v16, kv.stride, ctx, d, scale, w, out);
-    return attend_avx2(q, kv.k, kv.v, kv.stride, ctx, d, scale, w, out);
-  }
+namespace {
+
+// One head by the textbook formula (kScalar; kAvx2 with d % 8 != 0).
+void attend_reference(const float* q, const KvRows& kv, int64_t ctx, int64_t d, float scale,
+                      float* w, float* out, KernelIsa isa) {
   std::vector<float> row(static_cast<size_t>(d));  // a position's fp16 row as floats
   const auto at = [&](const float* f32, const uint16_t* f16, int64_t p) -> const float* {
     if (f32) return f32 + p * kv.stride;
@@ -149,6 +178,18 @@ void attend(const float* q, const KvRows& kv, int64_t ctx, int64_t d, float scal
     const float* vp = at(kv.v, kv.v16, p);
     for (int64_t i = 0; i < d; ++i) out[i] += w[p] * vp[i];
   }
+}
+
+}  // namespace
+
+void attend(const float* q, int64_t heads, const KvRows& kv, int64_t ctx, int64_t d, float scale,
+            float* w, float* out, KernelIsa isa) {
+  if (isa == KernelIsa::kAvx2 && d % 8 == 0) {
+    if (kv.k16) return attend_avx2(q, heads, kv.k16, kv.v16, kv.stride, ctx, d, scale, w, out);
+    return attend_avx2(q, heads, kv.k, kv.v, kv.stride, ctx, d, scale, w, out);
+  }
+  for (int64_t h = 0; h < heads; ++h)
+    attend_reference(q + h * d, kv, ctx, d, scale, w + h * ctx, out + h * d, isa);
 }
 
 }  // namespace qwenqat::engine

@@ -20,18 +20,21 @@ struct KvRows {
   int64_t stride = 0;  // elements from one position's row to the next
 };
 
-// out[0, d) = sum_p softmax_p(scale * (q . k_p)) v_p over positions p < ctx:
-// q [d], kv rows of d elements, w scratch [ctx] floats (holds the
-// probabilities after the call), ctx >= 1; out must not alias the inputs.
-// kScalar: the reference (fp16 rows converted exactly, dot products by `dot`,
-// std::exp, one position after another). kAvx2 (d a multiple of 8; other d
-// take the reference with the AVX2 dot): fp16 rows converted in registers,
-// scores of 8 positions at a time, a vectorized exp (avx2_math.h) and FMAs;
-// every position's score, exp and weight take the same operations whatever
-// ctx or its place in a block, so a row's result depends only on its inputs.
+// For each of the `heads` query rows q_h sharing one kv head (a GQA group):
+// out_h[0, d) = sum_p softmax_p(scale * (q_h . k_p)) v_p over positions
+// p < ctx. q and out [heads, d], kv rows of d elements, w scratch [heads, ctx]
+// floats (the probabilities after the call), ctx >= 1; out must not alias
+// the inputs. kScalar: the reference, head by head (fp16 rows converted
+// exactly, dot products by `dot`, std::exp, one position after another).
+// kAvx2 (d a multiple of 8; other d take the reference with the AVX2 dot):
+// fp16 rows converted in registers, scores of 8 positions at a time, a
+// vectorized exp (avx2_math.h) and FMAs, positions in blocks whose rows every
+// head reads while they are in L2; each position's score, exp and weight and
+// each column's sum take the same operations whatever ctx, the number of
+// heads or the blocking, so a head's result depends only on its own inputs.
 // Thread-safe on distinct w and out.
-void attend(const float* q, const KvRows& kv, int64_t ctx, int64_t d, float scale, float* w,
-            float* out, KernelIsa isa);
+void attend(const float* q, int64_t heads, const KvRows& kv, int64_t ctx, int64_t d, float scale,
+            float* w, float* out, KernelIsa isa);
 
 // Relative difference allowed between the two forms' outputs, relative to the
 // largest |v| (tests): summation order and the exp polynomial differ.

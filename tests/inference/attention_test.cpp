@@ -49,7 +49,7 @@ std::vector<float> run(const std::vector<float>& q, const std::vector<float>& k,
   kv.k = k.data();
   kv.v = v.data();
   kv.stride = d;
-  attend(q.data(), kv, ctx, d, scale, wb.data(), out.data(), isa);
+  attend(q.data(), 1, kv, ctx, d, scale, wb.data(), out.data(), isa);
   if (w) *w = wb;
   return out;
 }
@@ -70,7 +70,7 @@ std::vector<float> run_f16(const std::vector<float>& q, const std::vector<float>
   kv.k16 = k16.data();
   kv.v16 = v16.data();
   kv.stride = d + pad;
-  attend(q.data(), kv, ctx, d, scale, wb.data(), out.data(), isa);
+  attend(q.data(), 1, kv, ctx, d, scale, wb.data(), out.data(), isa);
   return out;
 }
 
@@ -149,6 +149,37 @@ TEST(Attention, Fp16RowsEqualTheirFloatValues) {
       const auto f16 = run_f16(q, k, v, c.ctx, c.d, 128, 0.125f, isa);
       EXPECT_EQ(0, std::memcmp(f32.data(), f16.data(), f32.size() * 4))
           << c.ctx << "x" << c.d << " " << isa_name(isa);
+    }
+  }
+}
+
+// A GQA group's heads together (positions in blocks across the 512-position
+// block boundary, fp16 rows) give each head's result alone, bit for bit, in
+// both forms.
+TEST(Attention, GroupOfHeadsEqualsEachHeadAlone) {
+  std::mt19937 rng(8);
+  const int64_t heads = 3, ctx = 1100, d = 128, stride = 2 * d;
+  const auto q = testing::random_vector(heads * d, 1.0f, rng);
+  const auto kf = testing::random_vector(ctx * stride, 1.0f, rng);
+  const auto vf = testing::random_vector(ctx * stride, 1.0f, rng);
+  std::vector<uint16_t> k16(kf.size()), v16(vf.size());
+  for (size_t i = 0; i < kf.size(); ++i) {
+    k16[i] = f32_to_fp16(kf[i]);
+    v16[i] = f32_to_fp16(vf[i]);
+  }
+  KvRows kv;
+  kv.k16 = k16.data() + d;  // the second kv head of rows holding two
+  kv.v16 = v16.data() + d;
+  kv.stride = stride;
+  for (KernelIsa isa : {KernelIsa::kScalar, KernelIsa::kAvx2}) {
+    if (isa == KernelIsa::kAvx2 && !cpu_has_avx2()) continue;
+    std::vector<float> w(heads * ctx), out(heads * d);
+    attend(q.data(), heads, kv, ctx, d, 0.09f, w.data(), out.data(), isa);
+    for (int64_t h = 0; h < heads; ++h) {
+      std::vector<float> w1(ctx), out1(d);
+      attend(q.data() + h * d, 1, kv, ctx, d, 0.09f, w1.data(), out1.data(), isa);
+      EXPECT_EQ(0, std::memcmp(out1.data(), out.data() + h * d, d * 4)) << h << isa_name(isa);
+      EXPECT_EQ(0, std::memcmp(w1.data(), w.data() + h * ctx, ctx * 4)) << h << isa_name(isa);
     }
   }
 }
