@@ -18,7 +18,10 @@
 #   zen4 (AMD, AVX-512 VNNI + BF16) <-> all kernels (no AMX there)
 # Tests: prefill of 128 tokens, decode of 64 tokens after a 128-token prompt
 # (llama-bench -p 128 / -n 64 -d 128), and batch 16 (16 prompt + 16 decoded
-# tokens each: llama-batched-bench -npl 16 against qwenqat bench --batch 16).
+# tokens each: llama-batched-bench -npl 16 against qwenqat bench --batch 16),
+# and with LONG=1 (the default; LONG=0 skips it, ~6 min) a long context:
+# prefill of 2000 tokens (llama-bench -p 2000) and decode of 32 tokens after
+# them (-n 32 -d 2000), where attention is a third of a step.
 # Both use 2 threads (override with THREADS), an f16 KV cache and int8
 # activations (llama.cpp's Q8_0 activations; qwenqat --act-quant q8).
 #
@@ -34,6 +37,7 @@ Q=$ROOT_DIR/build/cli/qwenqat
 CONFIG=$ROOT_DIR/../shared/models/deepseek-r1-distill-qwen-1.5b
 CACHE=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/qwenqat/llamacpp-compare}
 THREADS=${THREADS:-2}
+LONG=${LONG:-1}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 [[ -x "$Q" ]] || { echo "llamacpp_compare: build first (scripts/test.sh)" >&2; exit 1; }
 [[ -f "$CONFIG/config.json" ]] || { echo "llamacpp_compare: $CONFIG/config.json not found" >&2; exit 1; }
@@ -117,7 +121,16 @@ for level in "${LEVELS[@]}"; do
     qd=$(echo "$one" | field decode_tokens_per_s)
     qb=$(bench "$envs" $quant.h5 --prompt-tokens 16 --gen-tokens 16 --batch 16 |
       field decode_tokens_per_s)
-    for row in "prefill 128|$lp|$qp" "decode b1|$ld|$qd" "decode b16|$lb|$qb"; do
+    rows=("prefill 128|$lp|$qp" "decode b1|$ld|$qd" "decode b16|$lb|$qb")
+    if [[ $LONG == 1 ]]; then
+      llp=$(llama llama-bench -m $quant.gguf -t "$THREADS" -p 2000 -n 0 -r 1 -o jsonl 2>/dev/null | avg_ts)
+      lld=$(llama llama-bench -m $quant.gguf -t "$THREADS" -p 0 -n 32 -d 2000 -r 2 -o jsonl 2>/dev/null |
+        avg_ts)
+      long=$(bench "$envs" $quant.h5 --prompt-tokens 2000 --gen-tokens 32)
+      rows+=("prefill 2000|$llp|$(echo "$long" | field prefill_tokens_per_s)")
+      rows+=("decode b1 @2000|$lld|$(echo "$long" | field decode_tokens_per_s)")
+    fi
+    for row in "${rows[@]}"; do
       IFS='|' read -r test l q <<<"$row"
       r=$(awk -v l="$l" -v q="$q" 'BEGIN { if (l > 0) printf "%.2f", q / l; else print "n/a" }')
       echo "$backend,$quant,$test,$l,$q,$r" | tee -a results.csv
