@@ -212,8 +212,12 @@ void Linear::forward(const float* x, int64_t n, float* y, ThreadPool& pool, Kern
 void Linear::forward_shared(const std::vector<std::pair<const Linear*, float*>>& outs,
                             const float* x, int64_t n, ThreadPool& pool, KernelIsa isa,
                             ActQuant act) {
-  // One prepared input per run of layers that take it the same way.
-  std::vector<Input> inputs(outs.size());
+  // One prepared input per run of layers that take it the same way. Kept per
+  // calling thread (forward_shared does not nest) so that a long prompt's
+  // quantized activations, tens of MB, reuse their buffers instead of being
+  // allocated, page-faulted and zeroed afresh for every layer.
+  thread_local std::vector<Input> inputs;
+  if (inputs.size() < outs.size()) inputs.resize(outs.size());
   std::vector<const Input*> input_of(outs.size());
   std::vector<int64_t> first_chunk(outs.size() + 1, 0);  // prefix sums of chunk counts
   for (size_t i = 0; i < outs.size(); ++i) {
