@@ -146,7 +146,9 @@ class Linear {
   // forward() of several layers on the same x [n, cols] (q/k/v, gate/up) in
   // one parallel_for: outs = (layer, y) pairs, each y [n, layer.rows()]. x is
   // quantized once for consecutive layers that take it the same way. The
-  // same results as one forward() per layer.
+  // same results as one forward() per layer. Thread-safe across calling
+  // threads; the quantized inputs live in per-thread buffers that are kept
+  // (and reused) between calls, sized by the largest [n, cols] seen.
   static void forward_shared(const std::vector<std::pair<const Linear*, float*>>& outs,
                              const float* x, int64_t n, ThreadPool& pool, KernelIsa isa,
                              ActQuant act = ActQuant::kAuto);
