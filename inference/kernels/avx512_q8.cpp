@@ -364,15 +364,8 @@ void il_rows_n1(const Q8Args& a, int64_t r0, int64_t r1) {
       __m512i wv[8];
       unpack_chunk16<kBits>(row, c * kChunk, a.pf, wv);
       const __m512 s = _mm512_permutexvar_ps(sigma, block_scales(a, r, c * kChunk, kChunk));
-      const int8_t* qi = a.qi + c * 512;  // [8][64] bytes of the chunk
-      __m512i ch[4];                      // il_chunk's four chains (B = 1)
-      ch[0] = _mm512_dpbusd_epi32(_mm512_load_si512(start + c), wv[0], _mm512_loadu_si512(qi));
-      for (int t = 1; t < 4; ++t)
-        ch[t] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[t], _mm512_loadu_si512(qi + 64 * t));
-      for (int t = 4; t < 8; ++t)
-        ch[t - 4] = _mm512_dpbusd_epi32(ch[t - 4], wv[t], _mm512_loadu_si512(qi + 64 * t));
-      const __m512i isum =
-          _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(ch[0], ch[1]), ch[2]), ch[3]);
+      // il_chunk's four chains (B = 1) over the chunk's [8][64] activation bytes
+      const __m512i isum = chained_isum<4>(_mm512_load_si512(start + c), wv, a.qi + c * 512);
       acc = chunk_fma(isum, s, _mm512_loadu_ps(a.di + c * kChunk), acc);
     }
     __m512 p[2][1][1] = {{{_mm512_setzero_ps()}}, {{_mm512_setzero_ps()}}};

@@ -183,6 +183,23 @@ inline void unpack_chunk16(const uint8_t* row, int64_t k0, int pf, __m512i w[8])
   }
 }
 
+// start + the 8 dpbusd products of a chunk's code vectors w and its 512
+// interleaved activation bytes qi, in kChains chains (exact int32 sums; the
+// chaining only changes the latency).
+template <int kChains>
+inline __m512i chained_isum(__m512i start, const __m512i w[8], const int8_t* qi) {
+  __m512i c[kChains];
+  for (int t = 0; t < kChains; ++t) {
+    const __m512i from = t == 0 ? start : _mm512_setzero_si512();
+    c[t] = _mm512_dpbusd_epi32(from, w[t], _mm512_loadu_si512(qi + 64 * t));
+  }
+  for (int t = kChains; t < 8; ++t)
+    c[t % kChains] = _mm512_dpbusd_epi32(c[t % kChains], w[t], _mm512_loadu_si512(qi + 64 * t));
+  __m512i isum = c[0];
+  for (int t = 1; t < kChains; ++t) isum = _mm512_add_epi32(isum, c[t]);
+  return isum;
+}
+
 // Weight row r against activation rows [b0, b0 + B) over the interleaved
 // chunk at block k0: acc[b] += float(isum) * s * d, lane m = block
 // k0 + sigma(m), isum the exact int32 block sums (four dpbusd chains, added).
@@ -198,15 +215,7 @@ inline void il_chunk(const Q8Args& a, int64_t r, int64_t b0, int64_t k0, __m512*
     // The exact int32 sums do not depend on how the 8 products are chained:
     // one chain per sequence when several sequences interleave, four alone.
     constexpr int kChains = B >= 4 ? 1 : B >= 2 ? 2 : 4;
-    __m512i c[kChains];
-    for (int t = 0; t < kChains; ++t) {
-      const __m512i start = t == 0 ? chunk_start(a, b0 + b, k0) : _mm512_setzero_si512();
-      c[t] = _mm512_dpbusd_epi32(start, w[t], _mm512_loadu_si512(qi + 64 * t));
-    }
-    for (int t = kChains; t < 8; ++t)
-      c[t % kChains] = _mm512_dpbusd_epi32(c[t % kChains], w[t], _mm512_loadu_si512(qi + 64 * t));
-    __m512i isum = c[0];
-    for (int t = 1; t < kChains; ++t) isum = _mm512_add_epi32(isum, c[t]);
+    const __m512i isum = chained_isum<kChains>(chunk_start(a, b0 + b, k0), w, qi);
     acc[b] = chunk_fma(isum, s, chunk_d(a, b0 + b, k0), acc[b]);
   }
 }
