@@ -47,6 +47,7 @@ void resize_q8(int64_t n, int64_t cols, Q8Activations* out) {
   out->e.resize(static_cast<size_t>(n * out->blocks));
   out->qsum.resize(static_cast<size_t>(n * out->blocks));
   out->il_chunk = 0;
+  out->il_chunks = 0;
   out->qi.clear();
   out->di.clear();
   out->qsumi.clear();
@@ -138,8 +139,9 @@ int64_t q8_interleave_chunk() {
 void interleave_q8(Q8Activations* x, int64_t chunk) {
   QWENQAT_CHECK(chunk == 8 || chunk == 16, "interleave_q8: chunk ", chunk, " is not 8 or 16");
   const int64_t kChunk = chunk, kChunkBytes = kChunk * kQ8Block;
-  const int64_t chunks = x->blocks / kChunk;
+  const int64_t chunks = (x->blocks + kChunk - 1) / kChunk;
   x->il_chunk = chunk;
+  x->il_chunks = chunks;
   x->qi.resize(static_cast<size_t>(x->n * chunks * kChunkBytes));
   x->di.resize(static_cast<size_t>(x->n * chunks * kChunk));
   x->qsumi.resize(static_cast<size_t>(x->n * chunks * kChunk));
@@ -147,16 +149,19 @@ void interleave_q8(Q8Activations* x, int64_t chunk) {
     for (int64_t c = 0; c < chunks; ++c) {
       const int8_t* src = x->q.data() + b * x->cols + c * kChunkBytes;
       int8_t* dst = x->qi.data() + (b * chunks + c) * kChunkBytes;
-      for (int64_t t = 0; t < 8; ++t) {
-        for (int64_t m = 0; m < kChunk; ++m) {
-          const int64_t block = il_block(m, kChunk);
-          std::memcpy(dst + (t * kChunk + m) * 4, src + block * kQ8Block + 4 * t, 4);
-        }
-      }
       for (int64_t m = 0; m < kChunk; ++m) {
-        const int64_t from = b * x->blocks + c * kChunk + il_block(m, kChunk);
-        x->di[(b * chunks + c) * kChunk + m] = x->d[from];
-        x->qsumi[(b * chunks + c) * kChunk + m] = x->qsum[from];
+        const int64_t block = c * kChunk + il_block(m, kChunk), at = (b * chunks + c) * kChunk + m;
+        const bool pad = block >= x->blocks;  // past the row: a zero block
+        for (int64_t t = 0; t < 8; ++t) {
+          int8_t* to = dst + (t * kChunk + m) * 4;
+          if (pad) {
+            std::memset(to, 0, 4);
+          } else {
+            std::memcpy(to, src + (block - c * kChunk) * kQ8Block + 4 * t, 4);
+          }
+        }
+        x->di[at] = pad ? 0.0f : x->d[b * x->blocks + block];
+        x->qsumi[at] = pad ? 0 : x->qsum[b * x->blocks + block];
       }
     }
   }

@@ -56,15 +56,21 @@ struct Q8Activations {
   // 0 (qi, di empty), or the chunk length L of qi: 16 for the AVX-512
   // kernel, 8 for the AVX2 one.
   int64_t il_chunk = 0;
-  // Empty, or (interleave_q8) q of each row's full L-block chunks in the
-  // order of the kernels' 4 x 4 dword transpose: [n, blocks / L, 8, L, 4];
-  // element [b, c, t, m, j] = q[b, (Lc + sigma(m)) * 32 + 4t + j], sigma(m) =
-  // (L / 4) * (m % 4) + m / 4. Blocks past the last full chunk are only in q.
+  // With qi: chunks per row, ceil(blocks / L); a last chunk of fewer than L
+  // blocks is padded with blocks whose q, d and qsum are 0.
+  int64_t il_chunks = 0;
+  // Empty, or (interleave_q8) q of each row's L-block chunks in the order of
+  // the kernels' 4 x 4 dword transpose: [n, il_chunks, 8, L, 4]; element
+  // [b, c, t, m, j] = q[b, (Lc + sigma(m)) * 32 + 4t + j] (0 for blocks past
+  // the row), sigma(m) = (L / 4) * (m % 4) + m / 4. The AVX-512 kernel takes
+  // every chunk, the padded one included (zero products and zero d: its
+  // missing blocks add exactly nothing); the AVX2 one the full chunks, and
+  // the blocks past them from q.
   std::vector<int8_t> qi;
-  // With qi: d of the full chunks' blocks in the same order, [n, blocks / L,
-  // L]; element [b, c, m] = d[b, Lc + sigma(m)].
+  // With qi: d in the same order, [n, il_chunks, L]; element [b, c, m] =
+  // d[b, Lc + sigma(m)] (0 past the row).
   std::vector<float> di;
-  // With qi: qsum in the same order, [n, blocks / L, L].
+  // With qi: qsum in the same order, [n, il_chunks, L] (0 past the row).
   std::vector<int32_t> qsumi;
   // 0 (qt, dt empty), or (layout_amx) the number of 16-sequence
   // column tiles, ceil(n / 16), of the AMX tile layout below.

@@ -87,13 +87,17 @@ constexpr int kPrefetchBytes = 2048;
 
 struct Q8Args {
   const format::PackedView* w;
-  const int8_t* q;       // [n, cols]
-  const int8_t* qi;      // [n, chunks * 256] block-interleaved q (il_chunk 8), or nullptr
-  const float* di;       // [n, chunks * 8] d in the same order (with qi)
-  const int32_t* qsumi;  // [n, chunks * 8] qsum in the same order (with qi)
-  const float* d;        // [n, blocks]
-  const int32_t* qsum;   // [n, blocks] sum(q) per block
-  const float* eg;       // [n, groups] per-group sums of d * sum(q)
+  const int8_t* q;  // [n, cols]
+  // With qi: the kernel takes the full chunks (blocks / 8) of each row's
+  // il_chunks (Q8Activations::il_chunks: the row stride; a padded last
+  // chunk is not used), the blocks past them from q.
+  const int8_t* qi;      // [n, il_chunks * 256] block-interleaved q (il_chunk 8), or nullptr
+  const float* di;       // [n, il_chunks * 8] d in the same order (with qi)
+  const int32_t* qsumi;  // [n, il_chunks * 8] qsum in the same order (with qi)
+  int64_t il_chunks;
+  const float* d;       // [n, blocks]
+  const int32_t* qsum;  // [n, blocks] sum(q) per block
+  const float* eg;      // [n, groups] per-group sums of d * sum(q)
   float* y;
   int64_t y_stride;
 };
@@ -196,7 +200,7 @@ void w4_block(const Q8Args& a, int64_t r, int64_t b0) {
         unpack_q4_chunk8(row + c * kIlChunk * 16, wv);
         const __m256 s = chunk_scales<true>(w, r, c * kIlChunk, kIlChunk, groups, bpg);
         for (int b = 0; b < B; ++b) {
-          const int64_t at = (b0 + b) * chunks + c;  // chunk index in qi / di
+          const int64_t at = (b0 + b) * a.il_chunks + c;  // chunk index in qi / di
           const __m256 sd = _mm256_mul_ps(s, _mm256_loadu_ps(a.di + at * kIlChunk));
           __m256i isum = chunk_isum(wv, a.qi + at * kIlChunk * 32);
           if (zero8) {
@@ -327,6 +331,7 @@ void q8_matmul_rows_impl(const format::PackedView& w, const Q8Activations& x, co
                  il ? x.qi.data() : nullptr,
                  il ? x.di.data() : nullptr,
                  il ? x.qsumi.data() : nullptr,
+                 il ? x.il_chunks : 0,
                  x.d.data(),
                  x.qsum.data(),
                  eg,

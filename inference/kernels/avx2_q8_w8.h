@@ -141,7 +141,7 @@ void w8_il_block(const Q8Args& a, int64_t r, int64_t b0, const __m256i* scratch)
     const __m256i* v = scratch + 16 * c;
     const __m256 s = chunk_scales<true>(w, r, c * kIlChunk, kIlChunk, groups, bpg);
     for (int b = 0; b < B; ++b) {
-      const int64_t at = (b0 + b) * chunks + c;  // chunk index in qi / di
+      const int64_t at = (b0 + b) * a.il_chunks + c;  // chunk index in qi / di
       const __m256 sd = _mm256_mul_ps(s, _mm256_loadu_ps(a.di + at * kIlChunk));
       const __m256i isum = chunk_isum8(v, v + 8, a.qi + at * kIlChunk * 32);
       acc[b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), sd, acc[b]);

@@ -19,8 +19,8 @@
 // the products at n >= 2); offsets of asymmetric rows are applied once per row
 // as in avx2_q8_impl.h.
 //
-// With the block-interleaved activations (Q8Activations::qi) each full chunk
-// of 16 blocks goes another way: the row's codes (256 packed bytes of 4-bit
+// With the block-interleaved activations (Q8Activations::qi) each chunk of
+// 16 blocks goes another way: the row's codes (256 packed bytes of 4-bit
 // rows, 512 bytes of 8-bit ones, the latter first regrouped into 16-byte
 // halves of blocks by two vshufi64x2 per 128 bytes) are transposed as 4 x 4
 // dwords (unpacklo/hi) into 8 vectors whose lane m holds four codes u of
@@ -28,8 +28,12 @@
 // accumulate the 16 exact block sums in the 16 lanes, sum(q) << il_shift
 // comes off (8-bit: the codes u - 128 of the pairs), and one cvt + FMA with
 // s * d (permuted to sigma order) does the float part: 8 + 2 vector
-// operations per 16 blocks and sequence instead of 8 x 4. The tail (blocks
-// past the last full chunk) uses the pairs above.
+// operations per 16 blocks and sequence instead of 8 x 4. A row of blocks
+// % 16 != 0 ends in a padded chunk (qi's zero blocks, the codes past the
+// row masked off and not read): the 8 blocks past the 17 full chunks of an
+// 8960-wide row (down_proj) took the pairs at about four times the cost per
+// block, 8-12 % of the whole row's time (kernel_bench 1536 x 8960 against
+// 1536 x 8704 per MAC, n = 1 and 16).
 // Both prefetch the weights prefetch_bytes() ahead (streamed from DRAM the
 // interleaved loop ran at half the pairs' rate without it). For n >= 2 the
 // interleaved chunks run as register tiles (il_tile) of kTileR rows x kTileB
@@ -37,8 +41,8 @@
 // vector is loaded once per 4 rows (kernel_bench 1024 x 1536, n = 64, G MAC/s
 // per core: w4 57 -> 110 with the zero-point change above; w8 40 -> 83, and
 // n = 16 42 -> 81, against the pairs). The tiles carry each chunk's scales
-// in the unpack scratch, take the tail's pairs themselves and reduce their 16
-// sums together (store_tile), with the additions of the one-row epilogue.
+// in the unpack scratch and reduce their 16 sums together (store_tile), with
+// the additions of the one-row epilogue.
 // The arguments, scales and unpacking are in avx512_q8_impl.h.
 //
 // The int32 block sums equal the scalar reference's exactly; the float sums are
@@ -93,7 +97,7 @@ constexpr int kTileVecs = 9;
 template <int R, int B>
 __attribute__((always_inline)) inline void il_tile(const Q8Args& a, int64_t b0, const __m512i* wu,
                                                    __m512 (&acc)[R][B]) {
-  const int64_t chunks = a.blocks / kChunk, chunk_bytes = 16 * 32, row_bytes = chunks * chunk_bytes;
+  const int64_t chunks = a.il_chunks, chunk_bytes = 16 * 32, row_bytes = chunks * chunk_bytes;
   for (int i = 0; i < R; ++i)
     for (int b = 0; b < B; ++b) acc[i][b] = _mm512_setzero_ps();
   for (int64_t c = 0; c < chunks; ++c) {
@@ -124,8 +128,8 @@ __attribute__((always_inline)) inline void il_tile(const Q8Args& a, int64_t b0, 
 }
 
 // The pairs of blocks [k0, blocks) of weight rows [r, r + R) against
-// activation rows [b0, b0 + B) (the tail past the full chunks, or every block
-// without a.qi): acc[k / 2 % 2][i][b] += the pair's products, two FMA chains.
+// activation rows [b0, b0 + B) (every block, without a.qi): acc[k / 2 % 2][i][b] += the pair's
+// products, two FMA chains.
 template <int kBits, int R, int B>
 __attribute__((always_inline)) inline void pair_sums(const Q8Args& a, int64_t r, int64_t b0,
                                                      int64_t k0, __m512 (&acc)[2][R][B]) {
@@ -214,12 +218,12 @@ void q8_block(const Q8Args& a, int64_t r, int64_t b0) {
   __m512 acc_il[R][B];  // interleaved chunks (with a.qi): one lane per block
   for (int i = 0; i < R; ++i)
     for (int b = 0; b < B; ++b) acc_il[i][b] = _mm512_setzero_ps();
-  int64_t k0 = 0;
-  if (a.qi) {
-    for (; k0 + kChunk <= a.blocks; k0 += kChunk)
+  if (a.qi) {  // every block in the chunks, the last one padded
+    for (int64_t k0 = 0; k0 < a.blocks; k0 += kChunk)
       for (int i = 0; i < R; ++i) il_chunk<kBits, B>(a, r + i, b0, k0, acc_il[i]);
+  } else {
+    pair_sums<kBits, R, B>(a, r, b0, 0, acc);
   }
-  pair_sums<kBits, R, B>(a, r, b0, k0, acc);
   for (int i = 0; i < R; ++i)
     for (int b = 0; b < B; ++b)
       store_result(a, r + i, b0 + b,
@@ -291,47 +295,36 @@ void store_tile(const Q8Args& a, int64_t r, int64_t b0, const __m512 (&acc)[R][B
 }
 
 // Interleaved rows [r, r + R) against activation rows [b0, b0 + B): the
-// chunks as a register tile, the tail's pairs two rows at a time, then the
-// sums as q8_block forms them, (pairs even + odd) + chunks, so the same bits.
-template <int kBits, int R, int B>
+// chunks (the last one padded) as a register tile, then the sums as q8_block
+// forms them (pairs even + odd, both zero, + chunks), so the same bits.
+template <int R, int B>
 void tile_block(const Q8Args& a, int64_t r, int64_t b0, const __m512i* wu) {
   __m512 acc[R][B];
   il_tile<R, B>(a, b0, wu, acc);
-  const int64_t k0 = a.blocks / kChunk * kChunk;
-  if (k0 < a.blocks) {
-    for (int i0 = 0; i0 < R; i0 += 2) {
-      __m512 p[2][2][B];
-      for (int h = 0; h < 2; ++h)
-        for (int i = 0; i < 2; ++i)
-          for (int b = 0; b < B; ++b) p[h][i][b] = _mm512_setzero_ps();
-      pair_sums<kBits, 2, B>(a, r + i0, b0, k0, p);
-      for (int i = 0; i < 2; ++i)
-        for (int b = 0; b < B; ++b)
-          acc[i0 + i][b] = _mm512_add_ps(_mm512_add_ps(p[0][i][b], p[1][i][b]), acc[i0 + i][b]);
-    }
-  }
   if (a.tile_only) return store_tile<R, B>(a, r, b0, acc);
   for (int i = 0; i < R; ++i)
     for (int b = 0; b < B; ++b) store_result(a, r + i, b0 + b, acc[i][b]);
 }
 
-template <int kBits, int B = kTileB>
+template <int B = kTileB>
 void tile_dispatch(const Q8Args& a, int64_t r, int64_t b0, int64_t nb, const __m512i* wu) {
-  if (nb == B) return tile_block<kBits, kTileR, B>(a, r, b0, wu);
-  if constexpr (B > 1) tile_dispatch<kBits, B - 1>(a, r, b0, nb, wu);
+  if (nb == B) return tile_block<kTileR, B>(a, r, b0, wu);
+  if constexpr (B > 1) tile_dispatch<B - 1>(a, r, b0, nb, wu);
 }
 
-// The full interleaved chunks of rows [r, r + kTileR), unpacked once for all
-// the passes over them, with their scales: wu [kTileR][chunks][kTileVecs].
+// The interleaved chunks of rows [r, r + kTileR) (the last one padded),
+// unpacked once for all the passes over them, with their scales: wu
+// [kTileR][il_chunks][kTileVecs].
 template <int kBits>
 void unpack_tile(const Q8Args& a, int64_t r, __m512i* wu) {
-  const int64_t chunks = a.blocks / kChunk;
+  const int64_t chunks = a.il_chunks;
   const __m512i sigma = sigma_index();
   for (int i = 0; i < kTileR; ++i)
     for (int64_t c = 0; c < chunks; ++c) {
       __m512i* v = wu + (i * chunks + c) * kTileVecs;
-      unpack_chunk16<kBits>(a.w->data + (r + i) * a.w->row_bytes, c * kChunk, a.pf, v);
-      const __m512 s = _mm512_permutexvar_ps(sigma, block_scales(a, r + i, c * kChunk, kChunk));
+      const int count = chunk_count(a, c * kChunk);
+      unpack_chunk16<kBits>(a.w->data + (r + i) * a.w->row_bytes, c * kChunk, a.pf, v, count);
+      const __m512 s = _mm512_permutexvar_ps(sigma, block_scales(a, r + i, c * kChunk, count));
       _mm512_store_ps(reinterpret_cast<float*>(v + 8), s);
     }
 }
@@ -339,8 +332,9 @@ void unpack_tile(const Q8Args& a, int64_t r, __m512i* wu) {
 // Decode (n = 1) with interleaved activations: rows [r0, r1) one after
 // another, each chunk's integer start (chunk_start, the same for every row)
 // formed once per call. Per row exactly q8_block<kBits, 1, 1>'s operations
-// (il_chunk's four dpbusd chains, the tail's pairs, the epilogue), so the
-// same bits, with less work per row around them: decode of random 1.5B-shape
+// (il_chunk's four dpbusd chains, the padded last chunk's as its masked
+// unpack, the epilogue), so the same bits, with less work per row around
+// them: decode of random 1.5B-shape
 // weights on Zen 5, time per matmul paired step by step against q8_block in
 // one process (docs/PERFORMANCE.md): int4 -6-8 %, int8 -3-4 %. Two rows at
 // a time were 10-14 % slower than one.
@@ -348,9 +342,11 @@ constexpr int64_t kMaxN1Chunks = 64;  // cols <= 32768; wider rows take q8_block
 template <int kBits>
 void il_rows_n1(const Q8Args& a, int64_t r0, int64_t r1) {
   const format::PackedView& w = *a.w;
+  // Full chunks in the loop; a padded last one after it (count < kChunk).
   const int64_t chunks = a.blocks / kChunk, k_tail = chunks * kChunk;
+  const int tail = static_cast<int>(a.blocks - k_tail);
   alignas(64) __m512i start[kMaxN1Chunks];
-  for (int64_t c = 0; c < chunks; ++c) start[c] = chunk_start(a, 0, c * kChunk);
+  for (int64_t c = 0; c < a.il_chunks; ++c) start[c] = chunk_start(a, 0, c * kChunk);
   const __m512i sigma = sigma_index();
   // The scales are a second stream (a ninth of a 4-bit g32 row's bytes),
   // prefetched as far ahead as the codes (paired per-step timing on Zen 5:
@@ -360,24 +356,26 @@ void il_rows_n1(const Q8Args& a, int64_t r0, int64_t r1) {
     const uint8_t* row = w.data + r * w.row_bytes;
     util::prefetch_row_scales(w.scales, a.groups, r, ahead);
     __m512 acc = _mm512_setzero_ps();
-    for (int64_t c = 0; c < chunks; ++c) {
+    // il_chunk's four chains (B = 1) over the chunk's [8][64] activation bytes
+    const auto chunk = [&](int64_t c, int count) {
       __m512i wv[8];
-      unpack_chunk16<kBits>(row, c * kChunk, a.pf, wv);
-      const __m512 s = _mm512_permutexvar_ps(sigma, block_scales(a, r, c * kChunk, kChunk));
-      // il_chunk's four chains (B = 1) over the chunk's [8][64] activation bytes
+      unpack_chunk16<kBits>(row, c * kChunk, a.pf, wv, count);
+      const __m512 s = _mm512_permutexvar_ps(sigma, block_scales(a, r, c * kChunk, count));
       const __m512i isum = chained_isum<4>(_mm512_load_si512(start + c), wv, a.qi + c * 512);
       acc = chunk_fma(isum, s, _mm512_loadu_ps(a.di + c * kChunk), acc);
-    }
-    __m512 p[2][1][1] = {{{_mm512_setzero_ps()}}, {{_mm512_setzero_ps()}}};
-    if (k_tail < a.blocks) pair_sums<kBits, 1, 1>(a, r, 0, k_tail, p);
-    store_result(a, r, 0, _mm512_add_ps(_mm512_add_ps(p[0][0][0], p[1][0][0]), acc));
+    };
+    for (int64_t c = 0; c < chunks; ++c) chunk(c, kChunk);
+    if (tail > 0) chunk(chunks, tail);
+    // q8_block's epilogue: (pairs even + odd, both zero) + chunks
+    const __m512 zero = _mm512_setzero_ps();
+    store_result(a, r, 0, _mm512_add_ps(_mm512_add_ps(zero, zero), acc));
   }
 }
 
 template <int kBits>
 void q8_rows(const Q8Args& a, int64_t n, int64_t r0, int64_t r1) {
   if (n == 1) {  // decode: one weight row per iteration, one sequential stream
-    if (a.qi != nullptr && a.blocks / kChunk <= kMaxN1Chunks) return il_rows_n1<kBits>(a, r0, r1);
+    if (a.qi != nullptr && a.il_chunks <= kMaxN1Chunks) return il_rows_n1<kBits>(a, r0, r1);
     for (int64_t r = r0; r < r1; ++r) q8_block<kBits, 1, 1>(a, r, 0);
     return;
   }
@@ -389,7 +387,7 @@ void q8_rows(const Q8Args& a, int64_t n, int64_t r0, int64_t r1) {
     struct alignas(64) Zmm {
       int8_t bytes[64];
     };
-    std::vector<Zmm> buf(static_cast<size_t>(kTileR * (a.blocks / kChunk) * kTileVecs));
+    std::vector<Zmm> buf(static_cast<size_t>(kTileR * a.il_chunks * kTileVecs));
     __m512i* wu = reinterpret_cast<__m512i*>(buf.data());
     kernels::over_seq_blocks(
         n, a.w->cols, kTileB,
@@ -397,9 +395,8 @@ void q8_rows(const Q8Args& a, int64_t n, int64_t r0, int64_t r1) {
           int64_t r = r0;
           for (; r + kTileR <= r1; r += kTileR) {
             unpack_tile<kBits>(a, r, wu);
-            kernels::over_passes(s0, s1, kTileB, [&](int64_t b0, int64_t nb) {
-              tile_dispatch<kBits>(a, r, b0, nb, wu);
-            });
+            kernels::over_passes(s0, s1, kTileB,
+                                 [&](int64_t b0, int64_t nb) { tile_dispatch(a, r, b0, nb, wu); });
           }
           for (; r < r1; ++r)
             kernels::over_passes(s0, s1, kMaxIlPass, [&](int64_t b0, int64_t nb) {
@@ -442,6 +439,7 @@ void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, const f
   a.qi = il ? x.qi.data() : nullptr;
   a.di = il ? x.di.data() : nullptr;
   a.qsumi = il ? x.qsumi.data() : nullptr;
+  a.il_chunks = il ? x.il_chunks : 0;
   a.d = x.d.data();
   a.qsum = x.qsum.data();
   a.eg = eg;

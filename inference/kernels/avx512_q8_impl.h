@@ -30,10 +30,13 @@ int prefetch_bytes() {
 
 struct Q8Args {
   const format::PackedView* w;
-  const int8_t* q;       // [n, cols]
-  const int8_t* qi;      // [n, full chunks * 512] block-interleaved q, or nullptr
-  const float* di;       // [n, full chunks * 16] d in the same order (with qi)
-  const int32_t* qsumi;  // [n, full chunks * 16] sum(q) per block in qi's order (with qi)
+  const int8_t* q;  // [n, cols]
+  // With qi every row is il_chunks chunks of 16 blocks, the last one padded
+  // with zero blocks where blocks % 16 != 0 (Q8Activations::il_chunks).
+  const int8_t* qi;      // [n, il_chunks * 512] block-interleaved q, or nullptr
+  const float* di;       // [n, il_chunks * 16] d in the same order (with qi)
+  const int32_t* qsumi;  // [n, il_chunks * 16] sum(q) per block in qi's order (with qi)
+  int64_t il_chunks;     // with qi: ceil(blocks / 16)
   const float* d;        // [n, blocks]
   const int32_t* qsum;   // [n, blocks] sum(q) per block
   const float* eg;       // [n, groups] per-group sums of d * sum(q)
@@ -66,7 +69,12 @@ struct Q8Args {
 // products of u * q; chunk_fma converts them and FMAs with s * d into acc
 // (s = the row's scales in sigma order, d = chunk_d).
 inline int64_t chunk_at(const Q8Args& a, int64_t b, int64_t k0) {
-  return b * (a.blocks / kChunk) * kChunk + k0;  // in di / qsumi
+  return b * a.il_chunks * kChunk + k0;  // in di / qsumi
+}
+// The blocks of the row in the chunk at k0: kChunk, or fewer in a padded
+// last chunk.
+inline int chunk_count(const Q8Args& a, int64_t k0) {
+  return static_cast<int>(a.blocks - k0 < kChunk ? a.blocks - k0 : kChunk);
 }
 inline __m512i chunk_start(const Q8Args& a, int64_t b, int64_t k0) {
   if (a.il_shift == 0) return _mm512_setzero_si512();
@@ -142,12 +150,23 @@ inline void transpose_dwords(const __m512i in[4], __m512i out[4]) {
   out[3] = _mm512_unpackhi_epi64(t1, t3);
 }
 
-inline void unpack_q4_chunk16(const uint8_t* row, int64_t k0, int pf, __m512i w[8]) {
+// 64 bytes at p, the first `bytes` of them (0 past those: no access there).
+inline __m512i load_first(const uint8_t* p, int64_t bytes) {
+  if (bytes >= 64) return _mm512_loadu_si512(p);
+  const __mmask64 m = bytes <= 0 ? 0 : (__mmask64{1} << bytes) - 1;
+  return _mm512_maskz_loadu_epi8(m, p);
+}
+
+// count < kChunk: a padded last chunk, its missing blocks' codes 0 (not read).
+inline void unpack_q4_chunk16(const uint8_t* row, int64_t k0, int pf, __m512i w[8],
+                              int count = kChunk) {
   const uint8_t* p = row + k0 * 16;  // 16 blocks x 16 bytes
   for (int l = 0; l < 4; ++l)
     _mm_prefetch(reinterpret_cast<const char*>(p + pf + 64 * l), _MM_HINT_T0);
-  const __m512i in[4] = {_mm512_loadu_si512(p), _mm512_loadu_si512(p + 64),
-                         _mm512_loadu_si512(p + 128), _mm512_loadu_si512(p + 192)};
+  __m512i in[4];
+  for (int i = 0; i < 4; ++i)
+    in[i] = count == kChunk ? _mm512_loadu_si512(p + 64 * i)
+                            : load_first(p + 64 * i, count * 16 - 64 * i);
   __m512i v[4];
   transpose_dwords(in, v);
   const __m512i mask = _mm512_set1_epi8(0x0f);
@@ -160,13 +179,18 @@ inline void unpack_q4_chunk16(const uint8_t* row, int64_t k0, int pf, __m512i w[
 // The same for the codes of an 8-bit row (32 bytes per block): 128-bit lane L
 // of lo[i] / hi[i] = bytes 0-15 / 16-31 of block 4i + L (two shuffles of the
 // pair loads), then the 4 x 4 dword transpose above on each.
-inline void unpack_q8_chunk16(const uint8_t* row, int64_t k0, int pf, __m512i w[8]) {
+inline void unpack_q8_chunk16(const uint8_t* row, int64_t k0, int pf, __m512i w[8],
+                              int count = kChunk) {
   const uint8_t* p = row + k0 * 32;  // 16 blocks x 32 bytes
   for (int l = 0; l < 8; ++l)
     _mm_prefetch(reinterpret_cast<const char*>(p + pf + 64 * l), _MM_HINT_T0);
   __m512i lo[4], hi[4];
+  const int64_t bytes = count * 32;
   for (int i = 0; i < 4; ++i) {
-    const __m512i a = _mm512_loadu_si512(p + 128 * i), b = _mm512_loadu_si512(p + 128 * i + 64);
+    const uint8_t* pa = p + 128 * i;
+    const __m512i a = count == kChunk ? _mm512_loadu_si512(pa) : load_first(pa, bytes - 128 * i);
+    const __m512i b =
+        count == kChunk ? _mm512_loadu_si512(pa + 64) : load_first(pa + 64, bytes - 128 * i - 64);
     lo[i] = _mm512_shuffle_i64x2(a, b, 0x88);  // 128-bit lanes a0 a2 b0 b2
     hi[i] = _mm512_shuffle_i64x2(a, b, 0xdd);  // a1 a3 b1 b3
   }
@@ -175,11 +199,12 @@ inline void unpack_q8_chunk16(const uint8_t* row, int64_t k0, int pf, __m512i w[
 }
 
 template <int kBits>
-inline void unpack_chunk16(const uint8_t* row, int64_t k0, int pf, __m512i w[8]) {
+inline void unpack_chunk16(const uint8_t* row, int64_t k0, int pf, __m512i w[8],
+                           int count = kChunk) {
   if constexpr (kBits == 4) {
-    unpack_q4_chunk16(row, k0, pf, w);
+    unpack_q4_chunk16(row, k0, pf, w, count);
   } else {
-    unpack_q8_chunk16(row, k0, pf, w);
+    unpack_q8_chunk16(row, k0, pf, w, count);
   }
 }
 
@@ -203,13 +228,16 @@ inline __m512i chained_isum(__m512i start, const __m512i w[8], const int8_t* qi)
 // Weight row r against activation rows [b0, b0 + B) over the interleaved
 // chunk at block k0: acc[b] += float(isum) * s * d, lane m = block
 // k0 + sigma(m), isum the exact int32 block sums (four dpbusd chains, added).
+// In a padded last chunk the missing blocks' lanes add 0 * (s * 0) (codes,
+// activations, sum(q) and d all 0), which leaves acc as it was.
 template <int kBits, int B>
 inline void il_chunk(const Q8Args& a, int64_t r, int64_t b0, int64_t k0, __m512* acc) {
   __m512i w[8];
-  unpack_chunk16<kBits>(a.w->data + r * a.w->row_bytes, k0, a.pf, w);
+  const int count = chunk_count(a, k0);
+  unpack_chunk16<kBits>(a.w->data + r * a.w->row_bytes, k0, a.pf, w, count);
   const __m512i sigma = sigma_index();
-  const __m512 s = _mm512_permutexvar_ps(sigma, block_scales(a, r, k0, kChunk));
-  const int64_t chunk_bytes = 16 * 32, row_bytes = (a.blocks / kChunk) * chunk_bytes;
+  const __m512 s = _mm512_permutexvar_ps(sigma, block_scales(a, r, k0, count));
+  const int64_t chunk_bytes = 16 * 32, row_bytes = a.il_chunks * chunk_bytes;
   for (int b = 0; b < B; ++b) {
     const int8_t* qi = a.qi + (b0 + b) * row_bytes + (k0 / kChunk) * chunk_bytes;
     // The exact int32 sums do not depend on how the 8 products are chained:

@@ -6,6 +6,8 @@
 #include "inference/kernels/act_quant.h"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
@@ -373,6 +375,48 @@ TEST(ActQuant, Avx512MatchesReferenceAndIsBatchIndependent) {
   // Rows not a multiple of 64 columns are not the AVX-512 kernel's.
   auto pm = random_packed({4, 32, true, 3, 96}, false, rng);
   EXPECT_FALSE(avx512::supports_q8(format::view_of(pm)));
+}
+
+// A padded last chunk (blocks % 16 != 0) reads nothing past its row: the
+// codes and scales of the last row end at a page that cannot be read, so a
+// full-width load of the chunk would fault. Results as on ordinary memory.
+TEST(ActQuant, Avx512PaddedChunkReadsNothingPastTheRow) {
+  if (!cpu_has_avx512_vnni()) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  const int64_t page = sysconf(_SC_PAGESIZE);
+  std::mt19937 rng(17);
+  for (const Shape& s : std::vector<Shape>{{4, 32, true, 3, 576},
+                                           {8, 32, true, 3, 576},
+                                           {4, 96, true, 2, 576},
+                                           {8, 0, false, 2, 8960}}) {
+    auto pm = random_packed(s, true, rng);
+    const auto w = format::view_of(pm);
+    const size_t data_bytes = pm.data.size(), scale_bytes = pm.scales.size() * 2;
+    // [data | guard][scales | guard], each ending where its guard page starts.
+    const size_t span =
+        (data_bytes + page - 1) / page * page + (scale_bytes + page - 1) / page * page;
+    auto* base = static_cast<uint8_t*>(
+        mmap(nullptr, span + 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    ASSERT_NE(base, MAP_FAILED);
+    const size_t data_span = (data_bytes + page - 1) / page * page;
+    uint8_t* data = base + data_span - data_bytes;
+    uint8_t* scales = base + data_span + page + (span - data_span) - scale_bytes;
+    ASSERT_EQ(0, mprotect(base + data_span, page, PROT_NONE));
+    ASSERT_EQ(0, mprotect(base + span + page, page, PROT_NONE));
+    std::memcpy(data, pm.data.data(), data_bytes);
+    std::memcpy(scales, pm.scales.data(), scale_bytes);
+    format::PackedView guarded = w;
+    guarded.data = data;
+    guarded.scales = reinterpret_cast<const uint16_t*>(scales);
+    for (int64_t n : {1, 4}) {
+      const auto x = interleaved(pow2_activations(n, s.cols, rng), 16);
+      ASSERT_NE(0, s.cols / 32 % 16) << "not a padded chunk";
+      const auto want = run_avx512(w, x);
+      const auto got = run_avx512(guarded, x);
+      EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * 4))
+          << shape_name(s) << " n=" << n;
+    }
+    munmap(base, span + 2 * page);
+  }
 }
 
 std::vector<float> run_amx(const format::PackedView& w, const Q8Activations& x) {
