@@ -8,6 +8,7 @@
 #include <cmath>
 #include <vector>
 
+#include "inference/kernels/attention_impl.h"
 #include "inference/kernels/elementwise.h"
 
 #pragma GCC push_options
@@ -50,34 +51,11 @@ inline __m256 scores8(const float* q, const T* k, int64_t stride, int64_t p0, in
   return _mm256_mul_ps(sum8x8(acc), _mm256_set1_ps(scale));
 }
 
-// Positions per block of the score and value passes: a block's key (value)
-// rows, 128-256 KB at head_dim 128, stay in L2 while every head of the group
-// reads them, instead of coming from L3 or DRAM once per head. A multiple of
-// 8, so the 8-position blocks fall where they would without it.
-constexpr int64_t kPosBlock = 512;
+}  // namespace
 
-// softmax(scale * K q_h) . V for the `heads` query rows q_h sharing one kv
-// head; w [heads, ctx] and out [heads, d] (contract: attend).
-template <class T>
-void attend_avx2(const float* q, int64_t heads, const T* k, const T* v, int64_t stride, int64_t ctx,
-                 int64_t d, float scale, float* w, float* out) {
-  // Scores, block by block.
-  for (int64_t pb = 0; pb < ctx; pb += kPosBlock) {
-    const int64_t pe = ctx < pb + kPosBlock ? ctx : pb + kPosBlock;
-    for (int64_t h = 0; h < heads; ++h) {
-      const float* qh = q + h * d;
-      float* wh = w + h * ctx;
-      int64_t p = pb;
-      for (; p + 8 <= pe; p += 8) _mm256_storeu_ps(wh + p, scores8(qh, k, stride, p, 8, d, scale));
-      if (p < pe) {
-        alignas(32) float t[8];
-        _mm256_store_ps(t, scores8(qh, k, stride, p, static_cast<int>(pe - p), d, scale));
-        for (int64_t j = 0; j < pe - p; ++j) wh[p + j] = t[j];
-      }
-    }
-  }
-  // Per head: the maximum score, exp(w - max) 8 at a time (the tail through a
-  // padded vector), the sum, the probabilities.
+// Per head: the maximum score, exp(w - max) 8 at a time (the tail through a
+// padded vector), the sum, the probabilities.
+void attention_impl::softmax_rows(float* w, int64_t heads, int64_t ctx) {
   for (int64_t h = 0; h < heads; ++h) {
     float* wh = w + h * ctx;
     __m256 m = _mm256_set1_ps(-INFINITY);
@@ -115,6 +93,37 @@ void attend_avx2(const float* q, int64_t heads, const T* k, const T* v, int64_t 
       _mm256_storeu_ps(wh + p, _mm256_mul_ps(_mm256_loadu_ps(wh + p), inv));
     for (; p < ctx; ++p) wh[p] *= 1.0f / total;
   }
+}
+
+namespace {
+
+// Positions per block of the score and value passes: a block's key (value)
+// rows, 128-256 KB at head_dim 128, stay in L2 while every head of the group
+// reads them, instead of coming from L3 or DRAM once per head. A multiple of
+// 8, so the 8-position blocks fall where they would without it.
+constexpr int64_t kPosBlock = 512;
+
+// softmax(scale * K q_h) . V for the `heads` query rows q_h sharing one kv
+// head; w [heads, ctx] and out [heads, d] (contract: attend).
+template <class T>
+void attend_avx2(const float* q, int64_t heads, const T* k, const T* v, int64_t stride, int64_t ctx,
+                 int64_t d, float scale, float* w, float* out) {
+  // Scores, block by block.
+  for (int64_t pb = 0; pb < ctx; pb += kPosBlock) {
+    const int64_t pe = ctx < pb + kPosBlock ? ctx : pb + kPosBlock;
+    for (int64_t h = 0; h < heads; ++h) {
+      const float* qh = q + h * d;
+      float* wh = w + h * ctx;
+      int64_t p = pb;
+      for (; p + 8 <= pe; p += 8) _mm256_storeu_ps(wh + p, scores8(qh, k, stride, p, 8, d, scale));
+      if (p < pe) {
+        alignas(32) float t[8];
+        _mm256_store_ps(t, scores8(qh, k, stride, p, static_cast<int>(pe - p), d, scale));
+        for (int64_t j = 0; j < pe - p; ++j) wh[p + j] = t[j];
+      }
+    }
+  }
+  attention_impl::softmax_rows(w, heads, ctx);
   // out_h = sum_p w_hp v_p, block by block: each column's FMAs in position
   // order, 64 columns (8 accumulators) at a time, then 8.
   for (int64_t i = 0; i < heads * d; ++i) out[i] = 0.0f;
@@ -184,6 +193,8 @@ void attend_reference(const float* q, const KvRows& kv, int64_t ctx, int64_t d, 
 
 void attend(const float* q, int64_t heads, const KvRows& kv, int64_t ctx, int64_t d, float scale,
             float* w, float* out, KernelIsa isa) {
+  if (isa == KernelIsa::kAvx2 && d % 16 == 0 && cpu_has_avx512())
+    return attention_impl::attend_avx512(q, heads, kv, ctx, d, scale, w, out);
   if (isa == KernelIsa::kAvx2 && d % 8 == 0) {
     if (kv.k16) return attend_avx2(q, heads, kv.k16, kv.v16, kv.stride, ctx, d, scale, w, out);
     return attend_avx2(q, heads, kv.k, kv.v, kv.stride, ctx, d, scale, w, out);

@@ -1,6 +1,7 @@
 // Scaled dot-product attention of one query row against one head's cached
 // keys and values (the inner loop of Model::attention), with a scalar
-// reference form and an AVX2/FMA form picked by KernelIsa.
+// reference form and a vector form (AVX2/FMA, or AVX-512 where the CPU has
+// it) picked by KernelIsa.
 #pragma once
 
 #include <cstdint>
@@ -29,9 +30,11 @@ struct KvRows {
 // kAvx2 (d a multiple of 8; other d take the reference with the AVX2 dot):
 // fp16 rows converted in registers, scores of 8 positions at a time, a
 // vectorized exp (avx2_math.h) and FMAs, positions in blocks whose rows every
-// head reads while they are in L2; each position's score, exp and weight and
-// each column's sum take the same operations whatever ctx, the number of
-// heads or the blocking, so a head's result depends only on its own inputs.
+// head reads while they are in L2; with AVX-512 (cpu_has_avx512(), d a
+// multiple of 16) register tiles of several heads and positions instead
+// (attention_avx512.cpp). Each position's score, exp and weight and each
+// column's sum take the same operations whatever ctx, the number of heads or
+// the blocking, so a head's result depends only on its own inputs.
 // Thread-safe on distinct w and out.
 void attend(const float* q, int64_t heads, const KvRows& kv, int64_t ctx, int64_t d, float scale,
             float* w, float* out, KernelIsa isa);

@@ -68,6 +68,7 @@
 
 #include "inference/kernels/avx2_util.h"
 #include "inference/kernels/avx512_q8_impl.h"
+#include "inference/kernels/avx512_util.h"
 
 namespace qwenqat::engine::avx512 {
 namespace {
@@ -291,26 +292,7 @@ void store_tile(const Q8Args& a, int64_t r, int64_t b0, const __m512 (&acc)[R][B
   __m512 v[16];
   for (int i = 0; i < 4; ++i)
     for (int b = 0; b < 4; ++b) v[4 * i + b] = b < B ? acc[i][b] : _mm512_setzero_ps();
-  __m512 s1[8];  // 256-bit half h of s1[m] = lanes j + lanes j + 8 of v[2m + h]
-  for (int m = 0; m < 8; ++m) {
-    const __m512 x = v[2 * m], y = v[2 * m + 1];
-    s1[m] = _mm512_add_ps(_mm512_shuffle_f32x4(x, y, _MM_SHUFFLE(1, 0, 1, 0)),
-                          _mm512_shuffle_f32x4(x, y, _MM_SHUFFLE(3, 2, 3, 2)));
-  }
-  __m512 s2[4];  // 128-bit lane k of s2[p] = the quarter sums of v[4p + k]
-  for (int p = 0; p < 4; ++p) {
-    const __m512 x = s1[2 * p], y = s1[2 * p + 1];
-    s2[p] = _mm512_add_ps(_mm512_shuffle_f32x4(x, y, _MM_SHUFFLE(2, 0, 2, 0)),
-                          _mm512_shuffle_f32x4(x, y, _MM_SHUFFLE(3, 1, 3, 1)));
-  }
-  __m512 s3[2];  // lane k: [x0 + x2, x1 + x3] of v[8h + k], then of v[8h + 4 + k]
-  for (int h = 0; h < 2; ++h) {
-    const __m512 x = s2[2 * h], y = s2[2 * h + 1];
-    s3[h] = _mm512_add_ps(_mm512_shuffle_ps(x, y, _MM_SHUFFLE(1, 0, 1, 0)),
-                          _mm512_shuffle_ps(x, y, _MM_SHUFFLE(3, 2, 3, 2)));
-  }
-  const __m512 out = _mm512_add_ps(_mm512_shuffle_ps(s3[0], s3[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                                   _mm512_shuffle_ps(s3[0], s3[1], _MM_SHUFFLE(3, 1, 3, 1)));
+  const __m512 out = sum16x16(v);
   // Lane 4k + j = sum(v[4j + k]) = acc[j][k]: 128-bit lane b = rows r..r+3 of sequence b0 + b.
   alignas(64) float o[16];
   _mm512_store_ps(o, out);

@@ -1,6 +1,7 @@
 // The attention kernel (kernels/attention.h): both forms against a
-// double-precision softmax-weighted sum, the AVX2 form against the scalar one
-// within kAttendTolerance, on contexts that are and are not multiples of its
+// double-precision softmax-weighted sum, the vector form (AVX-512 where the
+// CPU has it; the Avx2Only run of these tests takes the AVX2 one) against the
+// scalar one within kAttendTolerance, on contexts that are and are not multiples of its
 // 8-position blocks; a position's probability independent of the block it
 // falls in; fp16 rows (strided, as in the KV cache) equal to their values as
 // float32 rows.
@@ -91,6 +92,7 @@ TEST(Attention, BothFormsMatchDoubleReference) {
                                         {100, 128},
                                         {1000, 128},
                                         {17, 64},
+                                        {9, 80},
                                         {5, 16},
                                         {33, 24},
                                         {6, 12}}) {
@@ -114,25 +116,29 @@ TEST(Attention, BothFormsMatchDoubleReference) {
   }
 }
 
-// The probabilities of positions [0, 12) with 12 positions equal those with
-// 20 positions scaled by the second context's larger sum: the score and exp of
-// a position do not depend on the block it lies in or on the tail's padding.
-TEST(Attention, Avx2ScoreOfAPositionDoesNotDependOnItsBlock) {
+// The probabilities of positions [0, 9) with 9..12 positions equal those
+// with 20 positions scaled by the second context's larger sum: the score and
+// exp of a position do not depend on the block or register tile it lies in
+// (position 8 ends a tile of 1, 2, 3 or 4 positions) or on the tail's
+// padding.
+TEST(Attention, ScoreOfAPositionDoesNotDependOnItsBlock) {
   if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
   std::mt19937 rng(6);
-  const int64_t d = 128;
+  const int64_t d = 128, kept = 9;
   const auto q = testing::random_vector(d, 1.0f, rng);
   auto k = testing::random_vector(20 * d, 1.0f, rng);
   const auto v = testing::random_vector(20 * d, 1.0f, rng);
-  // Positions 12..19 get scores far below the rest (exp at its clamp, ~1e-38), so
-  // both contexts have the same softmax over positions 0..11.
-  for (int64_t i = 12 * d; i < 20 * d; ++i) k[i] = -q[i % d] * 1e4f;
-  std::vector<float> w12, w20;
-  const auto o12 = run(q, k, v, 12, d, 0.1f, KernelIsa::kAvx2, &w12);
+  // Positions 9..19 get scores far below the rest (exp at its clamp, ~1e-38), so
+  // every context has the same softmax over positions 0..8.
+  for (int64_t i = kept * d; i < 20 * d; ++i) k[i] = -q[i % d] * 1e4f;
+  std::vector<float> w, w20;
   const auto o20 = run(q, k, v, 20, d, 0.1f, KernelIsa::kAvx2, &w20);
-  for (int64_t p = 0; p < 12; ++p) EXPECT_EQ(w12[p], w20[p]) << p;
-  for (int64_t p = 12; p < 20; ++p) EXPECT_LT(w20[p], 1e-30f) << p;  // exp clamped, ~1e-38
-  for (int64_t i = 0; i < d; ++i) EXPECT_EQ(o12[i], o20[i]) << i;
+  for (int64_t p = kept; p < 20; ++p) EXPECT_LT(w20[p], 1e-30f) << p;  // exp clamped, ~1e-38
+  for (int64_t ctx : {9, 10, 11, 12}) {
+    const auto o = run(q, k, v, ctx, d, 0.1f, KernelIsa::kAvx2, &w);
+    for (int64_t p = 0; p < kept; ++p) EXPECT_EQ(w[p], w20[p]) << ctx << " " << p;
+    for (int64_t i = 0; i < d; ++i) EXPECT_EQ(o[i], o20[i]) << ctx << " " << i;
+  }
 }
 
 // fp16 rows in place (with padding between positions) give exactly the
@@ -154,32 +160,34 @@ TEST(Attention, Fp16RowsEqualTheirFloatValues) {
 }
 
 // A GQA group's heads together (positions in blocks across the 512-position
-// block boundary, fp16 rows) give each head's result alone, bit for bit, in
-// both forms.
+// block boundary, fp16 rows; 3 and 6 heads: register tiles of 3, and of 4 + 2)
+// give each head's result alone, bit for bit, in both forms.
 TEST(Attention, GroupOfHeadsEqualsEachHeadAlone) {
   std::mt19937 rng(8);
-  const int64_t heads = 3, ctx = 1100, d = 128, stride = 2 * d;
-  const auto q = testing::random_vector(heads * d, 1.0f, rng);
-  const auto kf = testing::random_vector(ctx * stride, 1.0f, rng);
-  const auto vf = testing::random_vector(ctx * stride, 1.0f, rng);
-  std::vector<uint16_t> k16(kf.size()), v16(vf.size());
-  for (size_t i = 0; i < kf.size(); ++i) {
-    k16[i] = f32_to_fp16(kf[i]);
-    v16[i] = f32_to_fp16(vf[i]);
-  }
-  KvRows kv;
-  kv.k16 = k16.data() + d;  // the second kv head of rows holding two
-  kv.v16 = v16.data() + d;
-  kv.stride = stride;
-  for (KernelIsa isa : {KernelIsa::kScalar, KernelIsa::kAvx2}) {
-    if (isa == KernelIsa::kAvx2 && !cpu_has_avx2()) continue;
-    std::vector<float> w(heads * ctx), out(heads * d);
-    attend(q.data(), heads, kv, ctx, d, 0.09f, w.data(), out.data(), isa);
-    for (int64_t h = 0; h < heads; ++h) {
-      std::vector<float> w1(ctx), out1(d);
-      attend(q.data() + h * d, 1, kv, ctx, d, 0.09f, w1.data(), out1.data(), isa);
-      EXPECT_EQ(0, std::memcmp(out1.data(), out.data() + h * d, d * 4)) << h << isa_name(isa);
-      EXPECT_EQ(0, std::memcmp(w1.data(), w.data() + h * ctx, ctx * 4)) << h << isa_name(isa);
+  for (const int64_t heads : {3, 6}) {
+    const int64_t ctx = 1100, d = 128, stride = 2 * d;
+    const auto q = testing::random_vector(heads * d, 1.0f, rng);
+    const auto kf = testing::random_vector(ctx * stride, 1.0f, rng);
+    const auto vf = testing::random_vector(ctx * stride, 1.0f, rng);
+    std::vector<uint16_t> k16(kf.size()), v16(vf.size());
+    for (size_t i = 0; i < kf.size(); ++i) {
+      k16[i] = f32_to_fp16(kf[i]);
+      v16[i] = f32_to_fp16(vf[i]);
+    }
+    KvRows kv;
+    kv.k16 = k16.data() + d;  // the second kv head of rows holding two
+    kv.v16 = v16.data() + d;
+    kv.stride = stride;
+    for (KernelIsa isa : {KernelIsa::kScalar, KernelIsa::kAvx2}) {
+      if (isa == KernelIsa::kAvx2 && !cpu_has_avx2()) continue;
+      std::vector<float> w(heads * ctx), out(heads * d);
+      attend(q.data(), heads, kv, ctx, d, 0.09f, w.data(), out.data(), isa);
+      for (int64_t h = 0; h < heads; ++h) {
+        std::vector<float> w1(ctx), out1(d);
+        attend(q.data() + h * d, 1, kv, ctx, d, 0.09f, w1.data(), out1.data(), isa);
+        EXPECT_EQ(0, std::memcmp(out1.data(), out.data() + h * d, d * 4)) << h << isa_name(isa);
+        EXPECT_EQ(0, std::memcmp(w1.data(), w.data() + h * ctx, ctx * 4)) << h << isa_name(isa);
+      }
     }
   }
 }
