@@ -31,9 +31,10 @@
 // operations per 16 blocks and sequence instead of 8 x 4. A row of blocks
 // % 16 != 0 ends in a padded chunk (qi's zero blocks, the codes past the
 // row masked off and not read): the 8 blocks past the 17 full chunks of an
-// 8960-wide row (down_proj) took the pairs at about four times the cost per
-// block, 8-12 % of the whole row's time (kernel_bench 1536 x 8960 against
-// 1536 x 8704 per MAC, n = 1 and 16).
+// 8960-wide row (down_proj) took the pairs at a few times the cost per block
+// (kernel_bench 1536 x 8960 against 1536 x 8704, time per MAC, six
+// alternating runs on Zen 5: n = 1 0.95, n = 16 0.93 with the pairs; 0.99
+// and 0.96 padded, where the padding's own work predicts 0.97).
 // Both prefetch the weights prefetch_bytes() ahead (streamed from DRAM the
 // interleaved loop ran at half the pairs' rate without it). For n >= 2 the
 // interleaved chunks run as register tiles (il_tile) of kTileR rows x kTileB
