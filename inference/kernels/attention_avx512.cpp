@@ -84,6 +84,7 @@ void score_row(const float* q, int64_t h0, const T* k, int64_t stride, int64_t p
   constexpr int P = H == 3 ? 4 : 16 / H;
   for (int64_t p = pb; p < pe; p += P) {
     const int count = static_cast<int>(pe - p < P ? pe - p : P);
+    prefetch_rows(k, stride, p + kPrefetchPositions, P, 0, d * static_cast<int64_t>(sizeof(T)));
     score_tile<H, P>(q, h0, k, stride, p, count, d, scale, w, ctx);
   }
 }
@@ -97,6 +98,7 @@ void value_tile(const float* w, int64_t h0, const T* v, int64_t stride, int64_t 
   for (int h = 0; h < H; ++h)
     for (int c = 0; c < C; ++c) acc[h][c] = _mm512_loadu_ps(out + (h0 + h) * d + i0 + 16 * c);
   for (int64_t p = pb; p < pe; ++p) {
+    prefetch_rows(v, stride, p + kPrefetchPositions, 1, i0, 64 * C);
     __m512 vv[C];
     for (int c = 0; c < C; ++c) vv[c] = load16(v + p * stride + i0 + 16 * c);
     for (int h = 0; h < H; ++h) {
