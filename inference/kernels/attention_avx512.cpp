@@ -98,7 +98,8 @@ void value_tile(const float* w, int64_t h0, const T* v, int64_t stride, int64_t 
   for (int h = 0; h < H; ++h)
     for (int c = 0; c < C; ++c) acc[h][c] = _mm512_loadu_ps(out + (h0 + h) * d + i0 + 16 * c);
   for (int64_t p = pb; p < pe; ++p) {
-    prefetch_rows(v, stride, p + kPrefetchPositions, 1, i0, 64 * C);
+    prefetch_rows(v, stride, p + kPrefetchPositions, 1, i0,
+                  16 * C * static_cast<int64_t>(sizeof(T)));
     __m512 vv[C];
     for (int c = 0; c < C; ++c) vv[c] = load16(v + p * stride + i0 + 16 * c);
     for (int h = 0; h < H; ++h) {
