@@ -11,6 +11,7 @@
 //   out[h, i] += sum_p w[h, p] v_p[i] for a tile of up to 4 heads x 64
 //     columns: each value row's piece loaded once for the tile's heads, each
 //     column's FMAs in position order (continued across blocks through out).
+// Both passes prefetch the rows kPrefetchPositions ahead (attention_impl.h).
 // The AVX2 form loads a key or value vector for every FMA, this one one per
 // two to four, with twice the lanes. 2000-token prompt of the 1.5B shapes
 // on Zen 5 (perf, w4g32): attention 21 % of the prefill's samples -> 13 %,
