@@ -97,20 +97,13 @@ void attention_impl::softmax_rows(float* w, int64_t heads, int64_t ctx) {
 
 namespace {
 
-// Positions per block of the score and value passes: a block's key (value)
-// rows, 128-256 KB at head_dim 128, stay in L2 while every head of the group
-// reads them, instead of coming from L3 or DRAM once per head. A multiple of
-// 8, so the 8-position blocks fall where they would without it.
-constexpr int64_t kPosBlock = 512;
-
 // softmax(scale * K q_h) . V for the `heads` query rows q_h sharing one kv
 // head; w [heads, ctx] and out [heads, d] (contract: attend).
 template <class T>
 void attend_avx2(const float* q, int64_t heads, const T* k, const T* v, int64_t stride, int64_t ctx,
                  int64_t d, float scale, float* w, float* out) {
   // Scores, block by block.
-  for (int64_t pb = 0; pb < ctx; pb += kPosBlock) {
-    const int64_t pe = ctx < pb + kPosBlock ? ctx : pb + kPosBlock;
+  attention_impl::over_pos_blocks(ctx, [&](int64_t pb, int64_t pe) {
     for (int64_t h = 0; h < heads; ++h) {
       const float* qh = q + h * d;
       float* wh = w + h * ctx;
@@ -122,13 +115,12 @@ void attend_avx2(const float* q, int64_t heads, const T* k, const T* v, int64_t 
         for (int64_t j = 0; j < pe - p; ++j) wh[p + j] = t[j];
       }
     }
-  }
+  });
   attention_impl::softmax_rows(w, heads, ctx);
   // out_h = sum_p w_hp v_p, block by block: each column's FMAs in position
   // order, 64 columns (8 accumulators) at a time, then 8.
   for (int64_t i = 0; i < heads * d; ++i) out[i] = 0.0f;
-  for (int64_t pb = 0; pb < ctx; pb += kPosBlock) {
-    const int64_t pe = ctx < pb + kPosBlock ? ctx : pb + kPosBlock;
+  attention_impl::over_pos_blocks(ctx, [&](int64_t pb, int64_t pe) {
     for (int64_t h = 0; h < heads; ++h) {
       const float* wh = w + h * ctx;
       float* oh = out + h * d;
@@ -150,7 +142,7 @@ void attend_avx2(const float* q, int64_t heads, const T* k, const T* v, int64_t 
         _mm256_storeu_ps(oh + i0, acc);
       }
     }
-  }
+  });
 }
 
 }  // namespace

@@ -36,9 +36,8 @@ namespace {
 
 using avx512::sum16x16;
 
-constexpr int kTile = 4;            // heads per tile
-constexpr int64_t kPosBlock = 512;  // as the AVX2 form's (attention.cpp)
-constexpr int64_t kColTile = 64;    // columns per value tile (4 vectors)
+constexpr int kTile = 4;          // heads per tile
+constexpr int64_t kColTile = 64;  // columns per value tile (4 vectors)
 
 // 16 elements of a float32 or fp16 row as floats (fp16 exactly).
 inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
@@ -144,19 +143,17 @@ void over_head_tiles(int64_t heads, F&& f) {
 template <class T>
 void attend_rows(const float* q, int64_t heads, const T* k, const T* v, int64_t stride, int64_t ctx,
                  int64_t d, float scale, float* w, float* out) {
-  for (int64_t pb = 0; pb < ctx; pb += kPosBlock) {
-    const int64_t pe = ctx < pb + kPosBlock ? ctx : pb + kPosBlock;
+  over_pos_blocks(ctx, [&](int64_t pb, int64_t pe) {
     over_head_tiles(heads, [&]<int H>(int64_t h0) {
       score_row<H>(q, h0, k, stride, pb, pe, d, scale, w, ctx);
     });
-  }
+  });
   softmax_rows(w, heads, ctx);
   for (int64_t i = 0; i < heads * d; ++i) out[i] = 0.0f;
-  for (int64_t pb = 0; pb < ctx; pb += kPosBlock) {
-    const int64_t pe = ctx < pb + kPosBlock ? ctx : pb + kPosBlock;
+  over_pos_blocks(ctx, [&](int64_t pb, int64_t pe) {
     over_head_tiles(
         heads, [&]<int H>(int64_t h0) { value_row<H>(w, h0, v, stride, pb, pe, d, ctx, out); });
-  }
+  });
 }
 
 }  // namespace

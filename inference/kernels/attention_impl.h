@@ -2,11 +2,10 @@
 // the softmax pass both vector forms share, and the AVX-512 form.
 #pragma once
 
-#include <xmmintrin.h>
-
 #include <cstdint>
 
 #include "inference/kernels/attention.h"
+#include "inference/kernels/prefetch.h"
 
 namespace qwenqat::engine::attention_impl {
 
@@ -15,6 +14,20 @@ namespace qwenqat::engine::attention_impl {
 // exp, their sum, the quotients. Needs AVX2/FMA. A row's values depend only
 // on that row.
 void softmax_rows(float* w, int64_t heads, int64_t ctx);
+
+// Positions per block of both vector forms' score and value passes: a
+// block's key (value) rows, 128-256 KB at head_dim 128, stay in L2 while
+// every head of the group reads them, instead of coming from L3 or DRAM once
+// per head. A multiple of 16, so the position tiles fall where they would
+// without it.
+constexpr int64_t kPosBlock = 512;
+
+// Calls f(pb, pe) for the position blocks [pb, pe) covering [0, ctx).
+template <class F>
+inline void over_pos_blocks(int64_t ctx, F&& f) {
+  for (int64_t pb = 0; pb < ctx; pb += kPosBlock)
+    f(pb, ctx < pb + kPosBlock ? ctx : pb + kPosBlock);
+}
 
 // Positions ahead that the AVX-512 form prefetches the key and value rows
 // of: a decode step reads the fp16 cache from L3 or DRAM (57 MB per step at
@@ -33,11 +46,9 @@ template <class T>
 inline void prefetch_rows(const T* base, int64_t stride, int64_t p, int n, int64_t col,
                           int64_t bytes) {
   const uintptr_t b = reinterpret_cast<uintptr_t>(base) + static_cast<uintptr_t>(col) * sizeof(T);
-  for (int j = 0; j < n; ++j) {
-    const uintptr_t row = b + static_cast<uintptr_t>((p + j) * stride) * sizeof(T);
-    for (uintptr_t line = row & ~uintptr_t{63}; line < row + bytes; line += 64)
-      _mm_prefetch(reinterpret_cast<const char*>(line), _MM_HINT_T0);
-  }
+  for (int j = 0; j < n; ++j)
+    kernels::prefetch_range(b + static_cast<uintptr_t>((p + j) * stride) * sizeof(T),
+                            static_cast<uintptr_t>(bytes));
 }
 
 // attend's AVX-512 form (d a multiple of 16; needs cpu_has_avx512()):

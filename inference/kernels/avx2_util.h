@@ -10,6 +10,8 @@
 
 #include <cstdint>
 
+#include "inference/kernels/prefetch.h"
+
 namespace qwenqat::engine::avx2::util {
 
 // fp16 -> float32 with F16C: exact, the same value as qwenqat::fp16_to_f32.
@@ -86,10 +88,8 @@ static inline float dot_fp16(const uint16_t* p, const float* v, int64_t count) {
 static inline void prefetch_row_scales(const uint16_t* scales, int64_t groups, int64_t r,
                                        int64_t ahead_rows) {
   const uintptr_t bytes = static_cast<uintptr_t>(groups) * 2;
-  const uintptr_t p =
-      reinterpret_cast<uintptr_t>(scales) + static_cast<uintptr_t>(r + ahead_rows) * bytes;
-  for (uintptr_t line = p & ~uintptr_t{63}; line < p + bytes; line += 64)
-    _mm_prefetch(reinterpret_cast<const char*>(line), _MM_HINT_T0);
+  kernels::prefetch_range(
+      reinterpret_cast<uintptr_t>(scales) + static_cast<uintptr_t>(r + ahead_rows) * bytes, bytes);
 }
 
 // Whole rows of row_bytes that cover a prefetch distance of `bytes`.

@@ -233,27 +233,25 @@ inline void store_result(const Q8Args& a, int64_t r, int64_t b, __m512 t) {
   a.y[b * a.y_stride + r] = util::hsum(h) + corr;
 }
 
-// Weight rows [r, r + R) against activation rows [b0, b0 + B): the
-// interleaved chunks one row at a time (with a.qi), the pairs, the epilogue.
+// Weight rows [r, r + R) against activation rows [b0, b0 + B): with a.qi
+// the interleaved chunks (the last one padded) one row at a time, else the
+// pairs in two FMA chains (even + odd); then the epilogue.
 template <int kBits, int R, int B>
 void q8_block(const Q8Args& a, int64_t r, int64_t b0) {
-  __m512 acc[2][R][B];  // even and odd pairs: two FMA chains
+  __m512 acc[2][R][B];
   for (int h = 0; h < 2; ++h)
     for (int i = 0; i < R; ++i)
       for (int b = 0; b < B; ++b) acc[h][i][b] = _mm512_setzero_ps();
-  __m512 acc_il[R][B];  // interleaved chunks (with a.qi): one lane per block
-  for (int i = 0; i < R; ++i)
-    for (int b = 0; b < B; ++b) acc_il[i][b] = _mm512_setzero_ps();
-  if (a.qi) {  // every block in the chunks, the last one padded
+  if (a.qi) {
     for (int64_t k0 = 0; k0 < a.blocks; k0 += kChunk)
-      for (int i = 0; i < R; ++i) il_chunk<kBits, B>(a, r + i, b0, k0, acc_il[i]);
+      for (int i = 0; i < R; ++i) il_chunk<kBits, B>(a, r + i, b0, k0, acc[0][i]);
   } else {
     pair_sums<kBits, R, B>(a, r, b0, 0, acc);
   }
   for (int i = 0; i < R; ++i)
     for (int b = 0; b < B; ++b)
       store_result(a, r + i, b0 + b,
-                   _mm512_add_ps(_mm512_add_ps(acc[0][i][b], acc[1][i][b]), acc_il[i][b]));
+                   a.qi ? acc[0][i][b] : _mm512_add_ps(acc[0][i][b], acc[1][i][b]));
 }
 
 template <int kBits, int R>
@@ -302,8 +300,8 @@ void store_tile(const Q8Args& a, int64_t r, int64_t b0, const __m512 (&acc)[R][B
 }
 
 // Interleaved rows [r, r + R) against activation rows [b0, b0 + B): the
-// chunks (the last one padded) as a register tile, then the sums as q8_block
-// forms them (pairs even + odd, both zero, + chunks), so the same bits.
+// chunks (the last one padded) as a register tile, then q8_block's epilogue
+// on the chunks' sums, so the same bits.
 template <int R, int B>
 void tile_block(const Q8Args& a, int64_t r, int64_t b0, const __m512i* wu, TilePrefetch* tp) {
   __m512 acc[R][B];
@@ -374,9 +372,7 @@ void il_rows_n1(const Q8Args& a, int64_t r0, int64_t r1) {
     };
     for (int64_t c = 0; c < chunks; ++c) chunk(c, kChunk);
     if (tail > 0) chunk(chunks, tail);
-    // q8_block's epilogue: (pairs even + odd, both zero) + chunks
-    const __m512 zero = _mm512_setzero_ps();
-    store_result(a, r, 0, _mm512_add_ps(_mm512_add_ps(zero, zero), acc));
+    store_result(a, r, 0, acc);
   }
 }
 

@@ -150,7 +150,8 @@ inline void transpose_dwords(const __m512i in[4], __m512i out[4]) {
   out[3] = _mm512_unpackhi_epi64(t1, t3);
 }
 
-// 64 bytes at p, the first `bytes` of them (0 past those: no access there).
+// 64 bytes at p, the first `bytes` of them (0 past those: no access there);
+// a plain load for bytes >= 64 (full chunks: a constant after inlining).
 inline __m512i load_first(const uint8_t* p, int64_t bytes) {
   if (bytes >= 64) return _mm512_loadu_si512(p);
   const __mmask64 m = bytes <= 0 ? 0 : (__mmask64{1} << bytes) - 1;
@@ -164,9 +165,7 @@ inline void unpack_q4_chunk16(const uint8_t* row, int64_t k0, int pf, __m512i w[
   for (int l = 0; l < 4; ++l)
     _mm_prefetch(reinterpret_cast<const char*>(p + pf + 64 * l), _MM_HINT_T0);
   __m512i in[4];
-  for (int i = 0; i < 4; ++i)
-    in[i] = count == kChunk ? _mm512_loadu_si512(p + 64 * i)
-                            : load_first(p + 64 * i, count * 16 - 64 * i);
+  for (int i = 0; i < 4; ++i) in[i] = load_first(p + 64 * i, count * 16 - 64 * i);
   __m512i v[4];
   transpose_dwords(in, v);
   const __m512i mask = _mm512_set1_epi8(0x0f);
@@ -188,9 +187,8 @@ inline void unpack_q8_chunk16(const uint8_t* row, int64_t k0, int pf, __m512i w[
   const int64_t bytes = count * 32;
   for (int i = 0; i < 4; ++i) {
     const uint8_t* pa = p + 128 * i;
-    const __m512i a = count == kChunk ? _mm512_loadu_si512(pa) : load_first(pa, bytes - 128 * i);
-    const __m512i b =
-        count == kChunk ? _mm512_loadu_si512(pa + 64) : load_first(pa + 64, bytes - 128 * i - 64);
+    const __m512i a = load_first(pa, bytes - 128 * i),
+                  b = load_first(pa + 64, bytes - 128 * i - 64);
     lo[i] = _mm512_shuffle_i64x2(a, b, 0x88);  // 128-bit lanes a0 a2 b0 b2
     hi[i] = _mm512_shuffle_i64x2(a, b, 0xdd);  // a1 a3 b1 b3
   }
