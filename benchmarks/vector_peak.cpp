@@ -4,7 +4,9 @@
 // FMA and int8 products (vpmaddubsw: AVX2, 32 byte products summed in pairs;
 // vpdpbusd: AVX-VNNI / AVX-512 VNNI). The kernels' G MAC/s (kernel_bench) are
 // read against these ceilings: a 512-bit FMA is 16 MACs, a 256-bit vpmaddubsw
-// 32, a 512-bit vpdpbusd 64. Forms the CPU lacks are skipped.
+// 32, a 512-bit vpdpbusd 64. "tile mix" is vpdpbusd in the proportions of
+// the int8 kernel's register tiles, with their float part: the ceiling of
+// batched decode (docs/PERFORMANCE.md). Forms the CPU lacks are skipped.
 //
 // Usage: vector_peak [--seconds S]   (per form, default 0.5)
 #include <immintrin.h>
@@ -113,6 +115,39 @@ __attribute__((target("avx512f,avx512vnni"))) void dpbusd512_round() {
 
 double dpbusd512(double seconds) { return rate(dpbusd512_round, seconds); }
 
+// The instruction mix of the int8 kernel's register tiles (avx512_q8.cpp,
+// il_tile): per 16-block chunk and (row, sequence) pair, 8 vpdpbusd into an
+// int32 block-sum vector, then its float part, acc += float(isum) * (s * d)
+// (vcvtdq2ps, vmulps, vfmadd). Counted in vpdpbusd, so the row reads against
+// the pure vpdpbusd row above: the ceiling the tiles' float part leaves
+// (Zen 5: 5.2-5.35 G/s against 6.8-7.0, 0.76-0.78; the float operations
+// share the vector pipes with vpdpbusd). No loads: the tiles' own loads,
+// unpacking and epilogue only lower it.
+__attribute__((target("avx512f,avx512vnni"))) void tile_mix512_round() {
+  constexpr int kPairs = 8;  // (row, sequence) pairs: 8 acc + 8 d + temporaries
+  __m512 acc[kPairs], d[kPairs];
+  for (int i = 0; i < kPairs; ++i) {
+    acc[i] = _mm512_setzero_ps();
+    d[i] = _mm512_set1_ps(0.25f + static_cast<float>(i));
+  }
+  __m512i u = _mm512_set1_epi8(3), q = _mm512_set1_epi8(-5);
+  __m512 s = _mm512_set1_ps(0.5f);
+  for (long n = 0; n < kIters * kChains / (8 * kPairs); ++n) {
+    // Opaque to the compiler: no constant folding of the products, no hoisting of s * d.
+    asm volatile("" : "+v"(u), "+v"(q), "+v"(s));
+    for (int i = 0; i < kPairs; ++i) {
+      __m512i isum = _mm512_set1_epi32(i);
+      for (int t = 0; t < 8; ++t) isum = _mm512_dpbusd_epi32(isum, u, q);
+      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(s, d[i]), acc[i]);
+    }
+  }
+  float sum = 0;
+  for (int i = 0; i < kPairs; ++i) sum += _mm512_cvtss_f32(acc[i]);
+  g_sink = sum;
+}
+
+double tile_mix512(double seconds) { return rate(tile_mix512_round, seconds); }
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -137,6 +172,9 @@ int main(int argc, char** argv) {
   if (__builtin_cpu_supports("avx2")) row("vpmaddubsw ymm", maddubs256(seconds), 32);
   if (__builtin_cpu_supports("avx512f")) row("vfmadd zmm", fma512(seconds), 16);
   if (__builtin_cpu_supports("avxvnni")) row("vpdpbusd ymm", dpbusd256(seconds), 32);
-  if (__builtin_cpu_supports("avx512vnni")) row("vpdpbusd zmm", dpbusd512(seconds), 64);
+  if (__builtin_cpu_supports("avx512vnni")) {
+    row("vpdpbusd zmm", dpbusd512(seconds), 64);
+    row("tile mix zmm", tile_mix512(seconds), 64);
+  }
   return 0;
 }
