@@ -120,9 +120,9 @@ double dpbusd512(double seconds) { return rate(dpbusd512_round, seconds); }
 // int32 block-sum vector, then its float part, acc += float(isum) * (s * d)
 // (vcvtdq2ps, vmulps, vfmadd). Counted in vpdpbusd, so the row reads against
 // the pure vpdpbusd row above: the ceiling the tiles' float part leaves
-// (Zen 5: 5.2-5.35 G/s against 6.8-7.0, 0.76-0.78; the float operations
-// share the vector pipes with vpdpbusd). No loads: the tiles' own loads,
-// unpacking and epilogue only lower it.
+// (Zen 5, eight runs: 5.0-5.4 G/s, 0.76-0.78 of plain vpdpbusd's 7.0-7.1 in
+// its fast state; the float operations share the vector pipes with it).
+// No loads: the tiles' own loads, unpacking and epilogue only lower it.
 __attribute__((target("avx512f,avx512vnni"))) void tile_mix512_round() {
   constexpr int kPairs = 8;  // (row, sequence) pairs: 8 acc + 8 d + temporaries
   __m512 acc[kPairs], d[kPairs];
