@@ -1,5 +1,9 @@
-// KvCache storage: [slot][layer][pos][kv_dim], float32 or fp16 (round to
-// nearest even, data/util/half.h).
+// KvCache storage: [slot][layer][kv_head][pos][head_dim], float32 or fp16
+// (round to nearest even, data/util/half.h). Head-major, so that the thread
+// that attends with one kv head streams one contiguous run of rows. With the
+// heads interleaved per position ([pos][kv_dim]) each thread read every other
+// 256 bytes of fp16 rows; decode after a 2000-token prompt (w4g32, 1.5B
+// shapes, Zen 5) is 1.07-1.15x faster head-major (four alternating runs).
 #include "inference/kv_cache.h"
 
 #include <algorithm>
@@ -22,6 +26,7 @@ KvCache::KvCache(const models::Qwen2Config& config, int64_t num_slots, int64_t m
       num_layers_(config.num_hidden_layers),
       max_context_(max_context),
       kv_dim_(config.kv_dim()),
+      head_dim_(config.dim_head()),
       dtype_(dtype),
       lengths_(static_cast<size_t>(std::max<int64_t>(num_slots, 0)), 0) {
   QWENQAT_CHECK(num_slots >= 1, "the KV cache needs at least one sequence slot (got ", num_slots,
@@ -49,32 +54,42 @@ uint64_t KvCache::bytes() const {
   return (k32_.size() + v32_.size()) * 4 + (k16_.size() + v16_.size()) * 2;
 }
 
-size_t KvCache::offset(int64_t slot, int64_t layer, int64_t pos) const {
-  return static_cast<size_t>(((slot * num_layers_ + layer) * max_context_ + pos) * kv_dim_);
+size_t KvCache::offset(int64_t slot, int64_t layer, int64_t head, int64_t pos) const {
+  const int64_t heads = kv_dim_ / head_dim_;
+  return static_cast<size_t>((((slot * num_layers_ + layer) * heads + head) * max_context_ + pos) *
+                             head_dim_);
 }
 
 void KvCache::store(int64_t slot, int64_t layer, int64_t pos, const float* k, const float* v) {
+  QWENQAT_CHECK(slot >= 0 && slot < num_slots_ && layer >= 0 && layer < num_layers_,
+                "KV cache: slot ", slot, ", layer ", layer, " out of range");
   QWENQAT_CHECK(pos >= 0 && pos < max_context_, "position ", pos, " is past the context limit of ",
                 max_context_, " tokens");
-  const size_t o = offset(slot, layer, pos);
-  if (dtype_ == KvDtype::kF32) {
-    std::memcpy(&k32_[o], k, kv_dim_ * sizeof(float));
-    std::memcpy(&v32_[o], v, kv_dim_ * sizeof(float));
-  } else {
-    for (int64_t i = 0; i < kv_dim_; ++i) {
-      k16_[o + i] = f32_to_fp16(k[i]);
-      v16_[o + i] = f32_to_fp16(v[i]);
+  for (int64_t h = 0; h < kv_dim_ / head_dim_; ++h) {
+    const size_t o = offset(slot, layer, h, pos);
+    const float* kh = k + h * head_dim_;
+    const float* vh = v + h * head_dim_;
+    if (dtype_ == KvDtype::kF32) {
+      std::memcpy(&k32_[o], kh, head_dim_ * sizeof(float));
+      std::memcpy(&v32_[o], vh, head_dim_ * sizeof(float));
+    } else {
+      for (int64_t i = 0; i < head_dim_; ++i) {
+        k16_[o + i] = f32_to_fp16(kh[i]);
+        v16_[o + i] = f32_to_fp16(vh[i]);
+      }
     }
   }
 }
 
 KvRows KvCache::head(int64_t slot, int64_t layer, int64_t head, int64_t head_dim) const {
   QWENQAT_CHECK(slot >= 0 && slot < num_slots_ && layer >= 0 && layer < num_layers_ && head >= 0 &&
-                    (head + 1) * head_dim <= kv_dim_,
+                    (head + 1) * head_dim_ <= kv_dim_,
                 "KV cache: slot ", slot, ", layer ", layer, ", head ", head, " out of range");
-  const size_t o = offset(slot, layer, 0) + static_cast<size_t>(head * head_dim);
+  QWENQAT_CHECK(head_dim == head_dim_, "KV cache: rows of ", head_dim,
+                " elements asked of a cache of head_dim ", head_dim_);
+  const size_t o = offset(slot, layer, head, 0);
   KvRows r;
-  r.stride = kv_dim_;
+  r.stride = head_dim_;
   if (dtype_ == KvDtype::kF32) {
     r.k = &k32_[o];
     r.v = &v32_[o];

@@ -34,15 +34,16 @@ class KvCache {
 
   // Writes k and v ([kv_dim] floats each) at (slot, layer, pos).
   void store(int64_t slot, int64_t layer, int64_t pos, const float* k, const float* v);
-  // The cached keys and values of kv head `head` (head_dim elements each) at
-  // (slot, layer), in place: float32 or fp16 pointers as the cache's dtype,
-  // position p's row p * kv_dim() elements after position 0. Valid while the
-  // cache lives; rows past length(slot) hold whatever was stored last.
+  // The cached keys and values of kv head `head` (head_dim elements each, the
+  // config's head_dim) at (slot, layer), in place: float32 or fp16 pointers
+  // as the cache's dtype, position p's row p * head_dim elements after
+  // position 0 (KvRows::stride: each head's rows are contiguous). Valid while
+  // the cache lives; rows past length(slot) hold whatever was stored last.
   KvRows head(int64_t slot, int64_t layer, int64_t head, int64_t head_dim) const;
 
  private:
-  size_t offset(int64_t slot, int64_t layer, int64_t pos) const;
-  int64_t num_slots_, num_layers_, max_context_, kv_dim_;
+  size_t offset(int64_t slot, int64_t layer, int64_t head, int64_t pos) const;
+  int64_t num_slots_, num_layers_, max_context_, kv_dim_, head_dim_;
   KvDtype dtype_;
   std::vector<int64_t> lengths_;
   std::vector<float> k32_, v32_;

@@ -55,8 +55,8 @@ std::vector<float> run(const std::vector<float>& q, const std::vector<float>& k,
   return out;
 }
 
-// The same with the rows as fp16, `pad` unused elements after each row (the
-// layout of KvCache: position rows kv_dim apart).
+// The same with the rows as fp16, `pad` unused elements after each row
+// (KvRows::stride > d: the kernels take any row stride).
 std::vector<float> run_f16(const std::vector<float>& q, const std::vector<float>& k,
                            const std::vector<float>& v, int64_t ctx, int64_t d, int64_t pad,
                            float scale, KernelIsa isa) {
