@@ -3,7 +3,7 @@
 // that attends with one kv head streams one contiguous run of rows. With the
 // heads interleaved per position ([pos][kv_dim]) each thread read every other
 // 256 bytes of fp16 rows; decode after a 2000-token prompt (w4g32, 1.5B
-// shapes, Zen 5) is 1.07-1.15x faster head-major (four alternating runs).
+// shapes, Zen 5) is 1.05-1.15x faster head-major (six alternating pairs).
 #include "inference/kv_cache.h"
 
 #include <algorithm>
