@@ -357,7 +357,8 @@ void il_rows_n1(const Q8Args& a, int64_t r0, int64_t r1) {
   // The scales are a second stream (a ninth of a 4-bit g32 row's bytes),
   // prefetched as far ahead as the codes (paired per-step timing on Zen 5:
   // int4 matmuls another -4-9 %, int8 -1-5 %).
-  const int64_t ahead = util::rows_ahead(a.pf, w.row_bytes);
+  static const int pf = n1_prefetch_bytes(kBits);
+  const int64_t ahead = util::rows_ahead(pf, w.row_bytes);
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* row = w.data + r * w.row_bytes;
     util::prefetch_row_scales(w.scales, a.groups, r, ahead);
@@ -365,7 +366,7 @@ void il_rows_n1(const Q8Args& a, int64_t r0, int64_t r1) {
     // il_chunk's four chains (B = 1) over the chunk's [8][64] activation bytes
     const auto chunk = [&](int64_t c, int count) {
       __m512i wv[8];
-      unpack_chunk16<kBits>(row, c * kChunk, a.pf, wv, count);
+      unpack_chunk16<kBits>(row, c * kChunk, pf, wv, count);
       const __m512 s = _mm512_permutexvar_ps(sigma, block_scales(a, r, c * kChunk, count));
       const __m512i isum = chained_isum<4>(_mm512_load_si512(start + c), wv, a.qi + c * 512);
       acc = chunk_fma(isum, s, _mm512_loadu_ps(a.di + c * kChunk), acc);
