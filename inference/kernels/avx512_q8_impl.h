@@ -30,7 +30,7 @@ int prefetch_bytes() {
 // The decode kernel's distance (il_rows_n1): 3 KB for 4-bit rows on AMD
 // (paired per step, w4g32 decode on Zen 5, twelve runs: 3 KB vs 4 KB
 // 0.966-1.002x time, mean 0.984; 2 KB and 2.5 KB 0.99-1.02x, 6 KB 1.005x),
-// prefetch_bytes() otherwise (8-bit rows at 3 KB: 1.04-1.06x).
+// prefetch_bytes() otherwise (8-bit rows at 3 KB: 1.04-1.06x, 6 KB 1.00-1.02x).
 int n1_prefetch_bytes(int bits) {
   return bits == 4 && __builtin_cpu_is("amd") ? 3072 : prefetch_bytes();
 }
