@@ -35,7 +35,7 @@
 // (kernel_bench 1536 x 8960 against 1536 x 8704, time per MAC, six
 // alternating runs on Zen 5: n = 1 0.95, n = 16 0.93 with the pairs; 0.99
 // and 0.96 padded, where the padding's own work predicts 0.97).
-// Both prefetch the weights prefetch_bytes() ahead (streamed from DRAM the
+// Both prefetch the weights prefetch_bytes(bits, n) ahead (streamed from DRAM the
 // interleaved loop ran at half the pairs' rate without it). For n >= 2 the
 // interleaved chunks run as register tiles (il_tile) of kTileR rows x kTileB
 // sequences, the rows unpacked once per sequence block: each activation
@@ -357,8 +357,7 @@ void il_rows_n1(const Q8Args& a, int64_t r0, int64_t r1) {
   // The scales are a second stream (a ninth of a 4-bit g32 row's bytes),
   // prefetched as far ahead as the codes (paired per-step timing on Zen 5:
   // int4 matmuls another -4-9 %, int8 -1-5 %).
-  static const int pf = n1_prefetch_bytes(kBits);
-  const int64_t ahead = util::rows_ahead(pf, w.row_bytes);
+  const int64_t ahead = util::rows_ahead(a.pf, w.row_bytes);
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* row = w.data + r * w.row_bytes;
     util::prefetch_row_scales(w.scales, a.groups, r, ahead);
@@ -366,7 +365,7 @@ void il_rows_n1(const Q8Args& a, int64_t r0, int64_t r1) {
     // il_chunk's four chains (B = 1) over the chunk's [8][64] activation bytes
     const auto chunk = [&](int64_t c, int count) {
       __m512i wv[8];
-      unpack_chunk16<kBits>(row, c * kChunk, pf, wv, count);
+      unpack_chunk16<kBits>(row, c * kChunk, a.pf, wv, count);
       const __m512 s = _mm512_permutexvar_ps(sigma, block_scales(a, r, c * kChunk, count));
       const __m512i isum = chained_isum<4>(_mm512_load_si512(start + c), wv, a.qi + c * 512);
       acc = chunk_fma(isum, s, _mm512_loadu_ps(a.di + c * kChunk), acc);
@@ -471,7 +470,7 @@ void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, const f
   a.group_of_block = _mm512_setzero_si512();
   a.zero8 = w.spec.bits == 4 && w.spec.symmetric;
   a.il_shift = w.spec.bits == 8 ? 7 : a.zero8 ? 3 : 0;
-  a.pf = prefetch_bytes();
+  a.pf = prefetch_bytes(w.spec.bits, n);
   a.blocks = w.cols / 32;
   a.groups = w.groups_per_row();
   a.bpg = a.blocks / a.groups;

@@ -23,16 +23,14 @@ constexpr int kChunk = 16;  // blocks per interleaved chunk (Q8Activations::il_c
 // vs 4 KB +5 % (4-bit) and +10 % (8-bit), 1 KB within noise of 2 KB; AMD Zen 5
 // (--rows 151936, three alternating runs): 4 KB vs 2 KB +0-28 % (4-bit) and
 // +7-14 % (8-bit), 1 KB -10-30 %, 8 KB between; decode w8g32 +4-10 %.
-int prefetch_bytes() {
-  static const int bytes = __builtin_cpu_is("amd") ? 4096 : 2048;
-  return bytes;
-}
-// The decode kernel's distance (il_rows_n1): 3 KB for 4-bit rows on AMD
-// (paired per step, w4g32 decode on Zen 5, twelve runs: 3 KB vs 4 KB
-// 0.966-1.002x time, mean 0.984; 2 KB and 2.5 KB 0.99-1.02x, 6 KB 1.005x),
-// prefetch_bytes() otherwise (8-bit rows at 3 KB: 1.04-1.06x, 6 KB 1.00-1.02x).
-int n1_prefetch_bytes(int bits) {
-  return bits == 4 && __builtin_cpu_is("amd") ? 3072 : prefetch_bytes();
+// Decode (n = 1) of 4-bit rows on AMD takes 3 KB (paired per step, w4g32
+// decode on Zen 5, twelve runs: 3 KB vs 4 KB 0.966-1.002x time, mean 0.984;
+// 2 KB and 2.5 KB 0.99-1.02x, 6 KB 1.005x; 8-bit rows at 3 KB 1.04-1.06x,
+// at 6 KB 1.00-1.02x).
+int prefetch_bytes(int bits, int64_t n) {
+  static const bool amd = __builtin_cpu_is("amd");
+  if (!amd) return 2048;
+  return bits == 4 && n == 1 ? 3072 : 4096;
 }
 
 struct Q8Args {
@@ -58,7 +56,7 @@ struct Q8Args {
   // 3 for symmetric 4-bit rows (as zero8), 7 for 8-bit rows (u - 128, the
   // codes of the pairs too), 0 for none (asymmetric 4-bit rows).
   int il_shift;
-  int pf;  // prefetch_bytes()
+  int pf;  // prefetch_bytes(bits, n)
   // The codes used are u - c (c = 8 for symmetric 4-bit rows, 0 for
   // asymmetric ones, 128 for 8 bits); the weight is (u - zero) * s (+ o), so
   // each result takes cs = c - zero times the per-group dot of s and e (only
