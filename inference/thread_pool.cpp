@@ -4,6 +4,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <system_error>
 
 #include "data/util/check.h"
@@ -77,6 +78,13 @@ void ThreadPool::worker_loop() {
     run_chunks();
     active_.fetch_sub(1, std::memory_order_acq_rel);
   }
+}
+
+void ThreadPool::parallel_ranges(int64_t n, int64_t min_parallel,
+                                 const std::function<void(int64_t, int64_t)>& fn) {
+  const int64_t k = n >= min_parallel ? std::min<int64_t>(n, threads_) : 1;
+  if (k <= 1) return fn(0, n);
+  parallel_for(k, [&](int64_t t) { fn(n * t / k, n * (t + 1) / k); });
 }
 
 void ThreadPool::parallel_for(int64_t num_chunks, const std::function<void(int64_t)>& fn) {

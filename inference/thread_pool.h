@@ -33,6 +33,15 @@ class ThreadPool {
   // Not reentrant: one parallel_for at a time per pool (fn must not call it).
   void parallel_for(int64_t num_chunks, const std::function<void(int64_t)>& fn);
 
+  // Calls fn(begin, end) on one contiguous range of [0, n) per thread (n * t
+  // / k .. n * (t + 1) / k for k = min(n, size()) ranges), or fn(0, n) on the
+  // calling thread when n < min_parallel. The ranges depend on the thread
+  // count, so fn must treat every index on its own (row-wise work, as a
+  // norm or a quantizer per row): then results do not depend on the split.
+  // Not reentrant, as parallel_for.
+  void parallel_ranges(int64_t n, int64_t min_parallel,
+                       const std::function<void(int64_t, int64_t)>& fn);
+
   // Hardware threads of this machine (>= 1).
   static int hardware_threads();
 

@@ -162,7 +162,8 @@ class Linear {
     int token_bits = 0;  // per-token activation bits, 0: none
   };
   InputMode input_mode(ActQuant act) const;  // how prepare() takes x
-  void prepare(const float* x, int64_t n, ActQuant act, Input* in) const;
+  // Quantizes x for the int8 kernels on the pool's threads (rows split).
+  void prepare(const float* x, int64_t n, ActQuant act, Input* in, ThreadPool& pool) const;
   bool same_input(const Linear& o, ActQuant act) const;  // prepare() gives the same Input
   void run_chunk(const Input& in, int64_t n, float* y, int64_t c, KernelIsa isa) const;
 

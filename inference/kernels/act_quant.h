@@ -88,22 +88,37 @@ struct Q8Activations {
 int64_t q8_interleave_chunk();
 
 // Fills x->qi, x->di, x->qsumi and x->il_chunk = chunk (8 or 16) from x->q,
-// x->d and x->qsum (above). quantize_q8 and quantize_per_token call it with
-// q8_interleave_chunk() when that is not 0.
+// x->d and x->qsum (above), with AVX-512 where the CPU has it (chunk 16) or
+// the scalar loop (the same bytes). The quantizers lay out their rows the
+// same way when size_q8 chose chunk = q8_interleave_chunk() != 0.
 void interleave_q8(Q8Activations* x, int64_t chunk);
 
 // The smallest batch the int8 products run on AMX tiles for (where the CPU
 // has AMX): below it the AVX-512 kernel is faster (kernel_bench).
 constexpr int64_t kAmxMinBatch = 8;
 
-// Fills x->qt, x->dt and x->amx_tiles from x->q and x->d (above). quantize_q8 and
-// quantize_per_token call it when cpu_has_amx() and n >= kAmxMinBatch; q8_matmul_rows then uses the
-// AMX kernel.
+// Fills x->qt, x->dt and x->amx_tiles from x->q and x->d (above). The
+// quantizers lay out their rows the same way when cpu_has_amx() and
+// n >= kAmxMinBatch; q8_matmul_rows then uses the AMX kernel.
 void layout_amx(Q8Activations* x);
 
-// Quantizes x [n, cols] (row stride x_stride) into out (resized). Deterministic
-// and the same for every ISA. Throws qwenqat::Error unless cols % kQ8Block == 0.
+// Sizes out for n rows of `cols` elements: q, d, e, qsum and the layouts the
+// active kernels take (qi, di, qsumi with q8_interleave_chunk(); qt, dt on a
+// CPU with AMX for n >= kAmxMinBatch). The buffers keep their capacity, and
+// their contents are left to the quantizers below. Throws qwenqat::Error
+// unless cols % kQ8Block == 0.
+void size_q8(int64_t n, int64_t cols, Q8Activations* out);
+
+// Quantizes x [n, cols] (row stride x_stride) into out (size_q8, then
+// quantize_q8_rows over every row). Deterministic and the same for every ISA.
+// Throws qwenqat::Error unless cols % kQ8Block == 0.
 void quantize_q8(const float* x, int64_t n, int64_t x_stride, int64_t cols, Q8Activations* out);
+
+// Rows [b0, b1) of quantize_q8 into out, sized by size_q8 (x points at row 0,
+// rows of out->cols elements): q, d, e, qsum and the layouts size_q8 chose.
+// Thread-safe on disjoint row ranges of one out; the same bytes as
+// quantize_q8 for any split.
+void quantize_q8_rows(const float* x, int64_t x_stride, int64_t b0, int64_t b1, Q8Activations* out);
 
 // Per-token dynamic symmetric quantization, the engine form of
 // qat::fake_quantize_per_token: per row b, qmax = 2^(bits-1) - 1,
@@ -115,6 +130,10 @@ void quantize_q8(const float* x, int64_t n, int64_t x_stride, int64_t cols, Q8Ac
 // bits in 2..8; cols % kQ8Block == 0 (else use fake_quantize_per_token).
 void quantize_per_token(const float* x, int64_t n, int64_t x_stride, int64_t cols, int bits,
                         Q8Activations* out);
+// Rows [b0, b1) of quantize_per_token into out, sized by size_q8; as
+// quantize_q8_rows (thread-safe on disjoint row ranges, any split the same).
+void quantize_per_token_rows(const float* x, int64_t x_stride, int bits, int64_t b0, int64_t b1,
+                             Q8Activations* out);
 
 // The same quantizer in float, in place: x[b, i] = q * s_b (rows of `cols`
 // elements, row stride `stride`). For layers the int8 kernel does not cover.

@@ -54,4 +54,11 @@ bool supports_q8(const format::PackedView& w);
 void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, const float* eg, float* y,
                     int64_t y_stride, int64_t r0, int64_t r1);
 
+// Rows [b0, b1) of interleave_q8(x, 16) (act_quant.h), x already sized for
+// chunks of 16: each chunk's 512 bytes transposed as unpack_q8_chunk16 does
+// an 8-bit weight row's (the same bytes as the scalar loop), d and qsum
+// permuted to sigma order, zero past the row. Needs AVX-512 BW; thread-safe
+// on disjoint row ranges.
+void interleave_q8_rows(Q8Activations* x, int64_t b0, int64_t b1);
+
 }  // namespace qwenqat::engine::avx512

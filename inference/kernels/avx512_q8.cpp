@@ -489,6 +489,28 @@ void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, const f
   }
 }
 
+void interleave_q8_rows(Q8Activations* x, int64_t b0, int64_t b1) {
+  const int64_t chunks = x->il_chunks, blocks = x->blocks;
+  const __m512i sigma = sigma_index();
+  for (int64_t b = b0; b < b1; ++b) {
+    const auto* row = reinterpret_cast<const uint8_t*>(x->q.data() + b * x->cols);
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t k0 = c * kChunk, at = (b * chunks + c) * kChunk, from = b * blocks + k0;
+      const int count = static_cast<int>(std::min<int64_t>(blocks - k0, kChunk));
+      __m512i v[8];
+      unpack_q8_chunk16(row, k0, 0, v, count);
+      int8_t* dst = x->qi.data() + at * kQ8Block;
+      for (int t = 0; t < 8; ++t) _mm512_storeu_si512(dst + 64 * t, v[t]);
+      const __mmask16 m = static_cast<__mmask16>((1u << count) - 1);
+      _mm512_storeu_ps(x->di.data() + at,
+                       _mm512_permutexvar_ps(sigma, _mm512_maskz_loadu_ps(m, x->d.data() + from)));
+      _mm512_storeu_si512(
+          x->qsumi.data() + at,
+          _mm512_permutexvar_epi32(sigma, _mm512_maskz_loadu_epi32(m, x->qsum.data() + from)));
+    }
+  }
+}
+
 }  // namespace qwenqat::engine::avx512
 
 #pragma GCC diagnostic pop

@@ -145,6 +145,63 @@ TEST(ActQuant, Avx2QuantizerEqualsScalar) {
   EXPECT_EQ(a.q[98], -14);  // -13.5 too
 }
 
+// Q8 activations with every layout compared byte for byte.
+void expect_same_q8(const Q8Activations& a, const Q8Activations& b, const std::string& what) {
+  EXPECT_EQ(a.q, b.q) << what;
+  EXPECT_EQ(0, std::memcmp(a.d.data(), b.d.data(), a.d.size() * 4)) << what;
+  EXPECT_EQ(0, std::memcmp(a.e.data(), b.e.data(), a.e.size() * 4)) << what;
+  EXPECT_EQ(a.qsum, b.qsum) << what;
+  EXPECT_EQ(a.il_chunk, b.il_chunk) << what;
+  EXPECT_EQ(a.qi, b.qi) << what;
+  EXPECT_EQ(0, std::memcmp(a.di.data(), b.di.data(), a.di.size() * 4)) << what;
+  EXPECT_EQ(a.qsumi, b.qsumi) << what;
+  EXPECT_EQ(a.amx_tiles, b.amx_tiles) << what;
+  EXPECT_EQ(a.qt, b.qt) << what;
+}
+
+// The AVX-512 interleave (the weight rows' transposes) against the scalar
+// loop, on rows of 1, 16, 17 and 280 blocks (a padded last chunk of 1 and 8
+// blocks), and quantize_q8_rows / quantize_per_token_rows over split row
+// ranges (reusing buffers that held a larger input) against one call.
+TEST(ActQuant, RowRangesAndAvx512InterleaveGiveTheSameBytes) {
+  std::mt19937 rng(12);
+  const KernelIsa before = active_isa();
+  for (const int64_t cols : {32, 512, 544, 8960}) {
+    const int64_t n = 5;
+    auto x = testing::random_vector(n * cols, 2.0f, rng);
+    Q8Activations whole;
+    quantize_q8(x.data(), n, cols, cols, &whole);
+    for (const int64_t chunk : {8, 16}) {
+      Q8Activations fast = whole, slow = whole;
+      interleave_q8(&fast, chunk);  // AVX-512 for chunk 16 where the CPU has it
+      set_kernel_isa(KernelIsa::kScalar);
+      interleave_q8(&slow, chunk);
+      set_kernel_isa(before);
+      expect_same_q8(slow, fast,
+                     "chunk " + std::to_string(chunk) + ", cols " + std::to_string(cols));
+    }
+    for (const int bits : {0, 8, 4}) {
+      Q8Activations one, parts;
+      auto big = testing::random_vector(2 * n * 8960, 1.0f, rng);
+      quantize_q8(big.data(), 2 * n, 8960, 8960, &parts);  // stale, larger contents
+      if (bits == 0) {
+        quantize_q8(x.data(), n, cols, cols, &one);
+      } else {
+        quantize_per_token(x.data(), n, cols, cols, bits, &one);
+      }
+      size_q8(n, cols, &parts);
+      for (const auto& [b0, b1] : {std::pair<int64_t, int64_t>{3, 5}, {0, 1}, {1, 3}}) {
+        if (bits == 0) {
+          quantize_q8_rows(x.data(), cols, b0, b1, &parts);
+        } else {
+          quantize_per_token_rows(x.data(), cols, bits, b0, b1, &parts);
+        }
+      }
+      expect_same_q8(one, parts, "bits " + std::to_string(bits) + ", cols " + std::to_string(cols));
+    }
+  }
+}
+
 // The reference against the double product of the dequantized weights and
 // the dequantized activations q * d: the same value up to float rounding.
 TEST(ActQuant, ReferenceEqualsProductOfDequantizedOperands) {
