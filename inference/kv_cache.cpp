@@ -11,6 +11,7 @@
 
 #include "data/util/check.h"
 #include "data/util/half.h"
+#include "inference/kernels/elementwise.h"
 
 namespace qwenqat::engine {
 
@@ -73,10 +74,8 @@ void KvCache::store(int64_t slot, int64_t layer, int64_t pos, const float* k, co
       std::memcpy(&k32_[o], kh, head_dim_ * sizeof(float));
       std::memcpy(&v32_[o], vh, head_dim_ * sizeof(float));
     } else {
-      for (int64_t i = 0; i < head_dim_; ++i) {
-        k16_[o + i] = f32_to_fp16(kh[i]);
-        v16_[o + i] = f32_to_fp16(vh[i]);
-      }
+      f32_to_fp16_row(kh, &k16_[o], head_dim_);
+      f32_to_fp16_row(vh, &v16_[o], head_dim_);
     }
   }
 }

@@ -32,7 +32,9 @@ class KvCache {
   void set_length(int64_t slot, int64_t len);  // 0 resets a slot; len <= max_context
   uint64_t bytes() const;
 
-  // Writes k and v ([kv_dim] floats each) at (slot, layer, pos).
+  // Writes k and v ([kv_dim] floats each) at (slot, layer, pos) (fp16: each
+  // value as f32_to_fp16 rounds it). Thread-safe for distinct (slot, layer,
+  // pos) triples.
   void store(int64_t slot, int64_t layer, int64_t pos, const float* k, const float* v);
   // The cached keys and values of kv head `head` (head_dim elements each, the
   // config's head_dim) at (slot, layer), in place: float32 or fp16 pointers

@@ -23,12 +23,18 @@ std::vector<float> vector_f32(const WeightSource& src, const std::string& name, 
 }
 
 // out[t] = w * (x[t] / sqrt(mean(x[t]^2) + eps)) for rows t of [rows, dim].
+// The squares are summed in double in 8 interleaved partial sums (one
+// sequential double chain cost ~4 cycles per element).
 void rms_norm(const float* x, int64_t rows, int64_t dim, const std::vector<float>& w, float eps,
               float* out) {
   for (int64_t t = 0; t < rows; ++t) {
     const float* xr = x + t * dim;
-    double ss = 0.0;
-    for (int64_t i = 0; i < dim; ++i) ss += static_cast<double>(xr[i]) * xr[i];
+    double p[8] = {};
+    int64_t i = 0;
+    for (; i + 8 <= dim; i += 8)
+      for (int j = 0; j < 8; ++j) p[j] += static_cast<double>(xr[i + j]) * xr[i + j];
+    double ss = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+    for (; i < dim; ++i) ss += static_cast<double>(xr[i]) * xr[i];
     const float var = static_cast<float>(ss / static_cast<double>(dim));
     const float rs = 1.0f / std::sqrt(var + eps);
     float* o = out + t * dim;
@@ -48,6 +54,11 @@ void apply_rope(float* x, int64_t heads, int64_t d, const float* cos, const floa
     }
   }
 }
+
+// Rows of row-wise work (norms, rotary, cache stores) are split over the
+// pool from this many (a parallel_for round trip costs ~1 us, a row of the
+// real model's norm well under that).
+constexpr int64_t kParallelRows = 4;
 
 // g[i] = silu(g[i]) * u[i] for i < n, in fixed chunks over the pool (the
 // exps of a batch or a prompt are several million per step).
@@ -196,16 +207,20 @@ void Model::forward(const std::vector<SequenceStep>& steps, KvCache& cache, Thre
     first_row.push_back(T);
     T += n;
   }
-  // Activations: x residual [T, H]; h normed [T, H]; q [T, QD]; k, v [T, KD];
-  // a attention out [T, QD]; g, u [T, I].
+  // Activations: x residual [T, H]; h normed [T, H] (or a branch output not
+  // yet added to x); q [T, QD]; k, v [T, KD]; a attention out [T, QD];
+  // g, u [T, I]. row_slot, row_pos: each row's cache slot and position.
   std::vector<float> x(T * H), h(T * H), q(T * QD), k(T * KD), v(T * KD), a(T * QD);
   std::vector<float> g(T * I), u(T * I), cosv(T * half), sinv(T * half);
+  std::vector<int64_t> row_slot(T), row_pos(T);
   for (size_t s = 0; s < steps.size(); ++s) {
     const int64_t past = cache.length(steps[s].slot);
     for (size_t j = 0; j < steps[s].tokens.size(); ++j) {
       const int64_t row = first_row[s] + static_cast<int64_t>(j);
+      row_slot[row] = steps[s].slot;
+      row_pos[row] = past + static_cast<int64_t>(j);
       embed_tokens_.row(steps[s].tokens[j], x.data() + row * H, isa_);
-      const float pos = static_cast<float>(past + static_cast<int64_t>(j));
+      const float pos = static_cast<float>(row_pos[row]);
       for (int64_t i = 0; i < half; ++i) {
         const float f = pos * inv_freq_[i];
         cosv[row * half + i] = std::cos(f);
@@ -214,32 +229,37 @@ void Model::forward(const std::vector<SequenceStep>& steps, KvCache& cache, Thre
     }
   }
   const float eps = static_cast<float>(c.rms_norm_eps);
+  // h = norm(x) with weight w, after x += h when h holds a branch output.
+  bool branch_in_h = false;
+  const auto add_and_norm = [&](const std::vector<float>& w) {
+    pool.parallel_ranges(T, kParallelRows, [&](int64_t t0, int64_t t1) {
+      if (branch_in_h)
+        for (int64_t i = t0 * H; i < t1 * H; ++i) x[i] += h[i];
+      rms_norm(x.data() + t0 * H, t1 - t0, H, w, eps, h.data() + t0 * H);
+    });
+    branch_in_h = false;
+  };
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     const Layer& L = layers_[l];
-    rms_norm(x.data(), T, H, L.input_layernorm, eps, h.data());
+    add_and_norm(L.input_layernorm);
     Linear::forward_shared({{&L.q_proj, q.data()}, {&L.k_proj, k.data()}, {&L.v_proj, v.data()}},
                            h.data(), T, pool, isa_, act_quant_);
-    for (int64_t t = 0; t < T; ++t) {
-      apply_rope(q.data() + t * QD, c.num_attention_heads, d, &cosv[t * half], &sinv[t * half]);
-      apply_rope(k.data() + t * KD, c.num_key_value_heads, d, &cosv[t * half], &sinv[t * half]);
-    }
-    for (size_t s = 0; s < steps.size(); ++s) {
-      const int64_t past = cache.length(steps[s].slot);
-      for (size_t j = 0; j < steps[s].tokens.size(); ++j) {
-        const int64_t row = first_row[s] + static_cast<int64_t>(j);
-        cache.store(steps[s].slot, l, past + static_cast<int64_t>(j), k.data() + row * KD,
-                    v.data() + row * KD);
+    pool.parallel_ranges(T, kParallelRows, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        apply_rope(q.data() + t * QD, c.num_attention_heads, d, &cosv[t * half], &sinv[t * half]);
+        apply_rope(k.data() + t * KD, c.num_key_value_heads, d, &cosv[t * half], &sinv[t * half]);
+        cache.store(row_slot[t], l, row_pos[t], k.data() + t * KD, v.data() + t * KD);
       }
-    }
+    });
     attention(steps, first_row, l, cache, pool, q.data(), a.data());
     L.o_proj.forward(a.data(), T, h.data(), pool, isa_, act_quant_);
-    for (int64_t i = 0; i < T * H; ++i) x[i] += h[i];
-    rms_norm(x.data(), T, H, L.post_attention_layernorm, eps, h.data());
+    branch_in_h = true;
+    add_and_norm(L.post_attention_layernorm);
     Linear::forward_shared({{&L.gate_proj, g.data()}, {&L.up_proj, u.data()}}, h.data(), T, pool,
                            isa_, act_quant_);
     swiglu_parallel(g.data(), u.data(), T * I, pool, isa_);
     L.down_proj.forward(g.data(), T, h.data(), pool, isa_, act_quant_);
-    for (int64_t i = 0; i < T * H; ++i) x[i] += h[i];
+    branch_in_h = true;
   }
   for (const auto& st : steps) {
     cache.set_length(st.slot, cache.length(st.slot) + static_cast<int64_t>(st.tokens.size()));
@@ -254,8 +274,14 @@ void Model::forward(const std::vector<SequenceStep>& steps, KvCache& cache, Thre
   }
   const int64_t R = static_cast<int64_t>(rows.size());
   std::vector<float> sel(R * H);
-  for (int64_t i = 0; i < R; ++i)
-    rms_norm(x.data() + rows[i] * H, 1, H, norm_, eps, sel.data() + i * H);
+  pool.parallel_ranges(R, kParallelRows, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      float* xr = x.data() + rows[i] * H;
+      const float* hr = h.data() + rows[i] * H;  // the last down_proj's output
+      for (int64_t j = 0; j < H; ++j) xr[j] += hr[j];
+      rms_norm(xr, 1, H, norm_, eps, sel.data() + i * H);
+    }
+  });
   logits.resize(static_cast<size_t>(R * c.vocab_size));
   (tied_ ? embed_tokens_ : lm_head_).forward(sel.data(), R, logits.data(), pool, isa_, act_quant_);
 }

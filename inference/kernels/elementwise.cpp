@@ -45,6 +45,23 @@ void fp16_to_f32_f16c(const uint16_t* h, float* out, int64_t n) {
   for (; i < n; ++i) out[i] = fp16_to_f32(h[i]);
 }
 
+// vcvtps2ph with round to nearest even is f32_to_fp16 for every float but
+// NaN (it keeps the payload's top bits; f32_to_fp16 gives 0x7e00 | sign): a
+// group of 8 with a NaN goes through f32_to_fp16.
+void f32_to_fp16_f16c(const float* x, uint16_t* out, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    if (_mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)) != 0) {
+      for (int64_t j = i; j < i + 8; ++j) out[j] = f32_to_fp16(x[j]);
+      continue;
+    }
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
+                     _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+  for (; i < n; ++i) out[i] = f32_to_fp16(x[i]);
+}
+
 }  // namespace
 }  // namespace qwenqat::engine
 
@@ -64,6 +81,12 @@ void fp16_to_f32_row(const uint16_t* h, float* out, int64_t n) {
   static const bool f16c = cpu_has_avx2();  // (which checks for F16C too)
   if (f16c) return fp16_to_f32_f16c(h, out, n);
   for (int64_t i = 0; i < n; ++i) out[i] = fp16_to_f32(h[i]);
+}
+
+void f32_to_fp16_row(const float* x, uint16_t* out, int64_t n) {
+  static const bool f16c = cpu_has_avx2();
+  if (f16c) return f32_to_fp16_f16c(x, out, n);
+  for (int64_t i = 0; i < n; ++i) out[i] = f32_to_fp16(x[i]);
 }
 
 }  // namespace qwenqat::engine

@@ -72,4 +72,38 @@ TEST(Elementwise, Fp16RowIsExactForEveryHalf) {
 }
 
 }  // namespace
+// f32_to_fp16_row against f32_to_fp16 on every half's float value, the
+// midpoints between neighbouring halves (ties go to even) and one ulp either
+// side of them, the overflow boundary, subnormal results, NaNs with payloads
+// (in a group of 8 and in the tail) and random floats.
+TEST(Elementwise, FloatToFp16RowEqualsTheScalarRounding) {
+  std::vector<float> x;
+  for (uint32_t hb = 0; hb < 0x7c00; ++hb) {
+    for (const float sign : {1.0f, -1.0f}) {
+      const float a = fp16_to_f32(static_cast<uint16_t>(hb)) * sign;
+      const float b = fp16_to_f32(static_cast<uint16_t>(hb + 1)) * sign;
+      const float mid = a + (b - a) / 2;  // exact: a float has room for it
+      x.insert(x.end(), {a, mid, std::nextafter(mid, 0.0f), std::nextafter(mid, 2 * b)});
+    }
+  }
+  for (const float f : {65504.0f, 65519.99f, 65520.0f, 1e30f, 5.9e-8f, 2.9e-8f, 3.0e-8f, 1e-40f})
+    x.insert(x.end(), {f, -f});
+  std::mt19937 rng(5);
+  for (int i = 0; i < 100000; ++i) {
+    const uint32_t bits = static_cast<uint32_t>(rng());
+    float f;
+    std::memcpy(&f, &bits, 4);
+    x.push_back(f);  // NaNs with random payloads among them
+  }
+  x.push_back(std::numeric_limits<float>::quiet_NaN());
+  const uint32_t payload = 0x7fc01234u;
+  float pn;
+  std::memcpy(&pn, &payload, 4);
+  x.push_back(pn);  // a NaN in the tail
+  std::vector<uint16_t> out(x.size());
+  f32_to_fp16_row(x.data(), out.data(), static_cast<int64_t>(x.size()));
+  for (size_t i = 0; i < x.size(); ++i)
+    ASSERT_EQ(f32_to_fp16(x[i]), out[i]) << "float " << x[i] << " at " << i;
+}
+
 }  // namespace qwenqat::engine
