@@ -7,7 +7,7 @@
 
 #include <immintrin.h>
 
-#include <vector>
+#include <memory>
 
 #ifndef QWENQAT_Q8_VNNI
 #error "include avx2_q8_w8.h through avx2_q8_impl.h"
@@ -157,8 +157,10 @@ void w8_il_rows(const Q8Args& a, int64_t n, int64_t r0, int64_t r1) {
   struct alignas(32) Ymm {  // (a vector of __m256i would drop the alignment)
     int8_t bytes[32];
   };
-  std::vector<Ymm> buf(static_cast<size_t>(16 * chunks));
-  __m256i* scratch = reinterpret_cast<__m256i*>(buf.data());
+  // Not zeroed: every row's chunks are unpacked into it before they are read
+  // (as the AVX-512 tiles' scratch, avx512_q8.cpp).
+  const auto buf = std::make_unique_for_overwrite<Ymm[]>(static_cast<size_t>(16 * chunks));
+  __m256i* scratch = reinterpret_cast<__m256i*>(buf.get());
   over_seq_blocks(n, a.w->cols, kMaxPass8, [&](int64_t s0, int64_t s1) {
     for (int64_t r = r0; r < r1; ++r) {
       const uint8_t* row = a.w->data + r * a.w->row_bytes;
