@@ -52,12 +52,17 @@ std::vector<Generation> generate(Model& model, const std::vector<std::vector<int
   const int64_t vocab = cfg.vocab_size;
   for (;;) {
     model.forward(steps, cache, pool, logits);
+    // Each sequence draws with its own generator, so on any thread.
+    std::vector<int32_t> drawn(steps.size());
+    pool.parallel_for(static_cast<int64_t>(steps.size()), [&](int64_t s) {
+      drawn[s] = sample(&logits[s * vocab], vocab, options.sampling, rngs[seq_of_step[s]]);
+    });
     std::vector<SequenceStep> more;
     std::vector<size_t> more_seq;
     for (size_t s = 0; s < steps.size(); ++s) {
       const size_t i = seq_of_step[s];
       Generation& g = out[i];
-      const int32_t tok = sample(&logits[s * vocab], vocab, options.sampling, rngs[i]);
+      const int32_t tok = drawn[s];
       g.tokens.push_back(tok);
       if (options.decode) g.text += options.decode(tok);
       if (on_token) on_token(i, tok);

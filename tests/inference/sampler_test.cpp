@@ -1,11 +1,17 @@
 // Sampling: the PRNG is portable (fixed values), greedy/top-k/top-p keep the
-// right candidates, and the empirical distribution matches softmax.
+// right candidates (against a full sort of the vocabulary), and the empirical
+// distribution matches softmax, inside the nucleus too.
 #include "inference/sampler.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
+#include <numeric>
+#include <random>
+#include <set>
+#include <vector>
 
 #include "data/util/check.h"
 
@@ -64,6 +70,126 @@ TEST(Sampler, FrequenciesFollowSoftmax) {
   for (int k = 0; k < 3; ++k) {
     const double p = std::exp(logits[k] / 2.0) / z;
     EXPECT_NEAR(count[k] / double(n), p, 0.015) << k;
+  }
+}
+
+// The nucleus by the documented rule, with a full sort: candidates (all, or
+// the top_k), w = exp((logit - max) / T) in float, most likely first (ties to
+// the lower id) up to the first whose cumulative mass reaches top_p * total;
+// with each token's renormalized probability.
+std::map<int32_t, double> reference_nucleus(const std::vector<float>& l, const SamplingOptions& o) {
+  std::vector<int32_t> idx(l.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  std::sort(idx.begin(), idx.end(),
+            [&](int32_t a, int32_t b) { return l[a] > l[b] || (l[a] == l[b] && a < b); });
+  if (o.top_k > 0 && o.top_k < static_cast<int64_t>(idx.size())) idx.resize(o.top_k);
+  const float mx = l[idx[0]];
+  std::vector<float> w;
+  for (int32_t i : idx) w.push_back(std::exp((l[i] - mx) / o.temperature));
+  double total = 0.0;
+  for (float x : w) total += x;
+  size_t keep = idx.size();
+  double cum = 0.0;
+  for (size_t i = 0; i < idx.size() && o.top_p < 1.0f; ++i) {
+    cum += w[i];
+    if (cum >= static_cast<double>(o.top_p) * total) {
+      keep = i + 1;
+      break;
+    }
+  }
+  double sum = 0.0;
+  for (size_t i = 0; i < keep; ++i) sum += w[i];
+  std::map<int32_t, double> p;
+  for (size_t i = 0; i < keep; ++i) p[idx[i]] = w[i] / sum;
+  return p;
+}
+
+// Every draw inside the reference nucleus, and the frequencies of its tokens
+// within 4 standard deviations (+ 1e-3) of their probabilities.
+void expect_draws_follow(const std::vector<float>& l, const SamplingOptions& o, int draws,
+                         const std::string& what) {
+  const auto nucleus = reference_nucleus(l, o);
+  Rng rng(o.seed);
+  std::map<int32_t, int> count;
+  for (int i = 0; i < draws; ++i) {
+    const int32_t t = sample(l.data(), static_cast<int64_t>(l.size()), o, rng);
+    ASSERT_TRUE(nucleus.count(t)) << what << ": token " << t << " is outside the nucleus of "
+                                  << nucleus.size();
+    ++count[t];
+  }
+  // Tokens of p >= 0.01 one by one, the others pooled (thousands of rare
+  // tokens checked one by one would fail some by chance).
+  double rest_p = 0.0;
+  int rest_count = 0;
+  const auto expect_freq = [&](double p, int c, const std::string& which) {
+    const double sd = std::sqrt(std::max(0.0, p * (1 - p)) / draws);
+    EXPECT_NEAR(c / double(draws), p, 4 * sd + 1e-3) << what << ": " << which;
+  };
+  for (const auto& [t, p] : nucleus) {
+    if (p >= 0.01) {
+      expect_freq(p, count[t], "token " + std::to_string(t));
+    } else {
+      rest_p += p;
+      rest_count += count[t];
+    }
+  }
+  expect_freq(rest_p, rest_count, "the tokens of p < 0.01");
+}
+
+// Random logits with a few likely tokens; ~1 ms per draw at the real size.
+std::vector<float> peaked_logits(size_t n, std::mt19937& gen) {
+  std::normal_distribution<float> nd(0.0f, 3.0f);
+  std::vector<float> l(n);
+  for (auto& x : l) x = nd(gen);
+  for (int i = 0; i < 6; ++i) l[gen() % l.size()] += 14.0f + i;
+  return l;
+}
+
+TEST(Sampler, NucleusOfALargeVocabularyMatchesAFullSort) {
+  std::mt19937 gen(3);
+  const auto l = peaked_logits(151936, gen);  // the real vocabulary's size
+  SamplingOptions o;                          // the defaults: temperature 0.6, top-p 0.95
+  expect_draws_follow(l, o, 1500, "defaults");
+  o.temperature = 1.5f;  // a nucleus that ends in a crowded bucket
+  o.top_p = 0.9f;
+  EXPECT_GT(reference_nucleus(l, o).size(), 6u);
+  expect_draws_follow(l, o, 1500, "T 1.5, top-p 0.9");
+  const auto small = peaked_logits(20000, gen);
+  o.top_k = 4;
+  expect_draws_follow(small, o, 3000, "top-k 4, top-p 0.9");
+  o.top_p = 1.0f;
+  expect_draws_follow(small, o, 3000, "top-k 4");
+}
+
+TEST(Sampler, FlatAndGraduatedLogitsKeepTheRightNucleus) {
+  // Equal logits: the nucleus is the lower half of the ids (ties by id).
+  const std::vector<float> flat(1000, 2.0f);
+  SamplingOptions o;
+  o.temperature = 1.0f;
+  o.top_p = 0.5f;
+  EXPECT_EQ(reference_nucleus(flat, o).size(), 500u);
+  expect_draws_follow(flat, o, 3000, "flat");
+  // Logits falling by 0.01 per id over a range of 50: the nucleus reaches
+  // past w = 1e-3 and 1e-6 of the most likely token (several widenings).
+  std::vector<float> steps(5000);
+  for (size_t i = 0; i < steps.size(); ++i) steps[i] = -0.01f * static_cast<float>(i);
+  o.top_p = 0.999f;
+  o.temperature = 0.3f;
+  expect_draws_follow(steps, o, 3000, "graduated");
+}
+
+TEST(Sampler, NanOrInfiniteLogitsAreAClearError) {
+  SamplingOptions o;
+  Rng rng(1);
+  for (const float bad : {std::nanf(""), INFINITY, -INFINITY}) {
+    std::vector<float> l(100, 0.5f);
+    l[37] = bad;
+    try {
+      sample(l.data(), 100, o, rng);
+      FAIL() << "expected an error for " << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("NaN"), std::string::npos) << e.what();
+    }
   }
 }
 
