@@ -55,6 +55,12 @@ void apply_rope(float* x, int64_t heads, int64_t d, const float* cos, const floa
   }
 }
 
+// Prompt rows attended together (Model::attention): a block's key and value
+// rows are read once for its rows. attend on random 2000-position rows, one
+// core, Zen 5: 1 row at a time 0.077 s per (layer, kv head), 2 rows 0.054,
+// 8 rows 0.051, 16 rows 0.052.
+constexpr int64_t kQueryBlock = 8;
+
 // Rows of row-wise work (norms, rotary, cache stores) are split over the
 // pool from this many (a parallel_for round trip costs ~1 us, a row of the
 // real model's norm well under that).
@@ -156,7 +162,6 @@ void Model::attention(const std::vector<SequenceStep>& steps, const std::vector<
     const int64_t n = static_cast<int64_t>(st.tokens.size());
     const int64_t ctx = past + n;
     thread_local std::vector<float> k, v, w;
-    w.resize(group * ctx);
     KvRows kv = cache.head(st.slot, layer, g, d);
     if (kv.k16 && n > 1) {
       // A prompt's rows: fp16 keys and values converted once for its n query
@@ -169,10 +174,32 @@ void Model::attention(const std::vector<SequenceStep>& steps, const std::vector<
       }
       kv = KvRows{k.data(), v.data(), nullptr, nullptr, d};
     }
-    for (int64_t j = 0; j < n; ++j) {
-      const int64_t row = first_row[s] + j, visible = past + j + 1;
-      const int64_t at = row * QD + g * group * d;  // the group's heads [group, d]
-      attend(q + at, group, kv, visible, d, scale, w.data(), out + at, isa_);
+    // The prompt's rows in blocks of kQueryBlock: the block's heads ([rows,
+    // group] of them, row j seeing positions up to past + j) read each key
+    // and value row once, with the same bits as one row at a time.
+    thread_local std::vector<float> qb, ob;
+    thread_local std::vector<int64_t> vis;
+    for (int64_t j0 = 0; j0 < n; j0 += kQueryBlock) {
+      const int64_t rows = std::min(kQueryBlock, n - j0), row0 = first_row[s] + j0;
+      const int64_t at0 = row0 * QD + g * group * d;  // row0's group of heads [group, d]
+      if (rows == 1) {
+        w.resize(group * (past + j0 + 1));
+        attend(q + at0, group, kv, past + j0 + 1, d, scale, w.data(), out + at0, isa_);
+        continue;
+      }
+      qb.resize(rows * group * d);
+      ob.resize(rows * group * d);
+      vis.resize(rows * group);
+      for (int64_t j = 0; j < rows; ++j) {
+        std::copy_n(q + at0 + j * QD, group * d, qb.data() + j * group * d);
+        std::fill_n(vis.data() + j * group, group, past + j0 + j + 1);
+      }
+      const int64_t ctx_b = past + j0 + rows;
+      w.resize(rows * group * ctx_b);
+      attend_masked(qb.data(), rows * group, vis.data(), kv, ctx_b, d, scale, w.data(), ob.data(),
+                    isa_);
+      for (int64_t j = 0; j < rows; ++j)
+        std::copy_n(ob.data() + j * group * d, group * d, out + at0 + j * QD);
     }
   });
 }

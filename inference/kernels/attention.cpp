@@ -8,6 +8,7 @@
 #include <cmath>
 #include <vector>
 
+#include "data/util/check.h"
 #include "inference/kernels/attention_impl.h"
 #include "inference/kernels/elementwise.h"
 
@@ -53,29 +54,30 @@ inline __m256 scores8(const float* q, const T* k, int64_t stride, int64_t p0, in
 
 }  // namespace
 
-// Per head: the maximum score, exp(w - max) 8 at a time (the tail through a
-// padded vector), the sum, the probabilities.
-void attention_impl::softmax_rows(float* w, int64_t heads, int64_t ctx) {
+// Per head: the maximum of its visible scores, exp(w - max) 8 at a time (the
+// tail through a padded vector), the sum, the probabilities; 0 past them.
+void attention_impl::softmax_rows(float* w, int64_t heads, int64_t ctx, const int64_t* visible) {
   for (int64_t h = 0; h < heads; ++h) {
     float* wh = w + h * ctx;
+    const int64_t n = visible ? visible[h] : ctx;  // the row's scores
     __m256 m = _mm256_set1_ps(-INFINITY);
     int64_t p = 0;
-    for (; p + 8 <= ctx; p += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(wh + p));
+    for (; p + 8 <= n; p += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(wh + p));
     alignas(32) float m8[8];
     _mm256_store_ps(m8, m);
     float mx = m8[0];
     for (int j = 1; j < 8; ++j) mx = m8[j] > mx ? m8[j] : mx;
-    for (; p < ctx; ++p) mx = wh[p] > mx ? wh[p] : mx;
+    for (; p < n; ++p) mx = wh[p] > mx ? wh[p] : mx;
     const __m256 mv = _mm256_set1_ps(mx);
     __m256 sum = _mm256_setzero_ps();
     p = 0;
-    for (; p + 8 <= ctx; p += 8) {
+    for (; p + 8 <= n; p += 8) {
       const __m256 e = avx2::math::exp8(_mm256_sub_ps(_mm256_loadu_ps(wh + p), mv));
       _mm256_storeu_ps(wh + p, e);
       sum = _mm256_add_ps(sum, e);
     }
-    if (p < ctx) {  // padding lanes kept out of the sum
-      const int64_t rest = ctx - p;
+    if (p < n) {  // padding lanes kept out of the sum
+      const int64_t rest = n - p;
       alignas(32) float t[8];
       for (int64_t j = 0; j < 8; ++j) t[j] = j < rest ? wh[p + j] : mx;
       _mm256_store_ps(t, avx2::math::exp8(_mm256_sub_ps(_mm256_load_ps(t), mv)));
@@ -89,9 +91,10 @@ void attention_impl::softmax_rows(float* w, int64_t heads, int64_t ctx) {
     _mm256_store_ps(s8, sum);
     const float total = ((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7]));
     const __m256 inv = _mm256_set1_ps(1.0f / total);
-    for (p = 0; p + 8 <= ctx; p += 8)
+    for (p = 0; p + 8 <= n; p += 8)
       _mm256_storeu_ps(wh + p, _mm256_mul_ps(_mm256_loadu_ps(wh + p), inv));
-    for (; p < ctx; ++p) wh[p] *= 1.0f / total;
+    for (; p < n; ++p) wh[p] *= 1.0f / total;
+    std::fill(wh + n, wh + ctx, 0.0f);  // weight 0: their products add exactly 0
   }
 }
 
@@ -100,8 +103,8 @@ namespace {
 // softmax(scale * K q_h) . V for the `heads` query rows q_h sharing one kv
 // head; w [heads, ctx] and out [heads, d] (contract: attend).
 template <class T>
-void attend_avx2(const float* q, int64_t heads, const T* k, const T* v, int64_t stride, int64_t ctx,
-                 int64_t d, float scale, float* w, float* out) {
+void attend_avx2(const float* q, int64_t heads, const int64_t* visible, const T* k, const T* v,
+                 int64_t stride, int64_t ctx, int64_t d, float scale, float* w, float* out) {
   // Scores, block by block.
   attention_impl::over_pos_blocks(ctx, [&](int64_t pb, int64_t pe) {
     for (int64_t h = 0; h < heads; ++h) {
@@ -116,7 +119,7 @@ void attend_avx2(const float* q, int64_t heads, const T* k, const T* v, int64_t 
       }
     }
   });
-  attention_impl::softmax_rows(w, heads, ctx);
+  attention_impl::softmax_rows(w, heads, ctx, visible);
   // out_h = sum_p w_hp v_p, block by block: each column's FMAs in position
   // order, 64 columns (8 accumulators) at a time, then 8.
   for (int64_t i = 0; i < heads * d; ++i) out[i] = 0.0f;
@@ -185,14 +188,26 @@ void attend_reference(const float* q, const KvRows& kv, int64_t ctx, int64_t d, 
 
 void attend(const float* q, int64_t heads, const KvRows& kv, int64_t ctx, int64_t d, float scale,
             float* w, float* out, KernelIsa isa) {
+  attend_masked(q, heads, nullptr, kv, ctx, d, scale, w, out, isa);
+}
+
+void attend_masked(const float* q, int64_t heads, const int64_t* visible, const KvRows& kv,
+                   int64_t ctx, int64_t d, float scale, float* w, float* out, KernelIsa isa) {
+  for (int64_t h = 0; visible && h < heads; ++h)
+    QWENQAT_CHECK(visible[h] >= 1 && visible[h] <= ctx, "attend_masked: head ", h, " sees ",
+                  visible[h], " positions, outside [1, ", ctx, "]");
   if (isa == KernelIsa::kAvx2 && d % 16 == 0 && cpu_has_avx512())
-    return attention_impl::attend_avx512(q, heads, kv, ctx, d, scale, w, out);
+    return attention_impl::attend_avx512(q, heads, visible, kv, ctx, d, scale, w, out);
   if (isa == KernelIsa::kAvx2 && d % 8 == 0) {
-    if (kv.k16) return attend_avx2(q, heads, kv.k16, kv.v16, kv.stride, ctx, d, scale, w, out);
-    return attend_avx2(q, heads, kv.k, kv.v, kv.stride, ctx, d, scale, w, out);
+    if (kv.k16)
+      return attend_avx2(q, heads, visible, kv.k16, kv.v16, kv.stride, ctx, d, scale, w, out);
+    return attend_avx2(q, heads, visible, kv.k, kv.v, kv.stride, ctx, d, scale, w, out);
   }
-  for (int64_t h = 0; h < heads; ++h)
-    attend_reference(q + h * d, kv, ctx, d, scale, w + h * ctx, out + h * d, isa);
+  for (int64_t h = 0; h < heads; ++h) {
+    const int64_t n = visible ? visible[h] : ctx;
+    attend_reference(q + h * d, kv, n, d, scale, w + h * ctx, out + h * d, isa);
+    std::fill(w + h * ctx + n, w + (h + 1) * ctx, 0.0f);
+  }
 }
 
 }  // namespace qwenqat::engine

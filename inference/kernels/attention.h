@@ -39,6 +39,16 @@ struct KvRows {
 void attend(const float* q, int64_t heads, const KvRows& kv, int64_t ctx, int64_t d, float scale,
             float* w, float* out, KernelIsa isa);
 
+// attend for heads that see different numbers of positions: head h attends
+// to positions [0, visible[h]) (1 <= visible[h] <= ctx; w's row h is 0 past
+// them after the call), with the same bits in out as attend over its own
+// visible[h] positions (the positions past them take weight exactly 0, their
+// value rows must be finite). For a block of consecutive prompt rows that
+// share one kv head: the key and value rows are read once for the block
+// instead of once per row (Model::attention).
+void attend_masked(const float* q, int64_t heads, const int64_t* visible, const KvRows& kv,
+                   int64_t ctx, int64_t d, float scale, float* w, float* out, KernelIsa isa);
+
 // Relative difference allowed between the two forms' outputs, relative to the
 // largest |v| (tests): summation order and the exp polynomial differ.
 constexpr float kAttendTolerance = 2e-6f;

@@ -141,14 +141,14 @@ void over_head_tiles(int64_t heads, F&& f) {
 }
 
 template <class T>
-void attend_rows(const float* q, int64_t heads, const T* k, const T* v, int64_t stride, int64_t ctx,
-                 int64_t d, float scale, float* w, float* out) {
+void attend_rows(const float* q, int64_t heads, const int64_t* visible, const T* k, const T* v,
+                 int64_t stride, int64_t ctx, int64_t d, float scale, float* w, float* out) {
   over_pos_blocks(ctx, [&](int64_t pb, int64_t pe) {
     over_head_tiles(heads, [&]<int H>(int64_t h0) {
       score_row<H>(q, h0, k, stride, pb, pe, d, scale, w, ctx);
     });
   });
-  softmax_rows(w, heads, ctx);
+  softmax_rows(w, heads, ctx, visible);
   for (int64_t i = 0; i < heads * d; ++i) out[i] = 0.0f;
   over_pos_blocks(ctx, [&](int64_t pb, int64_t pe) {
     over_head_tiles(
@@ -158,10 +158,11 @@ void attend_rows(const float* q, int64_t heads, const T* k, const T* v, int64_t 
 
 }  // namespace
 
-void attend_avx512(const float* q, int64_t heads, const KvRows& kv, int64_t ctx, int64_t d,
-                   float scale, float* w, float* out) {
-  if (kv.k16) return attend_rows(q, heads, kv.k16, kv.v16, kv.stride, ctx, d, scale, w, out);
-  attend_rows(q, heads, kv.k, kv.v, kv.stride, ctx, d, scale, w, out);
+void attend_avx512(const float* q, int64_t heads, const int64_t* visible, const KvRows& kv,
+                   int64_t ctx, int64_t d, float scale, float* w, float* out) {
+  if (kv.k16)
+    return attend_rows(q, heads, visible, kv.k16, kv.v16, kv.stride, ctx, d, scale, w, out);
+  attend_rows(q, heads, visible, kv.k, kv.v, kv.stride, ctx, d, scale, w, out);
 }
 
 }  // namespace qwenqat::engine::attention_impl

@@ -9,11 +9,12 @@
 
 namespace qwenqat::engine::attention_impl {
 
-// Each of the `heads` rows of w (ctx scores, row stride ctx) replaced by its
-// softmax, in place: the maximum, exp(w - max) 8 at a time with the AVX2
-// exp, their sum, the quotients. Needs AVX2/FMA. A row's values depend only
-// on that row.
-void softmax_rows(float* w, int64_t heads, int64_t ctx);
+// Each of the `heads` rows of w (row stride ctx) replaced by the softmax of
+// its first visible[h] scores (all ctx without visible), in place, and 0
+// past them: the maximum, exp(w - max) 8 at a time with the AVX2 exp, their
+// sum, the quotients. Needs AVX2/FMA. A row's values depend only on its
+// visible scores.
+void softmax_rows(float* w, int64_t heads, int64_t ctx, const int64_t* visible);
 
 // Positions per block of both vector forms' score and value passes: a
 // block's key (value) rows, 128-256 KB at head_dim 128, stay in L2 while
@@ -55,8 +56,9 @@ inline void prefetch_rows(const T* base, int64_t stride, int64_t p, int n, int64
 // scores as register tiles of 4 heads x 4 positions (each key row loaded
 // once for 4 heads), softmax_rows, then out as tiles of 4 heads x 64 columns
 // (each value row loaded once for 4 heads); the same per-entry operations
-// whatever the tile, the number of heads or ctx.
-void attend_avx512(const float* q, int64_t heads, const KvRows& kv, int64_t ctx, int64_t d,
-                   float scale, float* w, float* out);
+// whatever the tile, the number of heads or ctx. visible: as attend_masked
+// (nullptr: every head sees all ctx positions).
+void attend_avx512(const float* q, int64_t heads, const int64_t* visible, const KvRows& kv,
+                   int64_t ctx, int64_t d, float scale, float* w, float* out);
 
 }  // namespace qwenqat::engine::attention_impl

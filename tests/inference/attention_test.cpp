@@ -4,7 +4,8 @@
 // scalar one within kAttendTolerance, on contexts that are and are not multiples of its
 // 8-position blocks; a position's probability independent of the block it
 // falls in; fp16 rows (strided, as in the KV cache) equal to their values as
-// float32 rows.
+// float32 rows; heads masked to fewer positions (attend_masked) equal to
+// those heads alone.
 #include "inference/kernels/attention.h"
 
 #include <gtest/gtest.h>
@@ -15,6 +16,7 @@
 #include <random>
 #include <vector>
 
+#include "data/util/check.h"
 #include "data/util/half.h"
 #include "tests/inference/engine_test_util.h"
 
@@ -189,6 +191,68 @@ TEST(Attention, GroupOfHeadsEqualsEachHeadAlone) {
         EXPECT_EQ(0, std::memcmp(w1.data(), w.data() + h * ctx, ctx * 4)) << h << isa_name(isa);
       }
     }
+  }
+}
+
+// attend_masked: heads seeing different numbers of positions (a block of
+// prompt rows: the head of row j sees ctx - rows + 1 + j, 6 heads per row)
+// give each head's attend over its own positions, bit for bit, in every
+// form, float32 and fp16 rows; the weights past a head's positions are 0;
+// a head seeing none or more than ctx is a clear error.
+TEST(Attention, MaskedHeadsEqualEachHeadOverItsOwnPositions) {
+  std::mt19937 rng(9);
+  const int64_t group = 6;
+  for (const int64_t d : {128, 24}) {  // 24: the reference form under kAvx2 too
+    for (const int64_t ctx : {5, 37, 530, 1100}) {
+      const int64_t rows = std::min<int64_t>(8, ctx), heads = rows * group;
+      const auto q = testing::random_vector(heads * d, 1.0f, rng);
+      const auto kf = testing::random_vector(ctx * d, 1.0f, rng);
+      const auto vf = testing::random_vector(ctx * d, 1.0f, rng);
+      std::vector<uint16_t> k16(kf.size()), v16(vf.size());
+      for (size_t i = 0; i < kf.size(); ++i) {
+        k16[i] = f32_to_fp16(kf[i]);
+        v16[i] = f32_to_fp16(vf[i]);
+      }
+      std::vector<int64_t> visible(heads);
+      for (int64_t h = 0; h < heads; ++h) visible[h] = ctx - rows + 1 + h / group;
+      for (const bool f16 : {false, true}) {
+        KvRows kv;
+        kv.stride = d;
+        if (f16) {
+          kv.k16 = k16.data();
+          kv.v16 = v16.data();
+        } else {
+          kv.k = kf.data();
+          kv.v = vf.data();
+        }
+        for (KernelIsa isa : {KernelIsa::kScalar, KernelIsa::kAvx2}) {
+          if (isa == KernelIsa::kAvx2 && !cpu_has_avx2()) continue;
+          std::vector<float> w(heads * ctx, -1.0f), out(heads * d, -1.0f);
+          attend_masked(q.data(), heads, visible.data(), kv, ctx, d, 0.09f, w.data(), out.data(),
+                        isa);
+          for (int64_t h = 0; h < heads; ++h) {
+            const int64_t n = visible[h];
+            std::vector<float> w1(n), out1(d);
+            attend(q.data() + h * d, 1, kv, n, d, 0.09f, w1.data(), out1.data(), isa);
+            const std::string what = "d " + std::to_string(d) + ", ctx " + std::to_string(ctx) +
+                                     ", head " + std::to_string(h) + (f16 ? ", fp16 " : " ") +
+                                     isa_name(isa);
+            EXPECT_EQ(0, std::memcmp(out1.data(), out.data() + h * d, d * 4)) << what;
+            EXPECT_EQ(0, std::memcmp(w1.data(), w.data() + h * ctx, n * 4)) << what;
+            for (int64_t p = n; p < ctx; ++p) ASSERT_EQ(w[h * ctx + p], 0.0f) << what;
+          }
+        }
+      }
+    }
+  }
+  std::vector<float> q(128, 0.5f), k(2 * 128, 0.5f), w(2), out(128);
+  KvRows kv;
+  kv.k = kv.v = k.data();
+  kv.stride = 128;
+  for (const int64_t bad : {0, 3}) {
+    EXPECT_THROW(attend_masked(q.data(), 1, &bad, kv, 2, 128, 0.1f, w.data(), out.data(),
+                               KernelIsa::kScalar),
+                 Error);
   }
 }
 
