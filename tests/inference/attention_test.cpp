@@ -83,6 +83,13 @@ std::vector<float> rounded(std::vector<float> x) {
   return x;
 }
 
+// The fp16 bits of each element of x.
+std::vector<uint16_t> fp16_of(const std::vector<float>& x) {
+  std::vector<uint16_t> h(x.size());
+  for (size_t i = 0; i < x.size(); ++i) h[i] = f32_to_fp16(x[i]);
+  return h;
+}
+
 TEST(Attention, BothFormsMatchDoubleReference) {
   std::mt19937 rng(5);
   // Contexts below, at and past one block, d with and without 64-column runs
@@ -171,11 +178,7 @@ TEST(Attention, GroupOfHeadsEqualsEachHeadAlone) {
     const auto q = testing::random_vector(heads * d, 1.0f, rng);
     const auto kf = testing::random_vector(ctx * stride, 1.0f, rng);
     const auto vf = testing::random_vector(ctx * stride, 1.0f, rng);
-    std::vector<uint16_t> k16(kf.size()), v16(vf.size());
-    for (size_t i = 0; i < kf.size(); ++i) {
-      k16[i] = f32_to_fp16(kf[i]);
-      v16[i] = f32_to_fp16(vf[i]);
-    }
+    const auto k16 = fp16_of(kf), v16 = fp16_of(vf);
     KvRows kv;
     kv.k16 = k16.data() + d;  // the second kv head of rows holding two
     kv.v16 = v16.data() + d;
@@ -208,11 +211,7 @@ TEST(Attention, MaskedHeadsEqualEachHeadOverItsOwnPositions) {
       const auto q = testing::random_vector(heads * d, 1.0f, rng);
       const auto kf = testing::random_vector(ctx * d, 1.0f, rng);
       const auto vf = testing::random_vector(ctx * d, 1.0f, rng);
-      std::vector<uint16_t> k16(kf.size()), v16(vf.size());
-      for (size_t i = 0; i < kf.size(); ++i) {
-        k16[i] = f32_to_fp16(kf[i]);
-        v16[i] = f32_to_fp16(vf[i]);
-      }
+      const auto k16 = fp16_of(kf), v16 = fp16_of(vf);
       std::vector<int64_t> visible(heads);
       for (int64_t h = 0; h < heads; ++h) visible[h] = ctx - rows + 1 + h / group;
       for (const bool f16 : {false, true}) {
