@@ -137,19 +137,33 @@ void run_generate(const GenerateCommandOptions& o) {
     first = false;
     std::cout.flush();
   };
-  const auto result = generate(model, {prompt}, g, pool, on_token);
+  GenerateTiming t;
+  const auto result = generate(model, {prompt}, g, pool, on_token, &t);
+  const auto rate = [](int64_t n, double s) { return s > 0.0 ? static_cast<double>(n) / s : 0.0; };
   if (o.json) {
     Json j{{"prompt_ids", prompt},
            {"tokens", result[0].tokens},
-           {"stop_reason", result[0].stop_reason}};
+           {"stop_reason", result[0].stop_reason},
+           {"timing",
+            {{"prefill_seconds", t.prefill_seconds},
+             {"prefill_tokens_per_second", rate(t.prompt_tokens, t.prefill_seconds)},
+             {"decode_seconds", t.decode_seconds},
+             {"decode_tokens_per_second", rate(t.generated_tokens, t.decode_seconds)}}}};
     if (tok) j["text"] = tok->decode(result[0].tokens);
     std::cout << j.dump() << "\n";
     return;
   }
   if (stream) std::cout << stream->finish();
   std::cout << "\n";
-  std::cerr << "[" << result[0].tokens.size() << " tokens, stop: " << result[0].stop_reason
-            << "]\n";
+  char line[160];
+  std::snprintf(line, sizeof line,
+                "prompt %lld tokens in %.2f s (%.1f tokens/s), %lld in %.2f s (%.1f tokens/s)",
+                static_cast<long long>(t.prompt_tokens), t.prefill_seconds,
+                rate(t.prompt_tokens, t.prefill_seconds),
+                static_cast<long long>(t.generated_tokens), t.decode_seconds,
+                rate(t.generated_tokens, t.decode_seconds));
+  std::cerr << "[" << result[0].tokens.size() << " tokens, stop: " << result[0].stop_reason << "; "
+            << line << "]\n";
 }
 
 Json logits_json(const std::filesystem::path& model_path, const std::vector<int32_t>& ids,

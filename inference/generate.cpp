@@ -2,6 +2,7 @@
 #include "inference/generate.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "data/util/check.h"
 
@@ -9,7 +10,7 @@ namespace qwenqat::engine {
 
 std::vector<Generation> generate(Model& model, const std::vector<std::vector<int32_t>>& prompts,
                                  const GenerateOptions& options, ThreadPool& pool,
-                                 const TokenCallback& on_token) {
+                                 const TokenCallback& on_token, GenerateTiming* timing) {
   options.sampling.validate();
   QWENQAT_CHECK(!prompts.empty(), "generate: no prompts given");
   QWENQAT_CHECK(options.max_new_tokens >= 0, "--max-new-tokens must be >= 0, got ",
@@ -37,8 +38,23 @@ std::vector<Generation> generate(Model& model, const std::vector<std::vector<int
     rngs.emplace_back(options.sampling.seed + i);
     out[i].prompt_tokens = static_cast<int64_t>(prompts[i].size());
   }
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  auto t_prefill = t0;
+  const auto report = [&] {
+    if (!timing) return;
+    const auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
+    *timing = {};
+    for (const auto& g : out) {
+      timing->prompt_tokens += g.prompt_tokens;
+      timing->generated_tokens += static_cast<int64_t>(g.tokens.size());
+    }
+    timing->prefill_seconds = seconds(t_prefill - t0);
+    timing->decode_seconds = seconds(Clock::now() - t_prefill);
+  };
   if (options.max_new_tokens == 0) {
     for (auto& g : out) g.stop_reason = "length";
+    report();
     return out;
   }
   std::vector<SequenceStep> steps;
@@ -50,8 +66,9 @@ std::vector<Generation> generate(Model& model, const std::vector<std::vector<int
   std::vector<float> logits;
   std::vector<int32_t> next(prompts.size());
   const int64_t vocab = cfg.vocab_size;
-  for (;;) {
+  for (bool first = true;; first = false) {
     model.forward(steps, cache, pool, logits);
+    if (first) t_prefill = Clock::now();
     // Each sequence draws with its own generator, so on any thread.
     std::vector<int32_t> drawn(steps.size());
     pool.parallel_for(static_cast<int64_t>(steps.size()), [&](int64_t s) {
@@ -87,6 +104,7 @@ std::vector<Generation> generate(Model& model, const std::vector<std::vector<int
     steps = std::move(more);
     seq_of_step = std::move(more_seq);
   }
+  report();
   return out;
 }
 

@@ -39,10 +39,20 @@ struct Generation {
 // Called for every generated token as soon as it is sampled.
 using TokenCallback = std::function<void(size_t sequence, int32_t token)>;
 
+// Wall-clock time of one generate() call (steady clock): the prompts'
+// forward call, and everything after it (sampling, the callbacks, the decode
+// steps) for the generated tokens of all sequences.
+struct GenerateTiming {
+  int64_t prompt_tokens = 0, generated_tokens = 0;
+  double prefill_seconds = 0.0, decode_seconds = 0.0;
+};
+
 // Throws qwenqat::Error for an empty prompt, a prompt longer than the context
 // limit, or invalid options. Not thread-safe (uses the model and the pool).
+// timing, when given, is filled in.
 std::vector<Generation> generate(Model& model, const std::vector<std::vector<int32_t>>& prompts,
                                  const GenerateOptions& options, ThreadPool& pool,
-                                 const TokenCallback& on_token = {});
+                                 const TokenCallback& on_token = {},
+                                 GenerateTiming* timing = nullptr);
 
 }  // namespace qwenqat::engine

@@ -24,7 +24,7 @@ std::vector<float> vector_f32(const WeightSource& src, const std::string& name, 
 
 // out[t] = w * (x[t] / sqrt(mean(x[t]^2) + eps)) for rows t of [rows, dim].
 // The squares are summed in double in 8 interleaved partial sums (one
-// sequential double chain cost ~4 cycles per element).
+// sequential double chain costs ~4 cycles per element).
 void rms_norm(const float* x, int64_t rows, int64_t dim, const std::vector<float>& w, float eps,
               float* out) {
   for (int64_t t = 0; t < rows; ++t) {

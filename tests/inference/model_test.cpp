@@ -233,5 +233,24 @@ TEST(ModelGenerate, StopsAtEosAndLength) {
   EXPECT_LE(s[0].tokens.size(), 3u);
 }
 
+// generate's timing: the prompts' and generated tokens of every sequence,
+// prefill and decode times of the call (none to decode without new tokens).
+TEST(ModelGenerate, ReportsTokensAndTimes) {
+  Model m(testing::random_model(testing::tiny_config(), 2));
+  ThreadPool pool(2);
+  GenerateOptions opt;
+  opt.max_new_tokens = 6;
+  GenerateTiming t;
+  const auto g = generate(m, {some_ids(4, 300, 3), some_ids(7, 300, 4)}, opt, pool, {}, &t);
+  EXPECT_EQ(t.prompt_tokens, 11);
+  EXPECT_EQ(t.generated_tokens, static_cast<int64_t>(g[0].tokens.size() + g[1].tokens.size()));
+  EXPECT_GT(t.prefill_seconds, 0.0);
+  EXPECT_GT(t.decode_seconds, 0.0);
+  opt.max_new_tokens = 0;
+  generate(m, {some_ids(4, 300, 3)}, opt, pool, {}, &t);
+  EXPECT_EQ(t.prompt_tokens, 4);
+  EXPECT_EQ(t.generated_tokens, 0);
+}
+
 }  // namespace
 }  // namespace qwenqat::engine
