@@ -233,10 +233,10 @@ Json run_bench(const BenchOptions& o) {
   std::vector<int32_t> next(o.batch);
   const auto t_decode = Clock::now();
   for (int64_t g = 0; g < o.gen_tokens; ++g) {
-    for (int64_t b = 0; b < o.batch; ++b) {
-      next[b] = argmax(&logits[b * cfg.vocab_size], cfg.vocab_size);
-      steps[b] = {b, std::span<const int32_t>(&next[b], 1)};
-    }
+    // Greedy picks on the pool, as generate() samples.
+    pool.parallel_for(
+        o.batch, [&](int64_t b) { next[b] = argmax(&logits[b * cfg.vocab_size], cfg.vocab_size); });
+    for (int64_t b = 0; b < o.batch; ++b) steps[b] = {b, std::span<const int32_t>(&next[b], 1)};
     model.forward(steps, cache, pool, logits);
   }
   const double decode_s = seconds_since(t_decode);
