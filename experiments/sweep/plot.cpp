@@ -180,14 +180,18 @@ PlotFiles write_plot(const std::vector<SweepRow>& rows, PlotMetric metric,
   // blocks are separated by two blank lines (gnuplot `index`).
   std::ostringstream dat;
   const char* kMethodsInPlot[] = {"fp", "ptq", "qat", "qat_kd"};
-  for (const char* m : kMethodsInPlot) {
+  bool drawable[4] = {};  // a block with a point the axes can show (gnuplot warns otherwise)
+  for (int b = 0; b < 4; ++b) {
+    const std::string m = kMethodsInPlot[b];
     dat << "# " << m << ": size_mb value label\n";
     bool any = false;
     for (size_t i = 0; i < used.size(); ++i) {
       if (used[i]->point.method != m) continue;
-      const std::string label = m == std::string("fp") ? "fp" : used[i]->point.scheme.name();
-      dat << xy[i].x << " " << y_text(xy[i].y) << " \"" << label << "\"\n";
+      const std::string label = m == "fp" ? "fp" : used[i]->point.scheme.name();
+      const std::string y = y_text(xy[i].y);
+      dat << xy[i].x << " " << y << " \"" << label << "\"\n";
       any = true;
+      drawable[b] = drawable[b] || y != "NaN";
     }
     if (!any) dat << "NaN NaN \"\"\n";  // keeps the block index stable
     dat << "\n\n";
@@ -221,14 +225,16 @@ PlotFiles write_plot(const std::vector<SweepRow>& rows, PlotMetric metric,
      << gp_quote(temp_path_for(files.svg)) << " }\n"
      << "  plot " << gp_quote(files.data)
      << " index 4 using 1:2 with lines lw 2 lc rgb '#888888' title 'Pareto front', \\\n"
-     << "       '' index 4 using 1:2 with points pt 6 ps 2.2 lc rgb '#000000' notitle, \\\n"
-     << "       '' index 1 using 1:2 with points pt 7 ps 1.2 lc rgb '#d62728' title 'PTQ (RTN)', "
-        "\\\n"
-     << "       '' index 2 using 1:2 with points pt 5 ps 1.2 lc rgb '#1f77b4' title 'QAT', \\\n"
-     << "       '' index 3 using 1:2 with points pt 9 ps 1.4 lc rgb '#2ca02c' title 'QAT+KD', \\\n"
-     << "       '' index 0 using 1:2 with points pt 3 ps 1.5 lc rgb '#000000' title 'full "
-        "precision', \\\n"
-     << "       '' index 4 using 1:2:3 with labels offset 0,1 font ',8' notitle";
+     << "       '' index 4 using 1:2 with points pt 6 ps 2.2 lc rgb '#000000' notitle, \\\n";
+  // The methods' points (blocks without a drawable point left out).
+  const char* kStyle[] = {"pt 3 ps 1.5 lc rgb '#000000' title 'full precision'",
+                          "pt 7 ps 1.2 lc rgb '#d62728' title 'PTQ (RTN)'",
+                          "pt 5 ps 1.2 lc rgb '#1f77b4' title 'QAT'",
+                          "pt 9 ps 1.4 lc rgb '#2ca02c' title 'QAT+KD'"};
+  for (int b : {1, 2, 3, 0})
+    if (drawable[b])
+      gp << "       '' index " << b << " using 1:2 with points " << kStyle[b] << ", \\\n";
+  gp << "       '' index 4 using 1:2:3 with labels offset 0,1 font ',8' notitle";
   if (fp_value)
     gp << ", \\\n       fp with lines dt 2 lw 2 lc rgb '#000000' title 'full precision "
           "(reference)'";

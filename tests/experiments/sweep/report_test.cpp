@@ -126,6 +126,9 @@ TEST(Report, PlotFiles) {
   const PlotFiles kl = write_plot(kl_rows, PlotMetric::kKl, dir.path(), "kl");
   EXPECT_NE(read_file(kl.script).find("set logscale y"), std::string::npos);
   EXPECT_EQ(read_file(kl.script).find("full precision (reference)"), std::string::npos);
+  // ... nor its point (KL 0): no plot clause without a point gnuplot can draw.
+  EXPECT_EQ(read_file(kl.script).find("title 'full precision'"), std::string::npos);
+  EXPECT_NE(read_file(f.script).find("title 'full precision'"), std::string::npos);
   EXPECT_EQ(read_file(f.script).find("set logscale y"), std::string::npos);  // perplexity: linear
   // Only rows with the metric are plotted; none with it is an error.
   std::vector<SweepRow> no_acc = {rows[3], rows[4]};
