@@ -54,7 +54,7 @@ int32_t argmax(const float* logits, int64_t n) {
 
 namespace {
 
-// Buckets of the weights w in (0, 1] by magnitude, an eighth of an octave
+// Buckets of the weights w in [0, 1] by magnitude, an eighth of an octave
 // each, most likely first: key(w) = (bits(1.0f) - bits(w)) >> 20, monotone
 // (larger w, smaller key); w < 2^-64 (and 0) share the last bucket.
 constexpr int kBuckets = 512;
@@ -99,7 +99,8 @@ int32_t sample(const float* logits, int64_t n, const SamplingOptions& opt, Rng& 
     cand.resize(static_cast<size_t>(opt.top_k));
   }
   const int64_t m = static_cast<int64_t>(cand.size());
-  // w = exp((logit - max) / temperature) in float, in (0, 1]; sums in double.
+  // w = exp((logit - max) / temperature) in float, in [0, 1] (0 where exp
+  // underflows); sums in double.
   const float mx = logits[argmax(logits, n)];
   w.resize(cand.size());
   double total = 0.0;
