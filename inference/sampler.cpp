@@ -81,10 +81,13 @@ int64_t draw(int64_t m, double r, Weight w) {
 
 int32_t sample(const float* logits, int64_t n, const SamplingOptions& opt, Rng& rng) {
   if (opt.temperature <= 0.0f) return argmax(logits, n);
-  // (before any ordering: a NaN breaks the comparisons std::nth_element and
-  // std::sort rely on)
-  QWENQAT_CHECK(std::all_of(logits, logits + n, [](float l) { return std::isfinite(l); }),
-                "sampling: the logits hold a NaN or an infinity");
+  // The largest logit, and a clear error before any ordering for a NaN or an
+  // infinity (they break the comparisons std::nth_element and std::sort need).
+  float mx = logits[0];
+  for (int64_t i = 0; i < n; ++i) {
+    QWENQAT_CHECK(std::isfinite(logits[i]), "sampling: the logits hold a NaN or an infinity");
+    mx = logits[i] > mx ? logits[i] : mx;
+  }
   // Candidates: every token, or the top_k most likely (in no particular
   // order; ties to the lower id).
   const auto better = [&](int32_t a, int32_t b) {
@@ -101,7 +104,6 @@ int32_t sample(const float* logits, int64_t n, const SamplingOptions& opt, Rng& 
   const int64_t m = static_cast<int64_t>(cand.size());
   // w = exp((logit - max) / temperature) in float, in [0, 1] (0 where exp
   // underflows); sums in double.
-  const float mx = logits[argmax(logits, n)];
   w.resize(cand.size());
   double total = 0.0;
   for (int64_t i = 0; i < m; ++i) {

@@ -210,6 +210,12 @@ TEST(Commands, PromptWithTemplateAndSharedTokenizer) {
   ASSERT_GT(prompt.size(), 10u);
   EXPECT_EQ(prompt[0], 151646);  // <｜begin▁of▁sentence｜>
   EXPECT_LE(j.at("tokens").size(), 3u);
+  // The speed of the call: the prompt's forward and the generated tokens.
+  const Json& t = j.at("timing");
+  EXPECT_GT(t.at("prefill_seconds").get<double>(), 0.0);
+  EXPECT_GT(t.at("prefill_tokens_per_second").get<double>(), 0.0);
+  EXPECT_GT(t.at("decode_seconds").get<double>(), 0.0);
+  EXPECT_GT(t.at("decode_tokens_per_second").get<double>(), 0.0);
   o.templ = "nope";
   EXPECT_NE(error_of([&] { run_generate(o); }).find("nope"), std::string::npos);
 }
