@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "inference/kernels/aligned.h"
 #include "inference/kernels/attention.h"
 #include "models/checkpoint/qwen2_config.h"
 
@@ -48,8 +49,8 @@ class KvCache {
   int64_t num_slots_, num_layers_, max_context_, kv_dim_, head_dim_;
   KvDtype dtype_;
   std::vector<int64_t> lengths_;
-  std::vector<float> k32_, v32_;
-  std::vector<uint16_t> k16_, v16_;
+  AlignedVector<float> k32_, v32_;  // 64-byte aligned: each head's rows start on a line
+  AlignedVector<uint16_t> k16_, v16_;
 };
 
 }  // namespace qwenqat::engine

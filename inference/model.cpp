@@ -7,6 +7,7 @@
 #include <set>
 
 #include "data/util/check.h"
+#include "inference/kernels/aligned.h"
 #include "inference/kernels/attention.h"
 #include "inference/kernels/elementwise.h"
 
@@ -161,7 +162,7 @@ void Model::attention(const std::vector<SequenceStep>& steps, const std::vector<
     const int64_t past = cache.length(st.slot);
     const int64_t n = static_cast<int64_t>(st.tokens.size());
     const int64_t ctx = past + n;
-    thread_local std::vector<float> k, v, w;
+    thread_local AlignedVector<float> k, v, w;
     KvRows kv = cache.head(st.slot, layer, g, d);
     if (kv.k16 && n > 1) {
       // A prompt's rows: fp16 keys and values converted once for its n query
@@ -177,7 +178,7 @@ void Model::attention(const std::vector<SequenceStep>& steps, const std::vector<
     // The prompt's rows in blocks of kQueryBlock: the block's heads ([rows,
     // group] of them, row j seeing positions up to past + j) read each key
     // and value row once, with the same bits as one row at a time.
-    thread_local std::vector<float> qb, ob;
+    thread_local AlignedVector<float> qb, ob;
     thread_local std::vector<int64_t> vis;
     for (int64_t j0 = 0; j0 < n; j0 += kQueryBlock) {
       const int64_t rows = std::min(kQueryBlock, n - j0), row0 = first_row[s] + j0;
@@ -237,8 +238,8 @@ void Model::forward(const std::vector<SequenceStep>& steps, KvCache& cache, Thre
   // Activations: x residual [T, H]; h normed [T, H] (or a branch output not
   // yet added to x); q [T, QD]; k, v [T, KD]; a attention out [T, QD];
   // g, u [T, I]. row_slot, row_pos: each row's cache slot and position.
-  std::vector<float> x(T * H), h(T * H), q(T * QD), k(T * KD), v(T * KD), a(T * QD);
-  std::vector<float> g(T * I), u(T * I), cosv(T * half), sinv(T * half);
+  AlignedVector<float> x(T * H), h(T * H), q(T * QD), k(T * KD), v(T * KD), a(T * QD);
+  AlignedVector<float> g(T * I), u(T * I), cosv(T * half), sinv(T * half);
   std::vector<int64_t> row_slot(T), row_pos(T);
   for (size_t s = 0; s < steps.size(); ++s) {
     const int64_t past = cache.length(steps[s].slot);

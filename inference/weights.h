@@ -17,6 +17,7 @@
 #include "export/format/h5_model_reader.h"
 #include "export/format/packed_tensor.h"
 #include "inference/kernels/act_quant.h"
+#include "inference/kernels/aligned.h"
 #include "inference/kernels/packed_matmul.h"
 #include "inference/thread_pool.h"
 #include "models/checkpoint/qwen2_config.h"
@@ -170,7 +171,7 @@ class Linear {
   int64_t rows_ = 0, cols_ = 0;
   std::string scheme_;
   int act_bits_ = 0;
-  std::vector<float> f32_;  // [rows, cols] when float
+  AlignedVector<float> f32_;  // [rows, cols] when float (64-byte aligned rows for the GEMV)
   std::optional<format::PackedView> packed_;
   std::vector<float> bias_;  // empty or [rows]
 };

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "export/format/packed_tensor.h"
+#include "inference/kernels/aligned.h"
 #include "inference/kernels/packed_matmul.h"
 
 namespace qwenqat::engine {
@@ -49,10 +50,10 @@ constexpr int64_t kQ8Block = 32;
 // (all zero when the block is zero, d = 0 then).
 struct Q8Activations {
   int64_t n = 0, cols = 0, blocks = 0;  // blocks = cols / kQ8Block per row
-  std::vector<int8_t> q;                // [n, cols]
-  std::vector<float> d;                 // [n, blocks] block scales
-  std::vector<float> e;                 // [n, blocks] d * sum(q of the block)
-  std::vector<int32_t> qsum;            // [n, blocks] sum(q of the block)
+  AlignedVector<int8_t> q;              // [n, cols]
+  AlignedVector<float> d;               // [n, blocks] block scales
+  AlignedVector<float> e;               // [n, blocks] d * sum(q of the block)
+  AlignedVector<int32_t> qsum;          // [n, blocks] sum(q of the block)
   // 0 (qi, di empty), or the chunk length L of qi: 16 for the AVX-512
   // kernel, 8 for the AVX2 one.
   int64_t il_chunk = 0;
@@ -66,21 +67,21 @@ struct Q8Activations {
   // every chunk, the padded one included (zero products and zero d: its
   // missing blocks add exactly nothing); the AVX2 one the full chunks, and
   // the blocks past them from q.
-  std::vector<int8_t> qi;
+  AlignedVector<int8_t> qi;
   // With qi: d in the same order, [n, il_chunks, L]; element [b, c, m] =
   // d[b, Lc + sigma(m)] (0 past the row).
-  std::vector<float> di;
+  AlignedVector<float> di;
   // With qi: qsum in the same order, [n, il_chunks, L] (0 past the row).
-  std::vector<int32_t> qsumi;
+  AlignedVector<int32_t> qsumi;
   // 0 (qt, dt empty), or (layout_amx) the number of 16-sequence
   // column tiles, ceil(n / 16), of the AMX tile layout below.
   int64_t amx_tiles = 0;
   // q as TDPBUSD's B operand, one 8 x 64-byte tile per (column tile, block):
   // [amx_tiles, blocks, 8, 16, 4]; element [t, k, i, c, j] = q[16t + c, 32k +
   // 4i + j], 0 for sequences 16t + c >= n.
-  std::vector<int8_t> qt;
+  AlignedVector<int8_t> qt;
   // d of the same sequences: [amx_tiles, blocks, 16], 0 past n.
-  std::vector<float> dt;
+  AlignedVector<float> dt;
 };
 
 // The chunk length the active kernels take interleaved activations in: 16

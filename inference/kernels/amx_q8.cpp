@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "data/util/check.h"
+#include "inference/kernels/aligned.h"
 #include "inference/kernels/amx_kernels.h"
 
 #pragma GCC push_options
@@ -77,12 +78,11 @@ void load_tile_config() {
   _tile_loadconfig(&cfg);
 }
 
-// Per-thread scratch, 64-byte aligned.
+// Per-thread scratch of at least n elements, 64-byte aligned.
 template <typename T>
-T* aligned_scratch(std::vector<T>& buf, size_t n) {
-  if (buf.size() < n + 64) buf.resize(n + 64);
-  const auto p = reinterpret_cast<uintptr_t>(buf.data());
-  return reinterpret_cast<T*>((p + 63) & ~uintptr_t{63});
+T* aligned_scratch(AlignedVector<T>& buf, size_t n) {
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
 }
 
 // One 4-bit row's blocks [0, blocks) from src (16 packed bytes per block:
@@ -300,8 +300,8 @@ void panel_tile(const Panel& p, float* acc_mem) {
 
 void q8_matmul_rows(const format::PackedView& w, const Q8Activations& x, const float* eg, float* y,
                     int64_t y_stride, int64_t r0, int64_t r1) {
-  thread_local std::vector<uint8_t> a_buf;
-  thread_local std::vector<float> s_buf, o_buf, egt_buf, acc_buf;
+  thread_local AlignedVector<uint8_t> a_buf;
+  thread_local AlignedVector<float> s_buf, o_buf, egt_buf, acc_buf;
   const int64_t blocks = x.blocks, groups = w.groups_per_row(), tiles = x.amx_tiles;
   const bool asym = w.offsets != nullptr;
   Panel p{};

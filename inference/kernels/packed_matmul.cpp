@@ -16,6 +16,7 @@
 #endif
 
 #include "data/util/check.h"
+#include "inference/kernels/aligned.h"
 #include "inference/kernels/avx2_kernels.h"
 #include "inference/kernels/avx512_kernels.h"
 
@@ -41,10 +42,9 @@ std::atomic<int>& isa_slot() {
 // A per-thread scratch buffer of at least n floats, 64-byte aligned (the
 // 16-lane kernels load whole cache lines from it).
 float* scratch(int64_t n) {
-  thread_local std::vector<float> buf;
-  if (static_cast<int64_t>(buf.size()) < n + 16) buf.resize(n + 16);
-  const auto p = reinterpret_cast<uintptr_t>(buf.data());
-  return reinterpret_cast<float*>((p + 63) & ~uintptr_t{63});
+  thread_local AlignedVector<float> buf;
+  if (static_cast<int64_t>(buf.size()) < n) buf.resize(n);
+  return buf.data();
 }
 
 }  // namespace

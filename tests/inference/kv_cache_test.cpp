@@ -63,6 +63,26 @@ TEST_P(KvCacheTest, HeadRowsAreWhatWasStoredAndContiguous) {
       }
 }
 
+// Every head's rows start on a 64-byte line when a head's block of positions
+// is a whole number of lines (the attention kernels' 64-byte loads then
+// never straddle two lines): the buffers are AlignedVector.
+TEST_P(KvCacheTest, HeadsStartOnACacheLine) {
+  const models::Qwen2Config c = testing::tiny_config();
+  const int64_t d = c.dim_head(), ctx = 8;  // 8 x 16 elements: 256 or 512 bytes per head
+  for (int64_t slots : {1, 2, 3}) {
+    KvCache cache(c, slots, ctx, GetParam());
+    for (int64_t s = 0; s < slots; ++s)
+      for (int64_t l = 0; l < c.num_hidden_layers; ++l)
+        for (int64_t h = 0; h < c.num_key_value_heads; ++h) {
+          const KvRows r = cache.head(s, l, h, d);
+          const void* k = GetParam() == KvDtype::kF32 ? static_cast<const void*>(r.k) : r.k16;
+          const void* v = GetParam() == KvDtype::kF32 ? static_cast<const void*>(r.v) : r.v16;
+          EXPECT_EQ(reinterpret_cast<uintptr_t>(k) % 64, 0u) << s << " " << l << " " << h;
+          EXPECT_EQ(reinterpret_cast<uintptr_t>(v) % 64, 0u) << s << " " << l << " " << h;
+        }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Dtypes, KvCacheTest, ::testing::Values(KvDtype::kF32, KvDtype::kF16),
                          [](const auto& info) {
                            return info.param == KvDtype::kF32 ? std::string("F32")
