@@ -171,7 +171,7 @@ class Linear {
   int64_t rows_ = 0, cols_ = 0;
   std::string scheme_;
   int act_bits_ = 0;
-  AlignedVector<float> f32_;  // [rows, cols] when float (64-byte aligned rows for the GEMV)
+  AlignedVector<float> f32_;  // [rows, cols] when float (starts on a 64-byte line)
   std::optional<format::PackedView> packed_;
   std::vector<float> bias_;  // empty or [rows]
 };

@@ -1,10 +1,12 @@
 // Cache-line aligned std::vector storage for the engine's hot buffers.
 //
-// std::allocator aligns to 16 bytes: glibc puts large blocks at 16 mod 64,
-// so every 64-byte vector load from such a buffer (the int8 activations of
-// the AVX-512 tiles, fp16 KV rows) straddled two cache lines and cost two
-// L1 accesses. AlignedVector<T> starts its data on a 64-byte boundary.
-// Same contract as std::vector otherwise (resize value-initializes).
+// std::allocator aligns to 16 bytes (the engine's activation buffers came
+// at 16 or 48 mod 64), so every 64-byte vector load from such a buffer (the
+// int8 activations of the AVX-512 tiles, fp16 KV rows) straddled two cache
+// lines. AlignedVector<T> starts its data on a 64-byte boundary (batch-16
+// decode 1.02-1.22x, docs/performance/2026-12-06-zen5-sixth-session.md).
+// Same contract as std::vector otherwise (resize value-initializes); rows
+// inside it are aligned where their byte length is a multiple of 64.
 #pragma once
 
 #include <cstddef>
