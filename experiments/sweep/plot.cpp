@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <optional>
 #include <sstream>
 
@@ -179,10 +180,19 @@ PlotFiles write_plot(const std::vector<SweepRow>& rows, PlotMetric metric,
   // Data: one block per method (fp, ptq, qat, qat_kd), then the Pareto front;
   // blocks are separated by two blank lines (gnuplot `index`).
   std::ostringstream dat;
-  const char* kMethodsInPlot[] = {"fp", "ptq", "qat", "qat_kd"};
-  bool drawable[4] = {};  // a block with a point the axes can show (gnuplot warns otherwise)
-  for (int b = 0; b < 4; ++b) {
-    const std::string m = kMethodsInPlot[b];
+  // Each method's block index (its place here), point style and legend title.
+  struct MethodStyle {
+    const char* method;
+    const char* style;
+  };
+  constexpr MethodStyle kMethods[] = {{"fp", "pt 3 ps 1.5 lc rgb '#000000' title 'full precision'"},
+                                      {"ptq", "pt 7 ps 1.2 lc rgb '#d62728' title 'PTQ (RTN)'"},
+                                      {"qat", "pt 5 ps 1.2 lc rgb '#1f77b4' title 'QAT'"},
+                                      {"qat_kd", "pt 9 ps 1.4 lc rgb '#2ca02c' title 'QAT+KD'"}};
+  constexpr int kNumMethods = static_cast<int>(std::size(kMethods));
+  bool drawable[kNumMethods] = {};  // a point the axes can show (gnuplot warns otherwise)
+  for (int b = 0; b < kNumMethods; ++b) {
+    const std::string m = kMethods[b].method;
     dat << "# " << m << ": size_mb value label\n";
     bool any = false;
     for (size_t i = 0; i < used.size(); ++i) {
@@ -226,14 +236,11 @@ PlotFiles write_plot(const std::vector<SweepRow>& rows, PlotMetric metric,
      << "  plot " << gp_quote(files.data)
      << " index 4 using 1:2 with lines lw 2 lc rgb '#888888' title 'Pareto front', \\\n"
      << "       '' index 4 using 1:2 with points pt 6 ps 2.2 lc rgb '#000000' notitle, \\\n";
-  // The methods' points (blocks without a drawable point left out).
-  const char* kStyle[] = {"pt 3 ps 1.5 lc rgb '#000000' title 'full precision'",
-                          "pt 7 ps 1.2 lc rgb '#d62728' title 'PTQ (RTN)'",
-                          "pt 5 ps 1.2 lc rgb '#1f77b4' title 'QAT'",
-                          "pt 9 ps 1.4 lc rgb '#2ca02c' title 'QAT+KD'"};
+  // The methods' points (blocks without a drawable point left out), full
+  // precision drawn last, on top.
   for (int b : {1, 2, 3, 0})
     if (drawable[b])
-      gp << "       '' index " << b << " using 1:2 with points " << kStyle[b] << ", \\\n";
+      gp << "       '' index " << b << " using 1:2 with points " << kMethods[b].style << ", \\\n";
   gp << "       '' index 4 using 1:2:3 with labels offset 0,1 font ',8' notitle";
   if (fp_value)
     gp << ", \\\n       fp with lines dt 2 lw 2 lc rgb '#000000' title 'full precision "

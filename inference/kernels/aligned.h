@@ -40,4 +40,13 @@ struct CacheAlignedAllocator {
 template <class T>
 using AlignedVector = std::vector<T, CacheAlignedAllocator<T>>;
 
+// buf's data, grown to at least n elements (never shrunk): a scratch buffer
+// kept across calls (a thread_local one is per thread). The pointer is valid
+// until the next call that grows buf.
+template <class T>
+T* aligned_scratch(AlignedVector<T>& buf, std::size_t n) {
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
 }  // namespace qwenqat::engine

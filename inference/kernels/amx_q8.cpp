@@ -78,13 +78,6 @@ void load_tile_config() {
   _tile_loadconfig(&cfg);
 }
 
-// Per-thread scratch of at least n elements, 64-byte aligned.
-template <typename T>
-T* aligned_scratch(AlignedVector<T>& buf, size_t n) {
-  if (buf.size() < n) buf.resize(n);
-  return buf.data();
-}
-
 // One 4-bit row's blocks [0, blocks) from src (16 packed bytes per block:
 // low nibbles = elements 0-15, high nibbles = 16-31) as codes u - zero (int8;
 // zero = 0: the unsigned codes) in element order, 32 bytes per block at dst.

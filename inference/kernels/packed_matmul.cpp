@@ -43,8 +43,7 @@ std::atomic<int>& isa_slot() {
 // 16-lane kernels load whole cache lines from it).
 float* scratch(int64_t n) {
   thread_local AlignedVector<float> buf;
-  if (static_cast<int64_t>(buf.size()) < n) buf.resize(n);
-  return buf.data();
+  return aligned_scratch(buf, static_cast<size_t>(n));
 }
 
 }  // namespace
