@@ -36,7 +36,8 @@
 // alternating runs on Zen 5: n = 1 0.95, n = 16 0.93 with the pairs; 0.99
 // and 0.96 padded, where the padding's own work predicts 0.97).
 // Both prefetch the weights prefetch_bytes(bits, n) ahead (streamed from DRAM the
-// interleaved loop ran at half the pairs' rate without it). For n >= 2 the
+// interleaved loop ran at half the pairs' rate without it; decode also
+// prefetches into L2 four times as far, il_rows_n1). For n >= 2 the
 // interleaved chunks run as register tiles (il_tile) of kTileR rows x kTileB
 // sequences, the rows unpacked once per sequence block: each activation
 // vector is loaded once per 4 rows (kernel_bench 1024 x 1536, n = 64, G MAC/s
@@ -329,7 +330,9 @@ void unpack_tile(const Q8Args& a, int64_t r, __m512i* wu) {
     for (int64_t c = 0; c < chunks; ++c) {
       __m512i* v = wu + (i * chunks + c) * kTileVecs;
       const int count = chunk_count(a, c * kChunk);
-      unpack_chunk16<kBits>(a.w->data + (r + i) * a.w->row_bytes, c * kChunk, a.pf, v, count);
+      const uint8_t* row = a.w->data + (r + i) * a.w->row_bytes;
+      prefetch_chunk<kBits, _MM_HINT_T0>(row, c * kChunk, a.pf);
+      unpack_chunk16<kBits>(row, c * kChunk, v, count);
       const __m512 s = _mm512_permutexvar_ps(sigma, block_scales(a, r + i, c * kChunk, count));
       _mm512_store_ps(reinterpret_cast<float*>(v + 8), s);
     }
@@ -358,6 +361,14 @@ void il_rows_n1(const Q8Args& a, int64_t r0, int64_t r1) {
   // prefetched as far ahead as the codes (paired per-step timing on Zen 5:
   // int4 matmuls another -4-9 %, int8 -1-5 %).
   const int64_t ahead = util::rows_ahead(a.pf, w.row_bytes);
+  // The codes are prefetched twice: into L1 a.pf bytes ahead and into L2
+  // four times as far (prefetch_chunk_l1_l2), so more lines are in flight
+  // when the memory's latency rises. Paired per-step timing of decode on
+  // Zen 5 (1.5B shapes, 96 steps a run, over an hour of the VM's moods)
+  // against one T0 prefetch a.pf ahead: w4g32 median 0.945x time (27 runs,
+  // 0.90-1.05), w8g32 median 0.94x (17 runs, 0.89-1.03); A/A runs of the
+  // same harness 0.99-1.01.
+  const int64_t near = a.pf, far = 4 * a.pf;
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* row = w.data + r * w.row_bytes;
     util::prefetch_row_scales(w.scales, a.groups, r, ahead);
@@ -365,7 +376,8 @@ void il_rows_n1(const Q8Args& a, int64_t r0, int64_t r1) {
     // il_chunk's four chains (B = 1) over the chunk's [8][64] activation bytes
     const auto chunk = [&](int64_t c, int count) {
       __m512i wv[8];
-      unpack_chunk16<kBits>(row, c * kChunk, a.pf, wv, count);
+      prefetch_chunk_l1_l2<kBits>(row, c * kChunk, near, far);
+      unpack_chunk16<kBits>(row, c * kChunk, wv, count);
       const __m512 s = _mm512_permutexvar_ps(sigma, block_scales(a, r, c * kChunk, count));
       const __m512i isum = chained_isum<4>(_mm512_load_si512(start + c), wv, a.qi + c * 512);
       acc = chunk_fma(isum, s, _mm512_loadu_ps(a.di + c * kChunk), acc);
@@ -501,7 +513,7 @@ void interleave_q8_rows(Q8Activations* x, int64_t b0, int64_t b1) {
       const int64_t k0 = c * kChunk, at = (b * chunks + c) * kChunk, from = b * blocks + k0;
       const int count = static_cast<int>(std::min<int64_t>(blocks - k0, kChunk));
       __m512i v[8];
-      unpack_q8_chunk16(row, k0, 0, v, count);
+      unpack_q8_chunk16(row, k0, v, count);
       int8_t* dst = x->qi.data() + at * kQ8Block;
       for (int t = 0; t < 8; ++t) _mm512_storeu_si512(dst + 64 * t, v[t]);
       const __mmask16 m = static_cast<__mmask16>((1u << count) - 1);

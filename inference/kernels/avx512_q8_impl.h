@@ -164,11 +164,8 @@ inline __m512i load_first(const uint8_t* p, int64_t bytes) {
 }
 
 // count < kChunk: a padded last chunk, its missing blocks' codes 0 (not read).
-inline void unpack_q4_chunk16(const uint8_t* row, int64_t k0, int pf, __m512i w[8],
-                              int count = kChunk) {
+inline void unpack_q4_chunk16(const uint8_t* row, int64_t k0, __m512i w[8], int count = kChunk) {
   const uint8_t* p = row + k0 * 16;  // 16 blocks x 16 bytes
-  for (int l = 0; l < 4; ++l)
-    _mm_prefetch(reinterpret_cast<const char*>(p + pf + 64 * l), _MM_HINT_T0);
   __m512i in[4];
   for (int i = 0; i < 4; ++i) in[i] = load_first(p + 64 * i, count * 16 - 64 * i);
   __m512i v[4];
@@ -183,11 +180,8 @@ inline void unpack_q4_chunk16(const uint8_t* row, int64_t k0, int pf, __m512i w[
 // The same for the codes of an 8-bit row (32 bytes per block): 128-bit lane L
 // of lo[i] / hi[i] = bytes 0-15 / 16-31 of block 4i + L (two shuffles of the
 // pair loads), then the 4 x 4 dword transpose above on each.
-inline void unpack_q8_chunk16(const uint8_t* row, int64_t k0, int pf, __m512i w[8],
-                              int count = kChunk) {
+inline void unpack_q8_chunk16(const uint8_t* row, int64_t k0, __m512i w[8], int count = kChunk) {
   const uint8_t* p = row + k0 * 32;  // 16 blocks x 32 bytes
-  for (int l = 0; l < 8; ++l)
-    _mm_prefetch(reinterpret_cast<const char*>(p + pf + 64 * l), _MM_HINT_T0);
   __m512i lo[4], hi[4];
   const int64_t bytes = count * 32;
   for (int i = 0; i < 4; ++i) {
@@ -202,12 +196,31 @@ inline void unpack_q8_chunk16(const uint8_t* row, int64_t k0, int pf, __m512i w[
 }
 
 template <int kBits>
-inline void unpack_chunk16(const uint8_t* row, int64_t k0, int pf, __m512i w[8],
-                           int count = kChunk) {
+inline void unpack_chunk16(const uint8_t* row, int64_t k0, __m512i w[8], int count = kChunk) {
   if constexpr (kBits == 4) {
-    unpack_q4_chunk16(row, k0, pf, w, count);
+    unpack_q4_chunk16(row, k0, w, count);
   } else {
-    unpack_q8_chunk16(row, k0, pf, w, count);
+    unpack_q8_chunk16(row, k0, w, count);
+  }
+}
+
+// Prefetches the kBits cache lines of a row's chunk at block k0 (16 blocks of
+// 32 codes), `ahead` bytes further on, with kHint (_MM_HINT_*).
+template <int kBits, int kHint>
+inline void prefetch_chunk(const uint8_t* row, int64_t k0, int64_t ahead) {
+  const char* p = reinterpret_cast<const char*>(row + k0 * 4 * kBits + ahead);
+  for (int l = 0; l < kBits; ++l) _mm_prefetch(p + 64 * l, static_cast<_mm_hint>(kHint));
+}
+// The same lines twice: into L1 `near` bytes ahead (non-temporal: read once
+// per step) and into L2 `far` bytes ahead, each line's two prefetches
+// together (all the L1 ones first cost 8-bit rows 4-7 % in decode, paired
+// per step on Zen 5).
+template <int kBits>
+inline void prefetch_chunk_l1_l2(const uint8_t* row, int64_t k0, int64_t near, int64_t far) {
+  const char* p = reinterpret_cast<const char*>(row + k0 * 4 * kBits);
+  for (int l = 0; l < kBits; ++l) {
+    _mm_prefetch(p + near + 64 * l, _MM_HINT_NTA);
+    _mm_prefetch(p + far + 64 * l, _MM_HINT_T1);
   }
 }
 
@@ -237,7 +250,9 @@ template <int kBits, int B>
 inline void il_chunk(const Q8Args& a, int64_t r, int64_t b0, int64_t k0, __m512* acc) {
   __m512i w[8];
   const int count = chunk_count(a, k0);
-  unpack_chunk16<kBits>(a.w->data + r * a.w->row_bytes, k0, a.pf, w, count);
+  const uint8_t* row = a.w->data + r * a.w->row_bytes;
+  prefetch_chunk<kBits, _MM_HINT_T0>(row, k0, a.pf);
+  unpack_chunk16<kBits>(row, k0, w, count);
   const __m512i sigma = sigma_index();
   const __m512 s = _mm512_permutexvar_ps(sigma, block_scales(a, r, k0, count));
   const int64_t chunk_bytes = 16 * 32, row_bytes = a.il_chunks * chunk_bytes;

@@ -310,7 +310,10 @@ TEST(Kernels, ForwardSharedEqualsOneForwardPerLayer) {
     t.shape = {pms[i].rows, cols};
     t.packed = format::view_of(pms[i]);
     if (i == 2) t.activation_bits = 8;  // a per-token layer after two others
-    layers.push_back(Linear::from_source(t, "w" + std::to_string(i), pms[i].rows, cols));
+    // (not "w" + to_string(i): GCC 12 warns -Wrestrict on it, a false positive)
+    std::string name = "w";
+    name += std::to_string(i);
+    layers.push_back(Linear::from_source(t, name, pms[i].rows, cols));
   }
   const auto wf = testing::random_vector(33 * cols, 1.0f, rng);  // a float layer
   SourceTensor tf;
