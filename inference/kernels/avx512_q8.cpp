@@ -364,10 +364,10 @@ void il_rows_n1(const Q8Args& a, int64_t r0, int64_t r1) {
   // The codes are prefetched twice: into L1 a.pf bytes ahead and into L2
   // four times as far (prefetch_chunk_l1_l2), so more lines are in flight
   // when the memory's latency rises. Paired per-step timing of decode on
-  // Zen 5 (1.5B shapes, 96 steps a run, over an hour of the VM's moods)
-  // against one T0 prefetch a.pf ahead: w4g32 median 0.945x time (27 runs,
-  // 0.90-1.05), w8g32 median 0.94x (17 runs, 0.89-1.03); A/A runs of the
-  // same harness 0.99-1.01.
+  // Zen 5 (1.5B shapes, 96-128 steps a run, over an hour of the VM's moods)
+  // against one T0 prefetch a.pf ahead: w4g32 median 0.95x time (37 runs,
+  // 0.90-1.13, the three above 1.05 in its slowest minutes), w8g32 median
+  // 0.92x (20 runs, 0.89-1.03); A/A runs of the same harness 0.99-1.01.
   const int64_t near = a.pf, far = 4 * a.pf;
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* row = w.data + r * w.row_bytes;
