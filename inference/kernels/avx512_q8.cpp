@@ -331,7 +331,7 @@ void unpack_tile(const Q8Args& a, int64_t r, __m512i* wu) {
       __m512i* v = wu + (i * chunks + c) * kTileVecs;
       const int count = chunk_count(a, c * kChunk);
       const uint8_t* row = a.w->data + (r + i) * a.w->row_bytes;
-      prefetch_chunk<kBits, _MM_HINT_T0>(row, c * kChunk, a.pf);
+      prefetch_chunk<kBits>(row, c * kChunk, a.pf);
       unpack_chunk16<kBits>(row, c * kChunk, v, count);
       const __m512 s = _mm512_permutexvar_ps(sigma, block_scales(a, r + i, c * kChunk, count));
       _mm512_store_ps(reinterpret_cast<float*>(v + 8), s);
