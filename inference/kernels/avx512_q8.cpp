@@ -362,7 +362,7 @@ void il_rows_n1(const Q8Args& a, int64_t r0, int64_t r1) {
   // int4 matmuls another -4-9 %, int8 -1-5 %).
   const int64_t ahead = util::rows_ahead(a.pf, w.row_bytes);
   // The codes are prefetched twice: into L1 a.pf bytes ahead and into L2
-  // four times as far (prefetch_chunk_l1_l2), so more lines are in flight
+  // four times as far (kernels::prefetch_l1_l2), so more lines are in flight
   // when the memory's latency rises. Paired per-step timing of decode on
   // Zen 5 (1.5B shapes, 96-128 steps a run, over an hour of the VM's moods)
   // against one T0 prefetch a.pf ahead: w4g32 median 0.95x time (37 runs,
@@ -376,7 +376,7 @@ void il_rows_n1(const Q8Args& a, int64_t r0, int64_t r1) {
     // il_chunk's four chains (B = 1) over the chunk's [8][64] activation bytes
     const auto chunk = [&](int64_t c, int count) {
       __m512i wv[8];
-      prefetch_chunk_l1_l2<kBits>(row, c * kChunk, near, far);
+      kernels::prefetch_l1_l2<kBits>(row + c * kChunk * 4 * kBits, near, far);
       unpack_chunk16<kBits>(row, c * kChunk, wv, count);
       const __m512 s = _mm512_permutexvar_ps(sigma, block_scales(a, r, c * kChunk, count));
       const __m512i isum = chained_isum<4>(_mm512_load_si512(start + c), wv, a.qi + c * 512);

@@ -211,19 +211,6 @@ inline void prefetch_chunk(const uint8_t* row, int64_t k0, int64_t ahead) {
   const char* p = reinterpret_cast<const char*>(row + k0 * 4 * kBits + ahead);
   for (int l = 0; l < kBits; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
 }
-// The same lines twice: into L1 `near` bytes ahead (non-temporal: read once
-// per step) and into L2 `far` bytes ahead, each line's two prefetches
-// together (all the L1 ones first made 8-bit decode 1.05-1.07x slower than
-// one prefetch, paired per step on Zen 5, where these gave 0.98-1.01x).
-template <int kBits>
-inline void prefetch_chunk_l1_l2(const uint8_t* row, int64_t k0, int64_t near, int64_t far) {
-  const char* p = reinterpret_cast<const char*>(row + k0 * 4 * kBits);
-  for (int l = 0; l < kBits; ++l) {
-    _mm_prefetch(p + near + 64 * l, _MM_HINT_NTA);
-    _mm_prefetch(p + far + 64 * l, _MM_HINT_T1);
-  }
-}
-
 // start + the 8 dpbusd products of a chunk's code vectors w and its 512
 // interleaved activation bytes qi, in kChains chains (exact int32 sums; the
 // chaining only changes the latency).
