@@ -166,11 +166,8 @@ __attribute__((always_inline)) inline void pair_sums(const Q8Args& a, int64_t r,
   const float* d = a.d + b0 * blocks;
   for (; k0 < blocks; k0 += kChunk) {
     const int count = static_cast<int>(blocks - k0 < kChunk ? blocks - k0 : kChunk);
-    for (int i = 0; i < R; ++i) {
-      const uint8_t* p = w.data + (r + i) * w.row_bytes + k0 * 4 * kBits + a.pf;
-      for (int l = 0; l < kBits; ++l)  // the chunk's 4 (8) cache lines, a.pf bytes ahead
-        _mm_prefetch(reinterpret_cast<const char*>(p + 64 * l), _MM_HINT_T0);
-    }
+    for (int i = 0; i < R; ++i)  // the chunk's 4 (8) cache lines, a.pf bytes ahead
+      prefetch_chunk<kBits>(w.data + (r + i) * w.row_bytes, k0, a.pf);
     const __mmask16 m = static_cast<__mmask16>((1u << count) - 1);
     // s_k * d_k for the chunk's blocks, kept in L1 rather than in registers
     // (the pair loop reads them through vpermps's memory operand).

@@ -1,7 +1,7 @@
-// Software prefetch of a byte range, shared by the kernels whatever their
-// target (SSE's prefetch is part of x86-64's baseline): the decode kernels'
-// scale stream (avx2_util.h) and weight codes, and the attention's key and
-// value rows (attention_impl.h).
+// Software prefetch of a byte range or of a fixed number of cache lines,
+// shared by the kernels whatever their target (SSE's prefetch is part of
+// x86-64's baseline): the packed-weight kernels' codes and scale stream
+// (avx2_util.h) and the attention's key and value rows (attention_impl.h).
 #pragma once
 
 #include <xmmintrin.h>
@@ -18,7 +18,15 @@ inline void prefetch_range(uintptr_t p, uintptr_t bytes) {
     _mm_prefetch(reinterpret_cast<const char*>(line), _MM_HINT_T0);
 }
 
-// Prefetches kLines cache lines from p twice: into L1 `near` bytes on
+// Prefetches (T0) the kLines cache lines from p: a weight chunk's lines
+// some distance ahead, in the packed-weight kernels.
+template <int kLines>
+inline void prefetch_lines(const uint8_t* p) {
+  for (int l = 0; l < kLines; ++l)
+    _mm_prefetch(reinterpret_cast<const char*>(p + 64 * l), _MM_HINT_T0);
+}
+
+// The same lines twice: into L1 `near` bytes on
 // (non-temporal: decode reads each weight once per step) and into L2 `far`
 // bytes on, each line's two prefetches together. The decode kernels' weight
 // codes (avx512_q8.cpp il_rows_n1, avx2_q8_impl.h w4_block): the far ones
