@@ -42,10 +42,11 @@
 // sequences, the rows unpacked once per sequence block: each activation
 // vector is loaded once per 4 rows (kernel_bench 1024 x 1536, n = 64, G MAC/s
 // per core: w4 57 -> 110 with the zero-point change above; w8 40 -> 83, and
-// n = 16 42 -> 81, against the pairs). The tiles carry each chunk's scales
-// in the unpack scratch and reduce their 16 sums together (store_tile), with
-// the additions of the one-row epilogue.
-// The arguments, scales and unpacking are in avx512_q8_impl.h.
+// n = 16 42 -> 81, against the pairs). Wide rows are cut into column slices of at
+// most kTileSliceChunks chunks, each unpacked once and passed over by all
+// the sequences before the next, so that the scratch stays in L1. The tiles carry each chunk's
+// scales in the unpack scratch and reduce their 16 sums together (store_tile), with the additions
+// of the one-row epilogue. The arguments, scales and unpacking are in avx512_q8_impl.h.
 //
 // The int32 block sums equal the scalar reference's exactly; the float sums are
 // in a different order than the AVX2 kernel's (two interleaved block chains),
@@ -88,6 +89,16 @@ constexpr int64_t kTileSeqBlockBytes = 512 << 10;
 // Vectors per row and chunk in the register tiles' scratch: the 8 code
 // vectors of unpack_chunk16, then the chunk's scales in sigma order (floats).
 constexpr int kTileVecs = 9;
+// Most chunks per column slice of a register tile (TileSlice): a 4-row
+// tile's scratch of an 8960-wide row (down_proj, 18 chunks: 41 KB) and its
+// four sequences' activations (35 KB) did not fit in a 48 KB L1 together,
+// and every pass re-read the scratch from L2. In slices (18 chunks: three
+// of 6, 14 KB + 12 KB) on the Intel Xeon (Emerald Rapids) VM, kernel_bench
+// 1536 x 8960 per core, three alternating rounds: w4 n = 16 111-119 ->
+// 136-143 G MAC/s, n = 64 131-140 -> 151-159; w8 n = 16 100-115 -> 121-124;
+// slices of 3-4 chunks between; batch-16 decode (1.5B shapes) paired per
+// step: w4g32 0.963-0.966x time, w8g32 0.976-0.992x (three runs each).
+constexpr int64_t kTileSliceChunks = 8;
 
 // The next register tile's rows, prefetched while this tile's passes run:
 // the tile loop otherwise starts each unpack_tile with a DRAM miss on the
@@ -119,14 +130,14 @@ struct TilePrefetch {
 // exactly il_chunk's float operations (same exact int32 sums, same
 // fma(float(isum), s * d, acc) per chunk in chunk order), so the results are
 // the same bits as il_chunk's.
-// wu: the rows' codes and scales by unpack_tile, [R][chunks][kTileVecs].
+// Over the chunks [c0, c1) of a column slice (TileSlice), acc carried in.
+// wu: the rows' codes and scales of the slice by unpack_tile, [R][c1 - c0][kTileVecs].
 template <int R, int B>
 __attribute__((always_inline)) inline void il_tile(const Q8Args& a, int64_t b0, const __m512i* wu,
-                                                   __m512 (&acc)[R][B], TilePrefetch* tp) {
-  const int64_t chunks = a.il_chunks, chunk_bytes = 16 * 32, row_bytes = chunks * chunk_bytes;
-  for (int i = 0; i < R; ++i)
-    for (int b = 0; b < B; ++b) acc[i][b] = _mm512_setzero_ps();
-  for (int64_t c = 0; c < chunks; ++c) {
+                                                   int64_t c0, int64_t c1, __m512 (&acc)[R][B],
+                                                   TilePrefetch* tp) {
+  const int64_t chunk_bytes = 16 * 32, row_bytes = a.il_chunks * chunk_bytes, sc = c1 - c0;
+  for (int64_t c = c0; c < c1; ++c) {
     const int64_t k0 = c * kChunk;
     __m512i isum[R][B];
     for (int b = 0; b < B; ++b) {
@@ -140,7 +151,7 @@ __attribute__((always_inline)) inline void il_tile(const Q8Args& a, int64_t b0, 
       __m512i qv[B];
       for (int b = 0; b < B; ++b) qv[b] = _mm512_loadu_si512(qi + b * row_bytes + 64 * t);
       for (int i = 0; i < R; ++i) {
-        const __m512i wv = _mm512_load_si512(wu + (i * chunks + c) * kTileVecs + t);
+        const __m512i wv = _mm512_load_si512(wu + (i * sc + c - c0) * kTileVecs + t);
         for (int b = 0; b < B; ++b) isum[i][b] = _mm512_dpbusd_epi32(isum[i][b], wv, qv[b]);
       }
     }
@@ -148,7 +159,7 @@ __attribute__((always_inline)) inline void il_tile(const Q8Args& a, int64_t b0, 
     for (int b = 0; b < B; ++b) d[b] = chunk_d(a, b0 + b, k0);
     for (int i = 0; i < R; ++i) {
       const __m512 s =
-          _mm512_load_ps(reinterpret_cast<const float*>(wu + (i * chunks + c) * kTileVecs + 8));
+          _mm512_load_ps(reinterpret_cast<const float*>(wu + (i * sc + c - c0) * kTileVecs + 8));
       for (int b = 0; b < B; ++b) acc[i][b] = chunk_fma(isum[i][b], s, d[b], acc[i][b]);
     }
   }
@@ -297,13 +308,32 @@ void store_tile(const Q8Args& a, int64_t r, int64_t b0, const __m512 (&acc)[R][B
     _mm_storeu_ps(a.y + (b0 + b) * a.y_stride + r, _mm_load_ps(o + 4 * b));
 }
 
+// The column slices of a register tile's rows: the chunks [c0, c1) whose
+// codes are unpacked together into the scratch and passed over by all the
+// sequence passes before the next slice; the tile's accumulators are carried
+// between slices in `carry` (kTileR x kTileB vectors per pass). The chunks
+// are summed in the same order whatever the slicing, so the same bits.
+struct TileSlice {
+  int64_t c0 = 0, c1 = 0;
+  __m512* carry = nullptr;  // this pass's accumulators (with more than one slice)
+};
+
 // Interleaved rows [r, r + R) against activation rows [b0, b0 + B): the
-// chunks (the last one padded) as a register tile, then q8_block's epilogue
-// on the chunks' sums, so the same bits.
+// chunks of slice sl as a register tile, then, after the last slice,
+// q8_block's epilogue on the chunks' sums, so the same bits.
 template <int R, int B>
-void tile_block(const Q8Args& a, int64_t r, int64_t b0, const __m512i* wu, TilePrefetch* tp) {
+void tile_block(const Q8Args& a, int64_t r, int64_t b0, const __m512i* wu, const TileSlice& sl,
+                TilePrefetch* tp) {
   __m512 acc[R][B];
-  il_tile<R, B>(a, b0, wu, acc, tp);
+  for (int i = 0; i < R; ++i)
+    for (int b = 0; b < B; ++b)
+      acc[i][b] = sl.c0 == 0 ? _mm512_setzero_ps() : sl.carry[i * kTileB + b];
+  il_tile<R, B>(a, b0, wu, sl.c0, sl.c1, acc, tp);
+  if (sl.c1 < a.il_chunks) {
+    for (int i = 0; i < R; ++i)
+      for (int b = 0; b < B; ++b) sl.carry[i * kTileB + b] = acc[i][b];
+    return;
+  }
   if (a.tile_only) return store_tile<R, B>(a, r, b0, acc);
   for (int i = 0; i < R; ++i)
     for (int b = 0; b < B; ++b) store_result(a, r + i, b0 + b, acc[i][b]);
@@ -311,21 +341,20 @@ void tile_block(const Q8Args& a, int64_t r, int64_t b0, const __m512i* wu, TileP
 
 template <int B = kTileB>
 void tile_dispatch(const Q8Args& a, int64_t r, int64_t b0, int64_t nb, const __m512i* wu,
-                   TilePrefetch* tp) {
-  if (nb == B) return tile_block<kTileR, B>(a, r, b0, wu, tp);
-  if constexpr (B > 1) tile_dispatch<B - 1>(a, r, b0, nb, wu, tp);
+                   const TileSlice& sl, TilePrefetch* tp) {
+  if (nb == B) return tile_block<kTileR, B>(a, r, b0, wu, sl, tp);
+  if constexpr (B > 1) tile_dispatch<B - 1>(a, r, b0, nb, wu, sl, tp);
 }
 
-// The interleaved chunks of rows [r, r + kTileR) (the last one padded),
-// unpacked once for all the passes over them, with their scales: wu
-// [kTileR][il_chunks][kTileVecs].
+// The interleaved chunks [c0, c1) of rows [r, r + kTileR) (the last chunk
+// of a row padded), unpacked once for all the passes over them, with their
+// scales: wu [kTileR][c1 - c0][kTileVecs].
 template <int kBits>
-void unpack_tile(const Q8Args& a, int64_t r, __m512i* wu) {
-  const int64_t chunks = a.il_chunks;
+void unpack_tile(const Q8Args& a, int64_t r, int64_t c0, int64_t c1, __m512i* wu) {
   const __m512i sigma = sigma_index();
   for (int i = 0; i < kTileR; ++i)
-    for (int64_t c = 0; c < chunks; ++c) {
-      __m512i* v = wu + (i * chunks + c) * kTileVecs;
+    for (int64_t c = c0; c < c1; ++c) {
+      __m512i* v = wu + (i * (c1 - c0) + c - c0) * kTileVecs;
       const int count = chunk_count(a, c * kChunk);
       const uint8_t* row = a.w->data + (r + i) * a.w->row_bytes;
       prefetch_chunk<kBits>(row, c * kChunk, a.pf);
@@ -417,20 +446,32 @@ void q8_rows(const Q8Args& a, int64_t n, int64_t r0, int64_t r1) {
     struct alignas(64) Zmm {
       int8_t bytes[64];
     };
+    const int64_t slices = (a.il_chunks + kTileSliceChunks - 1) / kTileSliceChunks;
+    const int64_t slice_chunks = (a.il_chunks + slices - 1) / slices;
+    // The accumulators carried between slices: kTileR x kTileB per pass of
+    // the largest sequence block.
+    const int64_t block =
+        std::min(n, kernels::seq_block_size(a.w->cols, kTileB, kTileSeqBlockBytes));
+    const int64_t max_passes = slices > 1 ? (block + kTileB - 1) / kTileB : 0;
     const auto buf = std::make_unique_for_overwrite<Zmm[]>(
-        static_cast<size_t>(kTileR * a.il_chunks * kTileVecs));
+        static_cast<size_t>(kTileR * slice_chunks * kTileVecs + max_passes * kTileR * kTileB));
     __m512i* wu = reinterpret_cast<__m512i*>(buf.get());
+    __m512* carry = reinterpret_cast<__m512*>(wu + kTileR * slice_chunks * kTileVecs);
     kernels::over_seq_blocks(
         n, a.w->cols, kTileB,
         [&](int64_t s0, int64_t s1) {
           int64_t r = r0;
           const int64_t steps = (s1 - s0 + kTileB - 1) / kTileB * a.il_chunks;
           for (; r + kTileR <= r1; r += kTileR) {
-            unpack_tile<kBits>(a, r, wu);
             TilePrefetch tp = next_tile_prefetch(a, r + kTileR, r1, steps);
-            kernels::over_passes(s0, s1, kTileB, [&](int64_t b0, int64_t nb) {
-              tile_dispatch(a, r, b0, nb, wu, &tp);
-            });
+            for (int64_t k = 0; k < slices; ++k) {
+              TileSlice sl{a.il_chunks * k / slices, a.il_chunks * (k + 1) / slices, carry};
+              unpack_tile<kBits>(a, r, sl.c0, sl.c1, wu);
+              kernels::over_passes(s0, s1, kTileB, [&](int64_t b0, int64_t nb) {
+                tile_dispatch(a, r, b0, nb, wu, sl, &tp);
+                sl.carry += kTileR * kTileB;
+              });
+            }
           }
           for (; r < r1; ++r)
             kernels::over_passes(s0, s1, kMaxIlPass, [&](int64_t b0, int64_t nb) {

@@ -14,13 +14,19 @@ namespace qwenqat::engine::kernels {
 // all its activations, 2.3 MB for an 8960-wide input, from L3 for every row).
 constexpr int64_t kSeqBlockBytes = 128 << 10;
 
+// The most sequences over_seq_blocks gives one block: about block_bytes /
+// cols, a multiple of max_pass, at least max_pass.
+inline int64_t seq_block_size(int64_t cols, int64_t max_pass,
+                              int64_t block_bytes = kSeqBlockBytes) {
+  return std::max<int64_t>(max_pass, block_bytes / cols / max_pass * max_pass);
+}
+
 // Calls f(s0, s1) for consecutive blocks [s0, s1) of the sequences [0, n),
-// each of about block_bytes / cols sequences (a multiple of max_pass, at
-// least max_pass).
+// each of at most seq_block_size(cols, max_pass, block_bytes) sequences.
 template <class F>
 void over_seq_blocks(int64_t n, int64_t cols, int64_t max_pass, F&& f,
                      int64_t block_bytes = kSeqBlockBytes) {
-  const int64_t per = std::max<int64_t>(max_pass, block_bytes / cols / max_pass * max_pass);
+  const int64_t per = seq_block_size(cols, max_pass, block_bytes);
   const int64_t count = (n + per - 1) / per;
   for (int64_t i = 0; i < count; ++i) f(n * i / count, n * (i + 1) / count);
 }
