@@ -37,7 +37,8 @@ struct BenchOptions {
 std::shared_ptr<MemorySource> random_weight_source(const models::Qwen2Config& config,
                                                    const std::string& quant, uint64_t seed);
 
-// Multi-threaded sequential read of a `bytes` buffer (best of 3), GB/s.
+// Multi-threaded sequential read of a `bytes` buffer (best of 3), GB/s, with
+// a software prefetch ahead of the reads (what the decode kernels get).
 double measure_read_bandwidth(int64_t bytes, int threads);
 
 // User + system CPU seconds of this process so far.
