@@ -39,16 +39,17 @@
 // interleaved loop ran at half the pairs' rate without it; decode also
 // prefetches into L2 four times as far, il_rows_n1; the register tiles
 // below fetch the next tile's rows during the current one's passes
-// instead, TilePrefetch). For n >= 2 the
-// interleaved chunks run as register tiles (il_tile) of kTileR rows x kTileB
-// sequences, the rows unpacked once per sequence block: each activation
+// instead, TilePrefetch). For n >= 2 the interleaved chunks run as
+// register tiles (il_tile) of kTileR rows x kTileB sequences, the rows
+// unpacked once per sequence block: each activation
 // vector is loaded once per 4 rows (kernel_bench 1024 x 1536, n = 64, G MAC/s
 // per core: w4 57 -> 110 with the zero-point change above; w8 40 -> 83, and
-// n = 16 42 -> 81, against the pairs). Wide rows are cut into column slices of at
-// most kTileSliceChunks chunks, each unpacked once and passed over by all
-// the sequences before the next, so that the scratch stays in L1. The tiles carry each chunk's
-// scales in the unpack scratch and reduce their 16 sums together (store_tile), with the additions
-// of the one-row epilogue. The arguments, scales and unpacking are in avx512_q8_impl.h.
+// n = 16 42 -> 81, against the pairs). Wide rows are cut into column
+// slices of at most kTileSliceChunks chunks, each unpacked once and passed
+// over by all the sequences before the next, so that the scratch stays in
+// L1. The tiles carry each chunk's scales in the unpack scratch and reduce
+// their 16 sums together (store_tile), with the additions of the one-row
+// epilogue. The arguments, scales and unpacking are in avx512_q8_impl.h.
 //
 // The int32 block sums equal the scalar reference's exactly; the float sums are
 // in a different order than the AVX2 kernel's (two interleaved block chains),
@@ -463,7 +464,8 @@ void q8_rows(const Q8Args& a, int64_t n, int64_t r0, int64_t r1) {
     const auto buf = std::make_unique_for_overwrite<Zmm[]>(
         static_cast<size_t>(kTileR * slice_chunks * kTileVecs + max_passes * kTileR * kTileB));
     __m512i* wu = reinterpret_cast<__m512i*>(buf.get());
-    __m512* carry = reinterpret_cast<__m512*>(wu + kTileR * slice_chunks * kTileVecs);
+    __m512* carry =
+        slices > 1 ? reinterpret_cast<__m512*>(wu + kTileR * slice_chunks * kTileVecs) : nullptr;
     kernels::over_seq_blocks(
         n, a.w->cols, kTileB,
         [&](int64_t s0, int64_t s1) {
@@ -476,7 +478,7 @@ void q8_rows(const Q8Args& a, int64_t n, int64_t r0, int64_t r1) {
               unpack_tile<kBits>(a, r, sl.c0, sl.c1, wu);
               kernels::over_passes(s0, s1, kTileB, [&](int64_t b0, int64_t nb) {
                 tile_dispatch(a, r, b0, nb, wu, sl, &tp);
-                sl.carry += kTileR * kTileB;
+                if (sl.carry) sl.carry += kTileR * kTileB;
               });
             }
           }

@@ -452,6 +452,23 @@ TEST(ActQuant, Avx512MatchesReferenceAndIsBatchIndependent) {
   EXPECT_FALSE(avx512::supports_q8(format::view_of(pm)));
 }
 
+// Wide rows run their register tiles in column slices with the tiles'
+// accumulators carried between slices; past ~58 sequences an 8960-wide input
+// is cut into sequence blocks too, each with its own passes and carries.
+// Bit for bit the reference (power-of-two scales) across both cuts.
+TEST(ActQuant, Avx512TileSlicesSpanSequenceBlocks) {
+  if (!cpu_has_avx512_vnni()) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  std::mt19937 rng(21);
+  for (const Shape& s : std::vector<Shape>{{4, 32, true, 8, 8960}, {8, 32, true, 9, 8960}}) {
+    auto pm = random_packed(s, true, rng);
+    const auto w = format::view_of(pm);
+    const auto x = pow2_activations(70, s.cols, rng);
+    const auto ref = run(w, x, KernelIsa::kScalar);
+    const auto got = run_avx512(w, interleaved(x, 16));
+    EXPECT_EQ(0, std::memcmp(ref.data(), got.data(), ref.size() * 4)) << shape_name(s);
+  }
+}
+
 // A padded last chunk (blocks % 16 != 0) reads nothing past its row: the
 // codes and scales of the last row end at a page that cannot be read, so a
 // full-width load of the chunk would fault. Results as on ordinary memory.
