@@ -114,8 +114,8 @@ constexpr int64_t kTileSliceChunks = 8;
 // codes go to L2 (T1) and the unpack takes them from there: on the Emerald
 // Rapids VM, paired per step against T0, w4g32 0.978-0.992x time, w8g32
 // 0.966-0.977x (five runs each; the L1 holds the slice's scratch and
-// activations); ending the range at half or three quarters of the passes
-// was 1.00-1.24x, a quarter later 0.96-1.05x.
+// activations); ending the range at a quarter, half or three quarters of
+// the passes was 1.00-1.24x, a quarter or a half later 0.96-1.05x.
 struct TilePrefetch {
   uintptr_t next = 0, end = 0;    // codes of the next tile's rows
   uintptr_t snext = 0, send = 0;  // their scales
