@@ -243,7 +243,8 @@ void register_commands(CLI::App& app) {
   bench
       ->add_option(
           "--bandwidth-mb", bo->bandwidth_mb,
-          "Buffer size (MiB) of the memory read-bandwidth probe, run before the model is loaded "
+          "Buffer size (MiB) of the memory read-bandwidth probe (a sequential read on every "
+          "thread with the decode kernels' software prefetch), run before the model is loaded "
           "and again after decode (the decode fraction uses the higher); 0 skips it")
       ->capture_default_str();
   bench->add_flag("!--no-warmup", bo->warmup,
