@@ -13,6 +13,7 @@
 
 #include "data/util/check.h"
 #include "data/util/half.h"
+#include "inference/kernels/prefetch.h"
 #include "inference/model.h"
 #include "inference/sampler.h"
 #include "qat/quant/quant_math.h"
@@ -97,14 +98,15 @@ std::shared_ptr<MemorySource> random_weight_source(const models::Qwen2Config& c,
 
 double measure_read_bandwidth(int64_t bytes, int threads) {
   // One cache line per iteration, prefetched into L1 2 KB ahead and into L2
-  // 16 KB ahead, as the decode kernels stream their weights: a plain loop is
+  // 16 KB ahead (kernels::prefetch_l1_l2, as the decode kernels stream their
+  // weights; past the buffer's end a harmless miss): a plain loop is
   // held to the lines the hardware prefetcher keeps in flight and read 17-18
   // GB/s on the Emerald Rapids VM where decode streamed 26-30, so decode
   // read as more than the machine's bandwidth (standalone copy of this loop
   // there, best of 3, two runs each: the L2 prefetch alone 27-28 GB/s at any
-  // distance from 4 to 64 KB, with the L1 one 28.6-29.4).
-  constexpr int64_t kLineWords = 8;
-  constexpr uintptr_t kNearBytes = 2 << 10, kFarBytes = 16 << 10;
+  // distance from 4 to 64 KB, with the L1 one 28.6-29.4 as T0, 29.1-29.2 as
+  // NTA).
+  constexpr int64_t kLineWords = 8, kNearBytes = 2 << 10, kFarBytes = 16 << 10;
   const int64_t words = std::max<int64_t>(bytes / 8, 1 << 16);
   std::vector<uint64_t> buf(static_cast<size_t>(words));
   for (int64_t i = 0; i < words; ++i) buf[i] = static_cast<uint64_t>(i);
@@ -119,11 +121,7 @@ double measure_read_bandwidth(int64_t bytes, int threads) {
       uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
       int64_t i = b;
       for (; i + kLineWords <= e; i += kLineWords) {
-        // Integer addresses: past the buffer's end a prefetch is a harmless
-        // miss (it never faults).
-        const uintptr_t at = reinterpret_cast<uintptr_t>(buf.data() + i);
-        __builtin_prefetch(reinterpret_cast<const void*>(at + kNearBytes), 0, 3);
-        __builtin_prefetch(reinterpret_cast<const void*>(at + kFarBytes), 0, 2);
+        kernels::prefetch_l1_l2<1>(buf.data() + i, kNearBytes, kFarBytes);
         s0 += buf[i] + buf[i + 4];
         s1 += buf[i + 1] + buf[i + 5];
         s2 += buf[i + 2] + buf[i + 6];

@@ -202,7 +202,7 @@ void w4_block(const Q8Args& a, int64_t r, int64_t b0) {
         if constexpr (B == 1) {
           kernels::prefetch_l1_l2<2>(chunk, kPrefetchBytes, 4 * kPrefetchBytes);
         } else {
-          kernels::prefetch_lines<2>(chunk + kPrefetchBytes);
+          kernels::prefetch_lines<2>(chunk, kPrefetchBytes);
         }
         unpack_q4_chunk8(chunk, wv);
         const __m256 s = chunk_scales<true>(w, r, c * kIlChunk, kIlChunk, groups, bpg);

@@ -36,7 +36,7 @@ void w8_block(const Q8Args& a, int64_t r, int64_t b0, int64_t k_start = 0,
   for (int b = 0; b < B; ++b) acc[b] = il ? il[b] : _mm256_setzero_ps();
   for (int64_t k0 = k_start; k0 < blocks; k0 += kIlChunk) {
     const int count = static_cast<int>(blocks - k0 < kIlChunk ? blocks - k0 : kIlChunk);
-    kernels::prefetch_lines<4>(row + k0 * 32 + kPrefetchBytes);  // the chunk's 4 lines, ahead
+    kernels::prefetch_lines<4>(row + k0 * 32, kPrefetchBytes);  // the chunk's 4 lines, ahead
     // Products of block k0 + m (zero past count) for sequence b.
     const auto dot = [&](int m, const __m256i& wv, const __m256i& wa, int b) {
       if (m >= count) return _mm256_setzero_si256();
@@ -163,7 +163,7 @@ void w8_il_rows(const Q8Args& a, int64_t n, int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const uint8_t* row = a.w->data + r * a.w->row_bytes;
       for (int64_t c = 0; c < chunks; ++c) {
-        kernels::prefetch_lines<4>(row + c * 256 + kPrefetchBytes);  // 4 lines, ahead
+        kernels::prefetch_lines<4>(row + c * 256, kPrefetchBytes);  // 4 lines, ahead
         unpack_q8_chunk8(row + c * 256, scratch + 16 * c, scratch + 16 * c + 8);
       }
       over_passes(s0, s1, kMaxPass8, [&](int64_t b0, int64_t nb) {

@@ -208,7 +208,7 @@ inline void unpack_chunk16(const uint8_t* row, int64_t k0, __m512i w[8], int cou
 // blocks of 32 codes), `ahead` bytes further on.
 template <int kBits>
 inline void prefetch_chunk(const uint8_t* row, int64_t k0, int64_t ahead) {
-  kernels::prefetch_lines<kBits>(row + k0 * 4 * kBits + ahead);
+  kernels::prefetch_lines<kBits>(row + k0 * 4 * kBits, ahead);
 }
 // start + the 8 dpbusd products of a chunk's code vectors w and its 512
 // interleaved activation bytes qi, in kChains chains (exact int32 sums; the

@@ -18,27 +18,33 @@ inline void prefetch_range(uintptr_t p, uintptr_t bytes) {
     _mm_prefetch(reinterpret_cast<const char*>(line), _MM_HINT_T0);
 }
 
-// Prefetches (T0) the kLines cache lines from p: a weight chunk's lines
-// some distance ahead, in the packed-weight kernels.
+// Prefetches (T0) the kLines cache lines `ahead` bytes past p: a weight
+// chunk's lines some distance ahead, in the packed-weight kernels. p points
+// into its array; the address past it is integer arithmetic, so it may lie
+// past the array's end (a prefetch never faults).
 template <int kLines>
-inline void prefetch_lines(const uint8_t* p) {
+inline void prefetch_lines(const void* p, int64_t ahead) {
+  const uintptr_t at = reinterpret_cast<uintptr_t>(p) + static_cast<uintptr_t>(ahead);
   for (int l = 0; l < kLines; ++l)
-    _mm_prefetch(reinterpret_cast<const char*>(p + 64 * l), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(at + 64 * l), _MM_HINT_T0);
 }
 
 // The same lines twice: into L1 `near` bytes on
 // (non-temporal: decode reads each weight once per step) and into L2 `far`
-// bytes on, each line's two prefetches together. The decode kernels' weight
-// codes (avx512_q8.cpp il_rows_n1, avx2_q8_impl.h w4_block): the far ones
-// keep more lines in flight when the memory's latency rises (figures there;
-// all the L1 ones first made 8-bit AVX-512 decode 1.05-1.07x slower than
-// one prefetch, paired per step on Zen 5, where these gave 0.98-1.01x).
+// bytes on, each line's two prefetches together (integer addresses, as
+// prefetch_lines). The decode kernels' weight codes (avx512_q8.cpp
+// il_rows_n1, avx2_q8_impl.h w4_block) and bench's memory probe: the far
+// ones keep more lines in flight when the memory's latency rises (figures
+// there; all the L1 ones first made 8-bit AVX-512 decode 1.05-1.07x slower
+// than one prefetch, paired per step on Zen 5, where these gave 0.98-1.01x).
 template <int kLines>
-inline void prefetch_l1_l2(const uint8_t* p, int64_t near, int64_t far) {
-  const char* c = reinterpret_cast<const char*>(p);
+inline void prefetch_l1_l2(const void* p, int64_t near, int64_t far) {
+  const uintptr_t at = reinterpret_cast<uintptr_t>(p);
   for (int l = 0; l < kLines; ++l) {
-    _mm_prefetch(c + near + 64 * l, _MM_HINT_NTA);
-    _mm_prefetch(c + far + 64 * l, _MM_HINT_T1);
+    _mm_prefetch(reinterpret_cast<const char*>(at + static_cast<uintptr_t>(near) + 64 * l),
+                 _MM_HINT_NTA);
+    _mm_prefetch(reinterpret_cast<const char*>(at + static_cast<uintptr_t>(far) + 64 * l),
+                 _MM_HINT_T1);
   }
 }
 

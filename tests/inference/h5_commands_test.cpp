@@ -186,6 +186,18 @@ TEST(Commands, BadInputIsAClearError) {
   EXPECT_EQ(parse_id_list(" 7, 8 ,9", "--ids"), (std::vector<int32_t>{7, 8, 9}));
 }
 
+// The probe reads one cache line per iteration and the rest of each chunk
+// word by word; its checksum (an error if any word is missed or read twice)
+// holds for chunks that are not whole lines: 65552 words in 256 chunks of
+// 256 or 257.
+TEST(Commands, BandwidthProbeReadsEveryWordOnce) {
+  for (int threads : {1, 2}) {
+    double gbs = 0.0;
+    EXPECT_NO_THROW(gbs = measure_read_bandwidth((int64_t{65552}) * 8, threads));
+    EXPECT_GT(gbs, 0.0);
+  }
+}
+
 TEST(Commands, PromptWithTemplateAndSharedTokenizer) {
   QWENQAT_REQUIRE_SHARED(shared);
   qwenqat::testing::TempDir dir;
