@@ -60,6 +60,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <type_traits>
 
 #include "inference/kernels/avx512_kernels.h"
 #include "inference/kernels/seq_blocks.h"
@@ -110,19 +111,22 @@ constexpr int64_t kTileSliceChunks = 8;
 // cache lines of [next, end), spread so that the last pass ends the range.
 // Paired per-step timing of batch-16 decode (1.5B shapes, Zen 5, both
 // step parities): w4g32 0.96-0.99x time, w8g32 0.91-0.93x; spreading the
-// lines over the first half of the passes instead: no difference. The
-// codes go to L2 (T1) and the unpack takes them from there: on the Emerald
-// Rapids VM, paired per step against T0, w4g32 0.978-0.992x time, w8g32
-// 0.966-0.977x (five runs each; the L1 holds the slice's scratch and
-// activations); ending the range at a quarter, half or three quarters of
-// the passes was 1.00-1.24x, a quarter or a half later 0.96-1.05x.
+// lines over the first half of the passes instead: no difference.
+// The codes go to the cache level kHint names (tile_codes_to_l1): on Intel to
+// L2 (T1), where the L1 holds the slice's scratch and activations (Emerald
+// Rapids VM, paired per step against T0: w4g32 0.978-0.992x time, w8g32
+// 0.966-0.977x, five runs each; ending the range at a quarter, half or
+// three quarters of the passes was 1.00-1.24x, a quarter or a half later
+// 0.96-1.05x); on AMD to L1 (T0; Zen 4 VM, paired against T1: w4g32
+// 0.948-0.981x, w8g32 0.996-1.013x, four runs each).
+template <int kHint>
 struct TilePrefetch {
   uintptr_t next = 0, end = 0;    // codes of the next tile's rows
   uintptr_t snext = 0, send = 0;  // their scales
   int64_t per_step = 0;           // code lines per step (scales: one line per step)
   void step() {
     for (int64_t i = 0; i < per_step && next < end; ++i, next += 64)
-      _mm_prefetch(reinterpret_cast<const char*>(next), _MM_HINT_T1);
+      _mm_prefetch(reinterpret_cast<const char*>(next), static_cast<_mm_hint>(kHint));
     if (snext < send) {
       _mm_prefetch(reinterpret_cast<const char*>(snext), _MM_HINT_T0);
       snext += 64;
@@ -140,10 +144,10 @@ struct TilePrefetch {
 // the same bits as il_chunk's.
 // Over the chunks [c0, c1) of a column slice (TileSlice), acc carried in.
 // wu: the rows' codes and scales of the slice by unpack_tile, [R][c1 - c0][kTileVecs].
-template <int R, int B>
+template <int R, int B, class Prefetch>
 __attribute__((always_inline)) inline void il_tile(const Q8Args& a, int64_t b0, const __m512i* wu,
                                                    int64_t c0, int64_t c1, __m512 (&acc)[R][B],
-                                                   TilePrefetch* tp) {
+                                                   Prefetch* tp) {
   const int64_t chunk_bytes = 16 * 32, row_bytes = a.il_chunks * chunk_bytes, sc = c1 - c0;
   for (int64_t c = c0; c < c1; ++c) {
     const int64_t k0 = c * kChunk;
@@ -329,9 +333,9 @@ struct TileSlice {
 // Interleaved rows [r, r + R) against activation rows [b0, b0 + B): the
 // chunks of slice sl as a register tile, then, after the last slice,
 // q8_block's epilogue on the chunks' sums, so the same bits.
-template <int R, int B>
+template <int R, int B, class Prefetch>
 void tile_block(const Q8Args& a, int64_t r, int64_t b0, const __m512i* wu, const TileSlice& sl,
-                TilePrefetch* tp) {
+                Prefetch* tp) {
   __m512 acc[R][B];
   for (int i = 0; i < R; ++i)
     for (int b = 0; b < B; ++b)
@@ -347,9 +351,9 @@ void tile_block(const Q8Args& a, int64_t r, int64_t b0, const __m512i* wu, const
     for (int b = 0; b < B; ++b) store_result(a, r + i, b0 + b, acc[i][b]);
 }
 
-template <int B = kTileB>
+template <int B = kTileB, class Prefetch>
 void tile_dispatch(const Q8Args& a, int64_t r, int64_t b0, int64_t nb, const __m512i* wu,
-                   const TileSlice& sl, TilePrefetch* tp) {
+                   const TileSlice& sl, Prefetch* tp) {
   if (nb == B) return tile_block<kTileR, B>(a, r, b0, wu, sl, tp);
   if constexpr (B > 1) tile_dispatch<B - 1>(a, r, b0, nb, wu, sl, tp);
 }
@@ -428,8 +432,9 @@ void il_rows_n1(const Q8Args& a, int64_t r0, int64_t r1) {
 }
 
 // The prefetch of rows [r, min(r + kTileR, r1)) over `steps` chunk steps.
-inline TilePrefetch next_tile_prefetch(const Q8Args& a, int64_t r, int64_t r1, int64_t steps) {
-  TilePrefetch tp;
+template <class Prefetch>
+inline Prefetch next_tile_prefetch(const Q8Args& a, int64_t r, int64_t r1, int64_t steps) {
+  Prefetch tp;
   const int64_t rows = std::min<int64_t>(kTileR, r1 - r);
   if (rows <= 0 || steps <= 0) return tp;
   const format::PackedView& w = *a.w;
@@ -476,16 +481,23 @@ void q8_rows(const Q8Args& a, int64_t n, int64_t r0, int64_t r1) {
         [&](int64_t s0, int64_t s1) {
           int64_t r = r0;
           const int64_t steps = (s1 - s0 + kTileB - 1) / kTileB * a.il_chunks;
-          for (; r + kTileR <= r1; r += kTileR) {
-            TilePrefetch tp = next_tile_prefetch(a, r + kTileR, r1, steps);
-            for (int64_t k = 0; k < slices; ++k) {
-              TileSlice sl{a.il_chunks * k / slices, a.il_chunks * (k + 1) / slices, carry};
-              unpack_tile<kBits>(a, r, sl.c0, sl.c1, wu);
-              kernels::over_passes(s0, s1, kTileB, [&](int64_t b0, int64_t nb) {
-                tile_dispatch(a, r, b0, nb, wu, sl, &tp);
-                if (sl.carry) sl.carry += kTileR * kTileB;
-              });
+          const auto tiles = [&]<class Prefetch>(std::type_identity<Prefetch>) {
+            for (; r + kTileR <= r1; r += kTileR) {
+              Prefetch tp = next_tile_prefetch<Prefetch>(a, r + kTileR, r1, steps);
+              for (int64_t k = 0; k < slices; ++k) {
+                TileSlice sl{a.il_chunks * k / slices, a.il_chunks * (k + 1) / slices, carry};
+                unpack_tile<kBits>(a, r, sl.c0, sl.c1, wu);
+                kernels::over_passes(s0, s1, kTileB, [&](int64_t b0, int64_t nb) {
+                  tile_dispatch(a, r, b0, nb, wu, sl, &tp);
+                  if (sl.carry) sl.carry += kTileR * kTileB;
+                });
+              }
             }
+          };
+          if (tile_codes_to_l1()) {
+            tiles(std::type_identity<TilePrefetch<_MM_HINT_T0>>{});
+          } else {
+            tiles(std::type_identity<TilePrefetch<_MM_HINT_T1>>{});
           }
           for (; r < r1; ++r)
             kernels::over_passes(s0, s1, kMaxIlPass, [&](int64_t b0, int64_t nb) {

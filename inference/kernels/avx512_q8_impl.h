@@ -32,6 +32,12 @@ int prefetch_bytes(int bits, int64_t n) {
   if (!amd) return 2048;
   return bits == 4 && n == 1 ? 3072 : 4096;
 }
+// Whether the register tiles fetch the next tile's codes into L1 (AMD) or
+// L2 (Intel): TilePrefetch in avx512_q8.cpp has the measurements.
+inline bool tile_codes_to_l1() {
+  static const bool amd = __builtin_cpu_is("amd");
+  return amd;
+}
 
 struct Q8Args {
   const format::PackedView* w;
