@@ -18,6 +18,10 @@ namespace {
 namespace util = avx2::util;
 
 constexpr int kChunk = 16;  // blocks per interleaved chunk (Q8Activations::il_chunk)
+inline bool cpu_is_amd() {
+  static const bool amd = __builtin_cpu_is("amd");
+  return amd;
+}
 // Software prefetch distance on a row, by CPU vendor. DRAM-streamed rows
 // (kernel_bench --rows 1000000 --n 1, Intel Xeon, three alternating runs): 2 KB
 // vs 4 KB +5 % (4-bit) and +10 % (8-bit), 1 KB within noise of 2 KB; AMD Zen 5
@@ -26,18 +30,15 @@ constexpr int kChunk = 16;  // blocks per interleaved chunk (Q8Activations::il_c
 // Decode (n = 1) of 4-bit rows on AMD takes 3 KB (paired per step, w4g32
 // decode on Zen 5, twelve runs: 3 KB vs 4 KB 0.966-1.002x time, mean 0.984;
 // 2 KB and 2.5 KB 0.99-1.02x, 6 KB 1.005x; 8-bit rows at 3 KB 1.04-1.06x,
-// at 6 KB 1.00-1.02x).
+// at 6 KB 1.00-1.02x; on a Zen 4 VM 8-bit rows at 6 KB 0.97-0.99x, 4-bit
+// rows at 2 KB 0.94-1.04x: kept, docs/performance/2026-12-07-zen4.md).
 int prefetch_bytes(int bits, int64_t n) {
-  static const bool amd = __builtin_cpu_is("amd");
-  if (!amd) return 2048;
+  if (!cpu_is_amd()) return 2048;
   return bits == 4 && n == 1 ? 3072 : 4096;
 }
 // Whether the register tiles fetch the next tile's codes into L1 (AMD) or
 // L2 (Intel): TilePrefetch in avx512_q8.cpp has the measurements.
-inline bool tile_codes_to_l1() {
-  static const bool amd = __builtin_cpu_is("amd");
-  return amd;
-}
+inline bool tile_codes_to_l1() { return cpu_is_amd(); }
 
 struct Q8Args {
   const format::PackedView* w;
