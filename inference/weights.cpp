@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <type_traits>
 
 #include "data/util/check.h"
 #include "data/util/file_io.h"
@@ -88,7 +89,18 @@ void MemorySource::add_float(const std::string& name, std::vector<int64_t> shape
 }
 
 void MemorySource::add_packed(const std::string& name, format::PackedMatrix m) {
-  packed_[name] = std::move(m);
+  const auto aligned = [](auto& v) {  // a copy, v's memory released
+    using Vector = std::decay_t<decltype(v)>;
+    HugePageVector<typename Vector::value_type> out(v.begin(), v.end());
+    Vector().swap(v);
+    return out;
+  };
+  Packed p;
+  p.data = aligned(m.data);
+  p.scales = aligned(m.scales);
+  p.offsets = aligned(m.offsets);
+  p.meta = std::move(m);
+  packed_[name] = std::move(p);
 }
 
 std::optional<SourceTensor> MemorySource::find(const std::string& name) const {
@@ -105,8 +117,12 @@ std::optional<SourceTensor> MemorySource::find(const std::string& name) const {
   if (auto it = packed_.find(name); it != packed_.end()) {
     SourceTensor t;
     t.quantized = true;
-    t.shape = {it->second.rows, it->second.cols};
-    t.packed = format::view_of(it->second);
+    t.shape = {it->second.meta.rows, it->second.meta.cols};
+    const Packed& p = it->second;
+    t.packed = format::view_of(p.meta);
+    t.packed.data = p.data.data();
+    t.packed.scales = p.scales.data();
+    t.packed.offsets = p.meta.spec.symmetric ? nullptr : p.offsets.data();
     return t;
   }
   return std::nullopt;

@@ -74,6 +74,11 @@ class MemorySource : public WeightSource {
  public:
   explicit MemorySource(models::Qwen2Config config, std::string origin = "in-memory weights");
   void add_float(const std::string& name, std::vector<int64_t> shape, std::vector<float> data);
+  // Takes m's spec and shape and copies its codes, scales and offsets (their
+  // memory released) onto 64-byte boundaries, as the .h5 export lays them
+  // out, and large ones onto huge pages, as a .h5 loaded by copy lies (the
+  // kernels read packed tensors in place; from a std::vector every 64-byte
+  // load of a row spanned two cache lines and every 4 KB a TLB miss).
   void add_packed(const std::string& name, format::PackedMatrix m);
   models::Qwen2Config config() const override { return config_; }
   std::optional<SourceTensor> find(const std::string& name) const override;
@@ -83,7 +88,12 @@ class MemorySource : public WeightSource {
   models::Qwen2Config config_;
   std::string origin_;
   std::map<std::string, std::pair<std::vector<int64_t>, std::vector<float>>> floats_;
-  std::map<std::string, format::PackedMatrix> packed_;
+  struct Packed {
+    format::PackedMatrix meta;  // spec and shape; its buffers moved out
+    HugePageVector<uint8_t> data;
+    HugePageVector<uint16_t> scales, offsets;
+  };
+  std::map<std::string, Packed> packed_;
 };
 
 // The qwenqat .h5 export (format::H5ModelFile): packed tensors are used in

@@ -18,6 +18,27 @@
 
 namespace qwenqat {
 
+void* map_huge_pages(size_t bytes) {
+  constexpr size_t kHuge = size_t(2) << 20;
+  // Over-allocate by one huge page, then unmap the slack before the first 2 MB
+  // boundary and past the page-rounded end.
+  const size_t len = (bytes + 4095) / 4096 * 4096;
+  void* p =
+      ::mmap(nullptr, len + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  const auto at = reinterpret_cast<uintptr_t>(p);
+  const uintptr_t start = (at + kHuge - 1) & ~uintptr_t(kHuge - 1);
+  if (start > at) ::munmap(p, start - at);
+  if (const size_t tail = at + len + kHuge - (start + len); tail > 0)
+    ::munmap(reinterpret_cast<void*>(start + len), tail);
+  ::madvise(reinterpret_cast<void*>(start), len, MADV_HUGEPAGE);  // a hint: fails harmlessly
+  return reinterpret_cast<void*>(start);
+}
+
+void unmap_huge_pages(void* p, size_t bytes) {
+  if (p != nullptr) ::munmap(p, bytes);
+}
+
 MappedFile::MappedFile(const std::filesystem::path& path, MapMode mode) : path_(path), mode_(mode) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   QWENQAT_CHECK(fd >= 0, "cannot open ", path.string(), ": ", std::strerror(errno));
@@ -49,8 +70,8 @@ MappedFile::MappedFile(const std::filesystem::path& path, MapMode mode) : path_(
 // turn by up to one thread per core (a single reader leaves the copy bound by
 // one core's page-fault and memcpy rate). Closes fd.
 void MappedFile::copy_from(int fd) {
-  void* p = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) {
+  void* p = map_huge_pages(size_);
+  if (p == nullptr) {
     int err = errno;
     ::close(fd);
     const size_t size = size_;
@@ -58,7 +79,6 @@ void MappedFile::copy_from(int fd) {
     fail("cannot allocate ", size, " bytes to load ", path_.string(), ": ", std::strerror(err),
          " (load it memory-mapped instead: --mmap)");
   }
-  ::madvise(p, size_, MADV_HUGEPAGE);  // a hint: fails harmlessly without THP
   constexpr size_t kSlice = size_t(64) << 20;
   const size_t slices = (size_ + kSlice - 1) / kSlice;
   const size_t workers =

@@ -57,6 +57,14 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// Anonymous read-write memory for `bytes` (> 0) bytes, zero-filled, starting
+// on a 2 MB boundary and advised onto transparent huge pages (MADV_HUGEPAGE:
+// a hint; 4 KB pages where the kernel has none), so that streaming reads of
+// it take one TLB entry per 2 MB. Returns nullptr with errno set when the
+// system has no memory to give. Release with unmap_huge_pages(p, bytes).
+void* map_huge_pages(size_t bytes);
+void unmap_huge_pages(void* p, size_t bytes);
+
 // Reads a whole file into a string; throws naming the file if unreadable.
 std::string read_file(const std::filesystem::path& path);
 

@@ -1,6 +1,7 @@
 // AlignedVector: data on a 64-byte line for every element type and size,
 // std::vector's value-initializing resize, and a size past the address
-// space an error rather than a wrapped-around allocation.
+// space an error rather than a wrapped-around allocation; HugePageVector:
+// large blocks on 2 MB boundaries.
 #include "inference/kernels/aligned.h"
 
 #include <gtest/gtest.h>
@@ -38,6 +39,25 @@ TEST(AlignedVector, ResizeValueInitializes) {
 
 TEST(AlignedVector, OversizedAllocationThrows) {
   CacheAlignedAllocator<float> a;
+  EXPECT_THROW(a.allocate(std::numeric_limits<std::size_t>::max() / 2), std::bad_array_new_length);
+}
+
+// HugePageVector: blocks of 2 MB or more on 2 MB boundaries (map_huge_pages),
+// smaller ones on a cache line; values kept across a reallocation that
+// crosses the threshold.
+TEST(HugePageVector, LargeBlocksStartOnAHugePage) {
+  constexpr std::size_t kHuge = HugePageAllocator<uint8_t>::kHugePageBytes;
+  HugePageVector<uint16_t> v(1000);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(v.data()) % kCacheLine, 0u);
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<uint16_t>(i * 7);
+  v.resize(kHuge / sizeof(uint16_t) + 3);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(v.data()) % kHuge, 0u);
+  for (std::size_t i = 0; i < 1000; ++i) ASSERT_EQ(v[i], static_cast<uint16_t>(i * 7)) << i;
+  for (std::size_t i = 1000; i < v.size(); ++i) ASSERT_EQ(v[i], 0) << i;
+  HugePageVector<uint8_t> big(3 * kHuge + 5, 9);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(big.data()) % kHuge, 0u);
+  EXPECT_EQ(big.back(), 9);
+  HugePageAllocator<float> a;
   EXPECT_THROW(a.allocate(std::numeric_limits<std::size_t>::max() / 2), std::bad_array_new_length);
 }
 
