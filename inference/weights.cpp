@@ -115,10 +115,10 @@ std::optional<SourceTensor> MemorySource::find(const std::string& name) const {
     return t;
   }
   if (auto it = packed_.find(name); it != packed_.end()) {
+    const Packed& p = it->second;
     SourceTensor t;
     t.quantized = true;
-    t.shape = {it->second.meta.rows, it->second.meta.cols};
-    const Packed& p = it->second;
+    t.shape = {p.meta.rows, p.meta.cols};
     t.packed = format::view_of(p.meta);
     t.packed.data = p.data.data();
     t.packed.scales = p.scales.data();

@@ -19,17 +19,16 @@
 namespace qwenqat {
 
 void* map_huge_pages(size_t bytes) {
-  constexpr size_t kHuge = size_t(2) << 20;
   // Over-allocate by one huge page, then unmap the slack before the first 2 MB
   // boundary and past the page-rounded end.
   const size_t len = (bytes + 4095) / 4096 * 4096;
-  void* p =
-      ::mmap(nullptr, len + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* p = ::mmap(nullptr, len + kHugePageBytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return nullptr;
   const auto at = reinterpret_cast<uintptr_t>(p);
-  const uintptr_t start = (at + kHuge - 1) & ~uintptr_t(kHuge - 1);
+  const uintptr_t start = (at + kHugePageBytes - 1) & ~uintptr_t(kHugePageBytes - 1);
   if (start > at) ::munmap(p, start - at);
-  if (const size_t tail = at + len + kHuge - (start + len); tail > 0)
+  if (const size_t tail = at + kHugePageBytes - start; tail > 0)  // past start + len
     ::munmap(reinterpret_cast<void*>(start + len), tail);
   ::madvise(reinterpret_cast<void*>(start), len, MADV_HUGEPAGE);  // a hint: fails harmlessly
   return reinterpret_cast<void*>(start);

@@ -57,8 +57,11 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// The size of a transparent huge page on x86-64.
+inline constexpr size_t kHugePageBytes = size_t(2) << 20;
+
 // Anonymous read-write memory for `bytes` (> 0) bytes, zero-filled, starting
-// on a 2 MB boundary and advised onto transparent huge pages (MADV_HUGEPAGE:
+// on a kHugePageBytes boundary and advised onto transparent huge pages (MADV_HUGEPAGE:
 // a hint; 4 KB pages where the kernel has none), so that streaming reads of
 // it take one TLB entry per 2 MB. Returns nullptr with errno set when the
 // system has no memory to give. Release with unmap_huge_pages(p, bytes).

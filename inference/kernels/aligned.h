@@ -44,7 +44,7 @@ template <class T>
 using AlignedVector = std::vector<T, CacheAlignedAllocator<T>>;
 
 // Storage for large read-mostly arrays streamed by the kernels (in-memory
-// packed weights): blocks of kHugePageBytes or more come from
+// packed weights): blocks of kHugePageBytes (file_io.h) or more come from
 // map_huge_pages (2 MB aligned, on transparent huge pages where the kernel
 // has them, as a .h5 model loaded by copy); smaller ones from
 // CacheAlignedAllocator. `bench --random-config` (MemorySource) w4g32 decode
@@ -54,7 +54,6 @@ using AlignedVector = std::vector<T, CacheAlignedAllocator<T>>;
 // five). Throws std::bad_alloc when the system has no memory.
 template <class T>
 struct HugePageAllocator {
-  static constexpr std::size_t kHugePageBytes = std::size_t(2) << 20;
   using value_type = T;
   HugePageAllocator() = default;
   template <class U>

@@ -46,16 +46,15 @@ TEST(AlignedVector, OversizedAllocationThrows) {
 // smaller ones on a cache line; values kept across a reallocation that
 // crosses the threshold.
 TEST(HugePageVector, LargeBlocksStartOnAHugePage) {
-  constexpr std::size_t kHuge = HugePageAllocator<uint8_t>::kHugePageBytes;
   HugePageVector<uint16_t> v(1000);
   EXPECT_EQ(reinterpret_cast<uintptr_t>(v.data()) % kCacheLine, 0u);
   for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<uint16_t>(i * 7);
-  v.resize(kHuge / sizeof(uint16_t) + 3);
-  EXPECT_EQ(reinterpret_cast<uintptr_t>(v.data()) % kHuge, 0u);
+  v.resize(kHugePageBytes / sizeof(uint16_t) + 3);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(v.data()) % kHugePageBytes, 0u);
   for (std::size_t i = 0; i < 1000; ++i) ASSERT_EQ(v[i], static_cast<uint16_t>(i * 7)) << i;
   for (std::size_t i = 1000; i < v.size(); ++i) ASSERT_EQ(v[i], 0) << i;
-  HugePageVector<uint8_t> big(3 * kHuge + 5, 9);
-  EXPECT_EQ(reinterpret_cast<uintptr_t>(big.data()) % kHuge, 0u);
+  HugePageVector<uint8_t> big(3 * kHugePageBytes + 5, 9);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(big.data()) % kHugePageBytes, 0u);
   EXPECT_EQ(big.back(), 9);
   HugePageAllocator<float> a;
   EXPECT_THROW(a.allocate(std::numeric_limits<std::size_t>::max() / 2), std::bad_array_new_length);

@@ -66,7 +66,7 @@ TEST(MemorySource, PackedTensorsKeepTheirBytesOnCacheLines) {
     format::validate_view(v, c.name);
   }
   const auto big = src.find("big.weight");
-  EXPECT_EQ(reinterpret_cast<uintptr_t>(big->packed.data) % (size_t(2) << 20), 0u);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(big->packed.data) % kHugePageBytes, 0u);
   EXPECT_FALSE(src.find("missing.weight").has_value());
 }
 

@@ -77,18 +77,18 @@ TEST(FileIo, CopyModeHoldsTheFilesBytes) {
   EXPECT_EQ(moved.mode(), MapMode::kCopy);
   EXPECT_EQ(0, std::memcmp(moved.data() + content.size() - 100,
                            content.data() + content.size() - 100, 100));
-  EXPECT_EQ(reinterpret_cast<uintptr_t>(moved.data()) % (size_t(2) << 20), 0u);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(moved.data()) % kHugePageBytes, 0u);
 }
 
 // map_huge_pages: 2 MB aligned, zero-filled, every byte writable (sizes that
 // are not whole pages included); the slack around it unmapped, so many maps
 // and unmaps do not grow the address space.
 TEST(FileIo, HugePagesAreAlignedZeroedAndWritable) {
-  for (size_t bytes : {size_t(1), size_t(4097), size_t(2) << 20, (size_t(5) << 20) + 123}) {
+  for (size_t bytes : {size_t(1), size_t(4097), kHugePageBytes, 5 * kHugePageBytes / 2 + 123}) {
     for (int rep = 0; rep < 50; ++rep) {
       auto* p = static_cast<uint8_t*>(map_huge_pages(bytes));
       ASSERT_NE(p, nullptr) << bytes;
-      EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % (size_t(2) << 20), 0u) << bytes;
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % kHugePageBytes, 0u) << bytes;
       if (rep == 0) {
         for (size_t i = 0; i < bytes; i += 4093) EXPECT_EQ(p[i], 0) << bytes << " at " << i;
         EXPECT_EQ(p[bytes - 1], 0);
