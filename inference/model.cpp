@@ -149,59 +149,107 @@ std::string Model::describe_schemes() const {
 
 void Model::attention(const std::vector<SequenceStep>& steps, const std::vector<int64_t>& first_row,
                       int64_t layer, const KvCache& cache, ThreadPool& pool, const float* q,
-                      float* out) const {
+                      float* out, AlignedVector<float>& prompt_kv) const {
   const int64_t d = config_.dim_head(), heads = config_.num_attention_heads;
   const int64_t kv_heads = config_.num_key_value_heads, group = heads / kv_heads;
   const int64_t QD = config_.q_dim();
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  const int64_t tasks = static_cast<int64_t>(steps.size()) * kv_heads;
-  pool.parallel_for(tasks, [&](int64_t task) {
-    const size_t s = static_cast<size_t>(task / kv_heads);
-    const int64_t g = task % kv_heads;
+  const bool f16 = cache.dtype() == KvDtype::kF16;
+  const auto ctx_of = [&](int64_t s) {  // positions sequence s attends to
+    return cache.length(steps[s].slot) + static_cast<int64_t>(steps[s].tokens.size());
+  };
+  // Tasks: one per (sequence, kv head, block of kQueryBlock query rows), the
+  // blocks of a prompt last first (they see the most positions: the longest
+  // tasks start first), so a prompt keeps every thread busy however few kv
+  // heads it has; with fewer tasks than threads (decode of a few sequences)
+  // each task's group of query heads is split as well. A head's result
+  // depends only on its own inputs (attend, attend_masked), so not on the
+  // split either.
+  struct Task {
+    int64_t s, g, j0, h0 = 0, h1 = 0;  // h0, h1: the query heads of the group
+  };
+  std::vector<Task> tasks;
+  // A prompt's fp16 keys and values are converted once for all its blocks
+  // (exactly, so the same values as a decode step reads in place): rows
+  // [ctx, d] of K, then of V, for each kv head, from prompt_at[s].
+  std::vector<int64_t> prompt_at(steps.size(), -1);
+  int64_t converted = 0;
+  for (int64_t s = 0; s < static_cast<int64_t>(steps.size()); ++s) {
+    const int64_t n = static_cast<int64_t>(steps[s].tokens.size());
+    if (f16 && n > 1) {
+      prompt_at[s] = converted;
+      converted += kv_heads * 2 * ctx_of(s) * d;
+    }
+    for (int64_t g = 0; g < kv_heads; ++g)
+      for (int64_t j0 = (n - 1) / kQueryBlock * kQueryBlock; j0 >= 0; j0 -= kQueryBlock)
+        tasks.push_back({s, g, j0, 0, group});
+  }
+  const int64_t whole = static_cast<int64_t>(tasks.size());
+  if (whole < pool.size()) {
+    const int64_t parts = std::min(group, (pool.size() + whole - 1) / whole);
+    std::vector<Task> split;
+    for (const Task& t : tasks)
+      for (int64_t i = 0; i < parts; ++i)
+        split.push_back({t.s, t.g, t.j0, group * i / parts, group * (i + 1) / parts});
+    tasks = std::move(split);
+  }
+  // Sequence s's converted keys of kv head g ([ctx, d]; its values follow).
+  const auto prompt_k = [&](int64_t s, int64_t g) {
+    return prompt_kv.data() + prompt_at[s] + g * 2 * ctx_of(s) * d;
+  };
+  if (converted > 0) {
+    if (prompt_kv.size() < static_cast<size_t>(converted)) prompt_kv.resize(converted);
+    constexpr int64_t kConvertRows = 256;  // positions per conversion task
+    struct Chunk {
+      int64_t s, g, p0;  // sequence, kv head, first position
+    };
+    std::vector<Chunk> chunks;
+    for (int64_t s = 0; s < static_cast<int64_t>(steps.size()); ++s)
+      for (int64_t g = 0; prompt_at[s] >= 0 && g < kv_heads; ++g)
+        for (int64_t p0 = 0; p0 < ctx_of(s); p0 += kConvertRows) chunks.push_back({s, g, p0});
+    pool.parallel_for(static_cast<int64_t>(chunks.size()), [&](int64_t c) {
+      const auto [s, g, p0] = chunks[c];
+      const int64_t ctx = ctx_of(s);
+      const KvRows from = cache.head(steps[s].slot, layer, g, d);
+      float* k = prompt_k(s, g);
+      for (int64_t p = p0; p < std::min(ctx, p0 + kConvertRows); ++p) {
+        fp16_to_f32_row(from.k16 + p * from.stride, k + p * d, d);
+        fp16_to_f32_row(from.v16 + p * from.stride, k + (ctx + p) * d, d);
+      }
+    });
+  }
+  pool.parallel_for(static_cast<int64_t>(tasks.size()), [&](int64_t task) {
+    const auto [s, g, j0, h0, h1] = tasks[task];
     const SequenceStep& st = steps[s];
     const int64_t past = cache.length(st.slot);
     const int64_t n = static_cast<int64_t>(st.tokens.size());
-    const int64_t ctx = past + n;
-    thread_local AlignedVector<float> k, v, w;
-    KvRows kv = cache.head(st.slot, layer, g, d);
-    if (kv.k16 && n > 1) {
-      // A prompt's rows: fp16 keys and values converted once for its n query
-      // rows (exactly, so the same values as a decode step reads in place).
-      k.resize(ctx * d);
-      v.resize(ctx * d);
-      for (int64_t p = 0; p < ctx; ++p) {
-        fp16_to_f32_row(kv.k16 + p * kv.stride, k.data() + p * d, d);
-        fp16_to_f32_row(kv.v16 + p * kv.stride, v.data() + p * d, d);
-      }
-      kv = KvRows{k.data(), v.data(), nullptr, nullptr, d};
-    }
-    // The prompt's rows in blocks of kQueryBlock: the block's heads ([rows,
-    // group] of them, row j seeing positions up to past + j) read each key
-    // and value row once, with the same bits as one row at a time.
-    thread_local AlignedVector<float> qb, ob;
+    const float* pk = prompt_at[s] >= 0 ? prompt_k(s, g) : nullptr;
+    const KvRows kv = pk ? KvRows{pk, pk + (past + n) * d, nullptr, nullptr, d}
+                         : cache.head(st.slot, layer, g, d);
+    // The block's heads ([rows, hn] of them, row j seeing positions up to
+    // past + j) read each key and value row once, with the same bits as one
+    // row at a time.
+    thread_local AlignedVector<float> w, qb, ob;
     thread_local std::vector<int64_t> vis;
-    for (int64_t j0 = 0; j0 < n; j0 += kQueryBlock) {
-      const int64_t rows = std::min(kQueryBlock, n - j0), row0 = first_row[s] + j0;
-      const int64_t at0 = row0 * QD + g * group * d;  // row0's group of heads [group, d]
-      if (rows == 1) {
-        w.resize(group * (past + j0 + 1));
-        attend(q + at0, group, kv, past + j0 + 1, d, scale, w.data(), out + at0, isa_);
-        continue;
-      }
-      qb.resize(rows * group * d);
-      ob.resize(rows * group * d);
-      vis.resize(rows * group);
-      for (int64_t j = 0; j < rows; ++j) {
-        std::copy_n(q + at0 + j * QD, group * d, qb.data() + j * group * d);
-        std::fill_n(vis.data() + j * group, group, past + j0 + j + 1);
-      }
-      const int64_t ctx_b = past + j0 + rows;
-      w.resize(rows * group * ctx_b);
-      attend_masked(qb.data(), rows * group, vis.data(), kv, ctx_b, d, scale, w.data(), ob.data(),
-                    isa_);
-      for (int64_t j = 0; j < rows; ++j)
-        std::copy_n(ob.data() + j * group * d, group * d, out + at0 + j * QD);
+    const int64_t rows = std::min(kQueryBlock, n - j0), row0 = first_row[s] + j0, hn = h1 - h0;
+    const int64_t at0 = row0 * QD + (g * group + h0) * d;  // row0's heads [hn, d]
+    if (rows == 1) {
+      w.resize(hn * (past + j0 + 1));
+      attend(q + at0, hn, kv, past + j0 + 1, d, scale, w.data(), out + at0, isa_);
+      return;
     }
+    qb.resize(rows * hn * d);
+    ob.resize(rows * hn * d);
+    vis.resize(rows * hn);
+    for (int64_t j = 0; j < rows; ++j) {
+      std::copy_n(q + at0 + j * QD, hn * d, qb.data() + j * hn * d);
+      std::fill_n(vis.data() + j * hn, hn, past + j0 + j + 1);
+    }
+    const int64_t ctx_b = past + j0 + rows;
+    w.resize(rows * hn * ctx_b);
+    attend_masked(qb.data(), rows * hn, vis.data(), kv, ctx_b, d, scale, w.data(), ob.data(), isa_);
+    for (int64_t j = 0; j < rows; ++j)
+      std::copy_n(ob.data() + j * hn * d, hn * d, out + at0 + j * QD);
   });
 }
 
@@ -240,6 +288,7 @@ void Model::forward(const std::vector<SequenceStep>& steps, KvCache& cache, Thre
   // g, u [T, I]. row_slot, row_pos: each row's cache slot and position.
   AlignedVector<float> x(T * H), h(T * H), q(T * QD), k(T * KD), v(T * KD), a(T * QD);
   AlignedVector<float> g(T * I), u(T * I), cosv(T * half), sinv(T * half);
+  AlignedVector<float> prompt_kv;  // Model::attention's converted fp16 prompt rows
   std::vector<int64_t> row_slot(T), row_pos(T);
   for (size_t s = 0; s < steps.size(); ++s) {
     const int64_t past = cache.length(steps[s].slot);
@@ -279,7 +328,7 @@ void Model::forward(const std::vector<SequenceStep>& steps, KvCache& cache, Thre
         cache.store(row_slot[t], l, row_pos[t], k.data() + t * KD, v.data() + t * KD);
       }
     });
-    attention(steps, first_row, l, cache, pool, q.data(), a.data());
+    attention(steps, first_row, l, cache, pool, q.data(), a.data(), prompt_kv);
     L.o_proj.forward(a.data(), T, h.data(), pool, isa_, act_quant_);
     branch_in_h = true;
     add_and_norm(L.post_attention_layernorm);

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "inference/kernels/aligned.h"
 #include "inference/kv_cache.h"
 #include "inference/thread_pool.h"
 #include "inference/weights.h"
@@ -68,9 +69,12 @@ class Model {
     std::vector<float> input_layernorm, post_attention_layernorm;  // [hidden]
     Linear q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj;
   };
+  // out [T, QD] = attention of q [T, QD] over the cache (rows already
+  // stored) for layer; prompt_kv: scratch the prompts' fp16 keys and values
+  // are converted into (grown as needed, kept across layers).
   void attention(const std::vector<SequenceStep>& steps, const std::vector<int64_t>& first_row,
-                 int64_t layer, const KvCache& cache, ThreadPool& pool, const float* q,
-                 float* out) const;
+                 int64_t layer, const KvCache& cache, ThreadPool& pool, const float* q, float* out,
+                 AlignedVector<float>& prompt_kv) const;
 
   std::shared_ptr<const WeightSource> source_;
   models::Qwen2Config config_;

@@ -107,10 +107,14 @@ TEST(ModelCache, IncrementalEqualsFullRecompute) {
     KvCache cache(m.config(), 1, 12, kv);
     ThreadPool pool(2);
     std::vector<float> logits;
-    // A 5-token prefill, then one token at a time.
+    // A 5-token prefill, a 4-token continuation (prompt rows after cached
+    // ones), then one token at a time.
     m.forward({{0, std::span<const int32_t>(ids.data(), 5)}}, cache, pool, logits);
     expect_close_rel(logits.data(), &full[4 * V], V, kv == KvDtype::kF32 ? 1e-5 : 1e-2, "prefill");
-    for (int64_t t = 5; t < 12; ++t) {
+    m.forward({{0, std::span<const int32_t>(ids.data() + 5, 4)}}, cache, pool, logits);
+    expect_close_rel(logits.data(), &full[8 * V], V, kv == KvDtype::kF32 ? 1e-5 : 1e-2,
+                     "continuation");
+    for (int64_t t = 9; t < 12; ++t) {
       m.forward({{0, std::span<const int32_t>(&ids[t], 1)}}, cache, pool, logits);
       expect_close_rel(logits.data(), &full[t * V], V, kv == KvDtype::kF32 ? 1e-5 : 1e-2,
                        "step " + std::to_string(t));
@@ -160,6 +164,59 @@ TEST(ModelThreads, ResultsIndependentOfThreadCount) {
     const auto c = forward_all(m, ids, 3);
     EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * 4));
     EXPECT_EQ(0, std::memcmp(a.data(), c.data(), a.size() * 4));
+  }
+}
+
+// Attention is split into tasks over the threads: a prompt's blocks of query
+// rows, and a decode step's query heads where there are fewer (sequence, kv
+// head) pairs than threads. The same bits for any thread count, with either
+// cache dtype, one kv head or two, prompts of one block or many.
+TEST(ModelThreads, AttentionSplitKeepsTheBits) {
+  // The prompt's logits at every position, then those of 3 decode steps.
+  const auto run = [](Model& m, const std::vector<int32_t>& ids, int threads, KvDtype kv) {
+    const int64_t n = static_cast<int64_t>(ids.size());
+    KvCache cache(m.config(), 1, n + 3, kv);
+    ThreadPool pool(threads);
+    std::vector<float> all, logits;
+    m.forward({{0, ids}}, cache, pool, all, true);
+    for (int64_t t = 0; t < 3; ++t) {
+      m.forward({{0, std::span<const int32_t>(&ids[t], 1)}}, cache, pool, logits);
+      all.insert(all.end(), logits.begin(), logits.end());
+    }
+    return all;
+  };
+  for (int64_t kv_heads : {1, 2}) {
+    auto cfg = testing::tiny_config();
+    cfg.num_key_value_heads = kv_heads;
+    Model m(testing::random_model(cfg, 10 + kv_heads, nullptr, false));
+    for (KvDtype kv : {KvDtype::kF32, KvDtype::kF16}) {
+      for (int64_t len : {3, 37}) {
+        const auto ids = some_ids(len, 300, 5);
+        const auto one = run(m, ids, 1, kv);
+        for (int threads : {2, 5}) {
+          const auto many = run(m, ids, threads, kv);
+          ASSERT_EQ(one.size(), many.size());
+          EXPECT_EQ(0, std::memcmp(one.data(), many.data(), one.size() * 4))
+              << kv_heads << " kv heads, " << len << " tokens, " << threads << " threads";
+        }
+      }
+      // Prompts of several lengths in one forward (each with its own rows of
+      // converted fp16 keys and values) against each prompt alone.
+      const std::vector<std::vector<int32_t>> prompts = {some_ids(3, 300, 6), some_ids(37, 300, 7),
+                                                         some_ids(12, 300, 8)};
+      KvCache cache(m.config(), 3, 40, kv);
+      ThreadPool pool(3);
+      std::vector<float> batch;
+      m.forward({{0, prompts[0]}, {1, prompts[1]}, {2, prompts[2]}}, cache, pool, batch, true);
+      const int64_t V = m.config().vocab_size;
+      int64_t row = 0;
+      for (const auto& p : prompts) {
+        const auto alone = forward_all(m, p, 2, kv);
+        expect_close_rel(&batch[row * V], alone.data(), static_cast<int64_t>(alone.size()), 1e-5,
+                         "prompt of " + std::to_string(p.size()) + " in a batch");
+        row += static_cast<int64_t>(p.size());
+      }
+    }
   }
 }
 
