@@ -72,7 +72,8 @@ std::vector<Generation> generate(Model& model, const std::vector<std::vector<int
     // Each sequence draws with its own generator, so on any thread.
     std::vector<int32_t> drawn(steps.size());
     pool.parallel_for(static_cast<int64_t>(steps.size()), [&](int64_t s) {
-      drawn[s] = sample(&logits[s * vocab], vocab, options.sampling, rngs[seq_of_step[s]]);
+      drawn[s] =
+          sample(&logits[s * vocab], vocab, options.sampling, rngs[seq_of_step[s]], model.isa());
     });
     std::vector<SequenceStep> more;
     std::vector<size_t> more_seq;

@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "data/util/check.h"
+#include "inference/kernels/sample_weights.h"
 
 namespace qwenqat::engine {
 namespace {
@@ -79,61 +80,102 @@ int64_t draw(int64_t m, double r, Weight w) {
 
 }  // namespace
 
-int32_t sample(const float* logits, int64_t n, const SamplingOptions& opt, Rng& rng) {
+int32_t sample(const float* logits, int64_t n, const SamplingOptions& opt, Rng& rng,
+               KernelIsa isa) {
   if (opt.temperature <= 0.0f) return argmax(logits, n);
   // The largest logit, and a clear error before any ordering for a NaN or an
   // infinity (they break the comparisons std::nth_element and std::sort need).
-  float mx = logits[0];
-  for (int64_t i = 0; i < n; ++i) {
-    QWENQAT_CHECK(std::isfinite(logits[i]), "sampling: the logits hold a NaN or an infinity");
-    mx = logits[i] > mx ? logits[i] : mx;
-  }
-  // Candidates: every token, or the top_k most likely (in no particular
-  // order; ties to the lower id).
+  float mx = 0.0f;
+  QWENQAT_CHECK(max_if_finite(logits, n, &mx, isa),
+                "sampling: the logits hold a NaN or an infinity");
+  // Candidates: every token (candidate i is token i), or the top_k most
+  // likely (cand: their ids in increasing order; ties to the lower id) with
+  // their logits gathered into x.
   const auto better = [&](int32_t a, int32_t b) {
     return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
   };
   thread_local std::vector<int32_t> cand, nucleus, edge;
-  thread_local std::vector<float> w;
-  cand.resize(static_cast<size_t>(n));
-  std::iota(cand.begin(), cand.end(), 0);
-  if (opt.top_k > 0 && opt.top_k < n) {
-    std::nth_element(cand.begin(), cand.begin() + (opt.top_k - 1), cand.end(), better);
-    cand.resize(static_cast<size_t>(opt.top_k));
+  thread_local std::vector<float> x, w;
+  const bool top_k = opt.top_k > 0 && opt.top_k < n;
+  const float* xs = logits;
+  if (top_k) {
+    const int64_t k = opt.top_k;
+    if (k <= n / 16) {  // a heap of the k best, its top the worst of them
+      cand.resize(static_cast<size_t>(k));
+      std::iota(cand.begin(), cand.end(), 0);
+      std::make_heap(cand.begin(), cand.end(), better);
+      for (int64_t i = k; i < n; ++i) {
+        if (!better(static_cast<int32_t>(i), cand.front())) continue;
+        std::pop_heap(cand.begin(), cand.end(), better);
+        cand.back() = static_cast<int32_t>(i);
+        std::push_heap(cand.begin(), cand.end(), better);
+      }
+    } else {
+      cand.resize(static_cast<size_t>(n));
+      std::iota(cand.begin(), cand.end(), 0);
+      std::nth_element(cand.begin(), cand.begin() + (k - 1), cand.end(), better);
+      cand.resize(static_cast<size_t>(k));
+    }
+    std::sort(cand.begin(), cand.end());  // id order: the sums' order is fixed
+    x.resize(cand.size());
+    for (size_t i = 0; i < cand.size(); ++i) x[i] = logits[cand[i]];
+    xs = x.data();
   }
-  const int64_t m = static_cast<int64_t>(cand.size());
+  const int64_t m = top_k ? opt.top_k : n;
+  const auto token = [&](int64_t i) { return static_cast<int32_t>(top_k ? cand[i] : i); };
   // w = exp((logit - max) / temperature) in float, in [0, 1] (0 where exp
-  // underflows); sums in double.
-  w.resize(cand.size());
-  double total = 0.0;
-  for (int64_t i = 0; i < m; ++i) {
-    w[i] = std::exp((logits[cand[i]] - mx) / opt.temperature);
-    total += w[i];
-  }
+  // underflows), the total in double (exp_weights: the same bits on every CPU).
+  w.resize(static_cast<size_t>(m));
+  const double total = exp_weights(xs, m, mx, opt.temperature, w.data(), isa);
   if (opt.top_p >= 1.0f) {
     const double r = static_cast<double>(rng.uniform()) * total;
-    return cand[draw(m, r, [&](int64_t i) { return w[i]; })];
+    return token(draw(m, r, [&](int64_t i) { return w[i]; }));
   }
   // The nucleus: the candidates most likely first up to the first whose
   // cumulative mass reaches top_p * total. The buckets above the one where
   // the mass crosses that are in it whole (taken in id order); only the
-  // crossing bucket is sorted, to find where it ends.
+  // crossing bucket is sorted, to find where it ends. Only the buckets up to
+  // that of tau = (1 - top_p) / 2 * total / m can hold the crossing (the
+  // candidates below tau weigh less than (1 - top_p) / 2 of the total
+  // together), so only their candidates are kept and summed: the same
+  // masses, crossing and nucleus as over every bucket (which is the fallback
+  // should rounding ever carry the crossing past them). A bucket's mass is
+  // summed in four interleaved parts (candidate i into part i % 4, in id
+  // order; one chain waited on its own stores), added as (p0 + p1) + (p2 + p3).
   const double target = static_cast<double>(opt.top_p) * total;
-  double mass[kBuckets] = {};
-  for (int64_t i = 0; i < m; ++i) mass[bucket_of(w[i])] += w[i];
+  const double tau = 0.5 * (1.0 - static_cast<double>(opt.top_p)) * total / static_cast<double>(m);
+  int last = tau > 0.0 ? bucket_of(static_cast<float>(tau)) : kBuckets - 1;
+  thread_local std::vector<int32_t> kept;
   int edge_bucket = 0;
   double cum = 0.0;  // the mass of the buckets before edge_bucket
-  for (; edge_bucket < kBuckets - 1 && cum + mass[edge_bucket] < target; ++edge_bucket)
-    cum += mass[edge_bucket];
+  for (;;) {
+    kept.clear();
+    double part[4][kBuckets] = {};
+    for (int64_t i = 0; i < m; ++i) {
+      const int b = bucket_of(w[i]);
+      if (b > last) continue;
+      kept.push_back(static_cast<int32_t>(i));
+      part[i & 3][b] += w[i];
+    }
+    edge_bucket = 0;
+    cum = 0.0;
+    for (;; ++edge_bucket) {
+      const int b = edge_bucket;
+      const double mass = (part[0][b] + part[1][b]) + (part[2][b] + part[3][b]);
+      if (b == kBuckets - 1 || cum + mass >= target) break;
+      cum += mass;
+    }
+    if (edge_bucket <= last) break;
+    last = kBuckets - 1;
+  }
   nucleus.clear();
   edge.clear();
-  for (int64_t i = 0; i < m; ++i) {
-    const int b = bucket_of(w[i]);
-    if (b < edge_bucket) nucleus.push_back(static_cast<int32_t>(i));
-    if (b == edge_bucket) edge.push_back(static_cast<int32_t>(i));
+  for (int32_t i : kept) {
+    if (bucket_of(w[i]) < edge_bucket) nucleus.push_back(i);
+    if (bucket_of(w[i]) == edge_bucket) edge.push_back(i);
   }
   std::sort(edge.begin(), edge.end(),
-            [&](int32_t a, int32_t b) { return better(cand[a], cand[b]); });
+            [&](int32_t a, int32_t b) { return better(token(a), token(b)); });
   for (int32_t i : edge) {
     nucleus.push_back(i);
     cum += w[i];
@@ -144,7 +186,7 @@ int32_t sample(const float* logits, int64_t n, const SamplingOptions& opt, Rng& 
   const int64_t k =
       draw(static_cast<int64_t>(nucleus.size()), static_cast<double>(rng.uniform()) * sum,
            [&](int64_t i) { return w[nucleus[i]]; });
-  return cand[nucleus[k]];
+  return token(nucleus[k]);
 }
 
 }  // namespace qwenqat::engine

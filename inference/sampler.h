@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "inference/kernels/packed_matmul.h"
+
 namespace qwenqat::engine {
 
 // xoshiro256**: small, fast, portable. Not thread-safe (one per sequence).
@@ -36,12 +38,14 @@ int32_t argmax(const float* logits, int64_t n);
 // Otherwise: softmax(logits / temperature) restricted to the top_k most
 // likely tokens, then to the smallest set whose probability reaches top_p
 // (ties broken by lower id), renormalized, sampled with rng.uniform() (one
-// draw per call). The weights are exp((logit - max) / temperature) in float,
-// summed in double. O(n) plus a sort of the tokens whose weight lies in the
-// eighth of an octave where the nucleus ends, never of the vocabulary (17.6
-// -> 0.9 ms per token at 151936 tokens and the default temperature 0.6,
-// top-p 0.95). Throws qwenqat::Error when the logits hold a NaN or an
-// infinity. Thread-safe (per-thread scratch).
-int32_t sample(const float* logits, int64_t n, const SamplingOptions& opt, Rng& rng);
+// draw per call). The weights are exp((logit - max) / temperature) in float
+// by exp_portable (kernels/sample_weights.h; 0 below exp(-87.3)), summed in
+// double in a fixed order, so a seed gives the same tokens with either isa
+// and on every CPU. O(n) plus a sort of the tokens whose weight lies in the
+// eighth of an octave where the nucleus ends, never of the vocabulary.
+// Throws qwenqat::Error when the logits hold a NaN or an infinity.
+// Thread-safe (per-thread scratch).
+int32_t sample(const float* logits, int64_t n, const SamplingOptions& opt, Rng& rng,
+               KernelIsa isa = active_isa());
 
 }  // namespace qwenqat::engine

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "data/util/check.h"
+#include "inference/kernels/sample_weights.h"
 
 namespace qwenqat::engine {
 namespace {
@@ -56,6 +57,25 @@ TEST(Sampler, GreedyAndFilters) {
   }
 }
 
+// The top_k of equal logits are the lowest ids, with few candidates (a
+// heap of them) and with many (a partial sort).
+TEST(Sampler, TopKTiesGoToTheLowerIds) {
+  SamplingOptions o;
+  o.temperature = 1.0f;
+  o.top_p = 1.0f;
+  for (int64_t k : {10, 600}) {
+    std::vector<float> l(1000, 1.5f);
+    l[700] = 2.0f;  // the best, whatever k
+    o.top_k = k;
+    Rng rng(3);
+    std::set<int32_t> seen;
+    for (int i = 0; i < 30000; ++i) seen.insert(sample(l.data(), 1000, o, rng));
+    EXPECT_EQ(static_cast<int64_t>(seen.size()), k) << "top-k " << k;
+    EXPECT_TRUE(seen.count(700)) << "top-k " << k;
+    EXPECT_EQ(*std::prev(seen.find(700)), k - 2) << "top-k " << k;  // ids 0 .. k - 2
+  }
+}
+
 TEST(Sampler, FrequenciesFollowSoftmax) {
   const std::vector<float> logits = {0.0f, 1.0f, 2.0f};
   SamplingOptions opt;
@@ -74,7 +94,7 @@ TEST(Sampler, FrequenciesFollowSoftmax) {
 }
 
 // The nucleus by the documented rule, with a full sort: candidates (all, or
-// the top_k), w = exp((logit - max) / T) in float, most likely first (ties to
+// the top_k), w = exp_portable((logit - max) / T), most likely first (ties to
 // the lower id) up to the first whose cumulative mass reaches top_p * total;
 // with each token's renormalized probability.
 std::map<int32_t, double> reference_nucleus(const std::vector<float>& l, const SamplingOptions& o) {
@@ -85,7 +105,7 @@ std::map<int32_t, double> reference_nucleus(const std::vector<float>& l, const S
   if (o.top_k > 0 && o.top_k < static_cast<int64_t>(idx.size())) idx.resize(o.top_k);
   const float mx = l[idx[0]];
   std::vector<float> w;
-  for (int32_t i : idx) w.push_back(std::exp((l[i] - mx) / o.temperature));
+  for (int32_t i : idx) w.push_back(exp_portable((l[i] - mx) / o.temperature));
   double total = 0.0;
   for (float x : w) total += x;
   size_t keep = idx.size();
@@ -176,6 +196,40 @@ TEST(Sampler, FlatAndGraduatedLogitsKeepTheRightNucleus) {
   o.top_p = 0.999f;
   o.temperature = 0.3f;
   expect_draws_follow(steps, o, 3000, "graduated");
+}
+
+// The same tokens for a seed with either kernel set (the weights and their
+// sums take the same bits), and the tokens this implementation draws for
+// fixed logits and seed: a change of the sampler's arithmetic or of the
+// platform's shows here.
+TEST(Sampler, SameTokensWithEitherKernelSetAndAFixedSequence) {
+  std::mt19937 gen(9);
+  const auto l = peaked_logits(151936, gen);
+  std::vector<SamplingOptions> opts(4);
+  opts[1].temperature = 1.3f;
+  opts[1].top_p = 0.8f;
+  opts[2].top_k = 40;
+  opts[3].top_p = 1.0f;
+  opts[3].temperature = 2.0f;
+  for (size_t k = 0; k < opts.size() && cpu_has_avx2(); ++k) {
+    Rng a(100 + k), b(100 + k);
+    for (int i = 0; i < 50; ++i)
+      ASSERT_EQ(sample(l.data(), 151936, opts[k], a, KernelIsa::kScalar),
+                sample(l.data(), 151936, opts[k], b, KernelIsa::kAvx2))
+          << "options " << k << ", draw " << i;
+  }
+  // Logits from the portable PRNG, so the same on every platform.
+  Rng src(2024);
+  std::vector<float> fixed(1000);
+  for (auto& x : fixed) x = 8.0f * src.uniform();
+  SamplingOptions o;
+  o.temperature = 1.0f;
+  o.top_p = 0.9f;
+  Rng rng(7);
+  std::vector<int32_t> got;
+  for (int i = 0; i < 12; ++i)
+    got.push_back(sample(fixed.data(), 1000, o, rng, KernelIsa::kScalar));
+  EXPECT_EQ(got, (std::vector<int32_t>{707, 279, 860, 994, 996, 881, 64, 114, 386, 153, 566, 731}));
 }
 
 TEST(Sampler, NanOrInfiniteLogitsAreAClearError) {
