@@ -11,6 +11,53 @@
 #include <cstring>
 #include <limits>
 
+namespace qwenqat::engine {
+namespace {
+
+// 2^k for -126 <= k <= 127 through the exponent bits (avx2::math::pow2).
+inline float pow2(int32_t k) {
+  const uint32_t bits = static_cast<uint32_t>(k + 127) << 23;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+// exp_portable. Always inlined: where the caller is compiled for FMA
+// (exp_weights_fma) std::fma becomes the instruction, elsewhere a libm call.
+__attribute__((always_inline)) inline float exp_lanewise(float x) {
+  if (!(x >= kExpWeightFloor)) return 0.0f;
+  x = std::min(x, 88.7f);
+  // exp8's operations one by one; std::fma for its fused multiply-adds.
+  const float n = std::nearbyint(x * 1.44269504088896341f);
+  float r = std::fma(-n, 0.693359375f, x);
+  r = std::fma(-n, -2.12194440e-4f, r);
+  float p = 1.9875691500e-4f;
+  p = std::fma(p, r, 1.3981999507e-3f);
+  p = std::fma(p, r, 8.3334519073e-3f);
+  p = std::fma(p, r, 4.1665795894e-2f);
+  p = std::fma(p, r, 1.6666665459e-1f);
+  p = std::fma(p, r, 5.0000001201e-1f);
+  const float r2 = r * r, r1 = r + 1.0f;
+  p = std::fma(p, r2, r1);
+  const int32_t e = static_cast<int32_t>(n), half = e >> 1;
+  const float scaled = p * pow2(half);
+  return scaled * pow2(e - half);
+}
+
+// exp_weights one candidate at a time (kScalar; contract in the header).
+__attribute__((always_inline)) inline double exp_weights_lanewise(const float* x, int64_t n,
+                                                                  float mx, float t, float* w) {
+  double s[8] = {};
+  for (int64_t i = 0; i < n; ++i) {
+    w[i] = exp_lanewise((x[i] - mx) / t);
+    s[i % 8] += w[i];
+  }
+  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+}  // namespace
+}  // namespace qwenqat::engine
+
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
 
@@ -80,6 +127,11 @@ double exp_weights_avx2(const float* x, int64_t n, float mx, float t, float* w) 
   return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
+// The scalar form with the FMA instruction (the same operations).
+double exp_weights_fma(const float* x, int64_t n, float mx, float t, float* w) {
+  return exp_weights_lanewise(x, n, mx, t, w);
+}
+
 }  // namespace
 }  // namespace qwenqat::engine
 
@@ -87,35 +139,7 @@ double exp_weights_avx2(const float* x, int64_t n, float mx, float t, float* w) 
 
 namespace qwenqat::engine {
 
-namespace {
-// 2^k for -126 <= k <= 127 through the exponent bits (avx2::math::pow2).
-inline float pow2(int32_t k) {
-  const uint32_t bits = static_cast<uint32_t>(k + 127) << 23;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-}  // namespace
-
-float exp_portable(float x) {
-  if (!(x >= kExpWeightFloor)) return 0.0f;
-  x = std::min(x, 88.7f);
-  // exp8's operations one by one; std::fma for its fused multiply-adds.
-  const float n = std::nearbyint(x * 1.44269504088896341f);
-  float r = std::fma(-n, 0.693359375f, x);
-  r = std::fma(-n, -2.12194440e-4f, r);
-  float p = 1.9875691500e-4f;
-  p = std::fma(p, r, 1.3981999507e-3f);
-  p = std::fma(p, r, 8.3334519073e-3f);
-  p = std::fma(p, r, 4.1665795894e-2f);
-  p = std::fma(p, r, 1.6666665459e-1f);
-  p = std::fma(p, r, 5.0000001201e-1f);
-  const float r2 = r * r, r1 = r + 1.0f;
-  p = std::fma(p, r2, r1);
-  const int32_t e = static_cast<int32_t>(n), half = e >> 1;
-  const float scaled = p * pow2(half);
-  return scaled * pow2(e - half);
-}
+float exp_portable(float x) { return exp_lanewise(x); }
 
 bool max_if_finite(const float* x, int64_t n, float* mx, KernelIsa isa) {
   if (isa == KernelIsa::kAvx2) return max_if_finite_avx2(x, n, mx);
@@ -131,13 +155,9 @@ bool max_if_finite(const float* x, int64_t n, float* mx, KernelIsa isa) {
 
 double exp_weights(const float* x, int64_t n, float mx, float t, float* w, KernelIsa isa) {
   if (isa == KernelIsa::kAvx2) return exp_weights_avx2(x, n, mx, t, w);
-  double s[8] = {};
-  for (int64_t i = 0; i < n; ++i) {
-    const float q = (x[i] - mx) / t;
-    w[i] = exp_portable(q);
-    s[i % 8] += w[i];
-  }
-  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+  static const bool fma = __builtin_cpu_supports("fma");
+  if (fma) return exp_weights_fma(x, n, mx, t, w);
+  return exp_weights_lanewise(x, n, mx, t, w);
 }
 
 }  // namespace qwenqat::engine

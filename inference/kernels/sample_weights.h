@@ -14,7 +14,8 @@ namespace qwenqat::engine {
 // reduction, Cephes' polynomial by fused multiply-adds, 2^n by the exponent
 // bits), one lane at a time: the same bits as exp8 for every finite x >= -87.3
 // (tested), within 2 ulp of std::exp; 0 below -87.3, where exp underflows
-// past the normal floats. Needs no AVX2 (std::fma).
+// past the normal floats. Needs no AVX2 (std::fma: a libm call here; the
+// kScalar exp_weights runs it with the FMA instruction where the CPU has it).
 float exp_portable(float x);
 
 // The quotients below this give weight 0 (exp_portable).
