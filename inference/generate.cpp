@@ -82,13 +82,17 @@ std::vector<Generation> generate(Model& model, const std::vector<std::vector<int
       Generation& g = out[i];
       const int32_t tok = drawn[s];
       g.tokens.push_back(tok);
+      const size_t before = g.text.size();  // the text held no stop string up to here
       if (options.decode) g.text += options.decode(tok);
       if (on_token) on_token(i, tok);
       if (std::find(options.eos_ids.begin(), options.eos_ids.end(), tok) != options.eos_ids.end()) {
         g.stop_reason = "eos";
       } else if (std::any_of(options.stop_strings.begin(), options.stop_strings.end(),
                              [&](const std::string& st) {
-                               return !st.empty() && g.text.find(st) != std::string::npos;
+                               // A new match ends in the new piece: search from
+                               // st.size() - 1 bytes before it, not the whole text.
+                               const size_t from = before >= st.size() ? before - st.size() + 1 : 0;
+                               return !st.empty() && g.text.find(st, from) != std::string::npos;
                              })) {
         g.stop_reason = "stop_string";
       } else if (static_cast<int64_t>(g.tokens.size()) >= options.max_new_tokens) {

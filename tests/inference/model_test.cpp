@@ -288,6 +288,12 @@ TEST(ModelGenerate, StopsAtEosAndLength) {
   const auto s = generate(m, {prompt}, opt, pool);
   EXPECT_EQ(s[0].stop_reason, "stop_string");
   EXPECT_LE(s[0].tokens.size(), 3u);
+  // A stop string across three pieces: the end of the first, the second, the
+  // start of the third (found by the search from just before the new piece).
+  opt.stop_strings = {std::string(">").append(bracket(g[0].tokens[1])).append("<")};
+  const auto across = generate(m, {prompt}, opt, pool);
+  EXPECT_EQ(across[0].stop_reason, "stop_string");
+  EXPECT_EQ(across[0].tokens.size(), 3u);
 }
 
 // generate's timing: the prompts' and generated tokens of every sequence,
