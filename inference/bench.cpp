@@ -172,6 +172,7 @@ Json run_bench(const BenchOptions& o) {
   QWENQAT_CHECK(o.gen_tokens >= 1, "--gen-tokens must be >= 1, got ", o.gen_tokens);
   QWENQAT_CHECK(o.batch >= 1, "--batch must be >= 1, got ", o.batch);
   QWENQAT_CHECK(o.bandwidth_mb >= 0, "--bandwidth-mb must be >= 0");
+  o.sampling.validate();
   const int threads = o.threads;
   QWENQAT_CHECK(threads >= 1, "--threads must be at least 1 (got ", o.threads,
                 "); this machine has ", ThreadPool::hardware_threads(), " hardware threads");
@@ -244,11 +245,14 @@ Json run_bench(const BenchOptions& o) {
   const double prefill_s = seconds_since(t_prefill);
   const double cpu1 = process_cpu_seconds();
   std::vector<int32_t> next(o.batch);
+  std::vector<Rng> rngs;  // one per sequence, as generate() seeds them
+  for (int64_t b = 0; b < o.batch; ++b) rngs.emplace_back(o.sampling.seed + b);
   const auto t_decode = Clock::now();
   for (int64_t g = 0; g < o.gen_tokens; ++g) {
-    // Greedy picks on the pool, as generate() samples.
-    pool.parallel_for(
-        o.batch, [&](int64_t b) { next[b] = argmax(&logits[b * cfg.vocab_size], cfg.vocab_size); });
+    // The picks on the pool, as generate() samples.
+    pool.parallel_for(o.batch, [&](int64_t b) {
+      next[b] = sample(&logits[b * cfg.vocab_size], cfg.vocab_size, o.sampling, rngs[b], isa);
+    });
     for (int64_t b = 0; b < o.batch; ++b) steps[b] = {b, std::span<const int32_t>(&next[b], 1)};
     model.forward(steps, cache, pool, logits);
   }
@@ -256,6 +260,9 @@ Json run_bench(const BenchOptions& o) {
   const double cpu2 = process_cpu_seconds();
   const double bytes_per_step = static_cast<double>(model.weight_bytes_per_step());
   out["batch"] = o.batch;
+  out["temperature"] = o.sampling.temperature;
+  out["top_p"] = o.sampling.top_p;
+  out["top_k"] = o.sampling.top_k;
   out["prompt_tokens"] = o.prompt_tokens;
   out["gen_tokens"] = o.gen_tokens;
   out["kv_cache"] = o.kv_cache;

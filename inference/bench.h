@@ -9,6 +9,7 @@
 #include <string>
 
 #include "data/util/json_io.h"
+#include "inference/sampler.h"
 #include "inference/weights.h"
 
 namespace qwenqat::engine {
@@ -27,6 +28,9 @@ struct BenchOptions {
   bool mmap = false;               // --model .h5 used in place (MapMode::kMap)
   int64_t bandwidth_mb = 1024;     // buffer of the read-bandwidth probe; 0 skips it
   bool warmup = true;              // one untimed token first (pages in the weights, as llama-bench)
+  // How each decode step's tokens are picked: greedy by default (as
+  // llama-bench measures); a temperature > 0 times the sampler too.
+  SamplingOptions sampling{0.0f, 1.0f, 0, 0};
   bool json = false;
 };
 

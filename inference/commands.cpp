@@ -251,6 +251,16 @@ void register_commands(CLI::App& app) {
                   "Skip the untimed one-token forward that first reads every weight (pages in a "
                   "memory-mapped model, as llama-bench's warm-up run); without it the prefill "
                   "figure includes that first read (default: warm-up on)");
+  bench
+      ->add_option("--temperature", bo->sampling.temperature,
+                   "Sampling temperature of the decode steps' picks (0 = greedy, as llama-bench; "
+                   "> 0 includes the sampler's time in the decode figure)")
+      ->capture_default_str();
+  bench->add_option("--top-p", bo->sampling.top_p, "Nucleus sampling mass (1 = off)")
+      ->capture_default_str();
+  bench
+      ->add_option("--top-k", bo->sampling.top_k, "Sample among the k most likely tokens (0 = off)")
+      ->capture_default_str();
   bench->add_flag("--json", bo->json, "Print the figures as JSON")->capture_default_str();
   bench->callback([bo] {
     const Json r = run_bench(*bo);
@@ -280,8 +290,14 @@ void register_commands(CLI::App& app) {
                 r["prefill_tokens_per_s"].get<double>(),
                 static_cast<long long>(bo->batch * bo->prompt_tokens),
                 r["prefill_seconds"].get<double>());
-    std::printf("decode           %.2f tokens/s (%.2f steps/s)\n",
-                r["decode_tokens_per_s"].get<double>(), r["decode_steps_per_s"].get<double>());
+    char picks[96] = "greedy";
+    if (bo->sampling.temperature > 0.0f)
+      std::snprintf(picks, sizeof picks, "sampled: temperature %g, top-p %g, top-k %lld",
+                    bo->sampling.temperature, bo->sampling.top_p,
+                    static_cast<long long>(bo->sampling.top_k));
+    std::printf("decode           %.2f tokens/s (%.2f steps/s, %s)\n",
+                r["decode_tokens_per_s"].get<double>(), r["decode_steps_per_s"].get<double>(),
+                picks);
     std::printf("weight bandwidth %.2f GB/s (%.3f GB per step)\n",
                 r["decode_weight_bandwidth_gbs"].get<double>(),
                 r["weight_bytes_per_step"].get<double>() / 1e9);

@@ -179,6 +179,15 @@ TEST(Commands, BadInputIsAClearError) {
     EXPECT_LT(rb.at("peak_rss_bytes").get<uint64_t>(), rss0 + (uint64_t(128) << 20));
   }
   bo.bandwidth_mb = 0;
+  EXPECT_EQ(rq.at("temperature").get<double>(), 0.0);  // greedy picks by default
+  bo.sampling.temperature = 0.6f;                      // --temperature: the sampler timed too
+  bo.sampling.top_p = 0.9f;
+  const Json rs = run_bench(bo);
+  EXPECT_FLOAT_EQ(rs.at("temperature").get<float>(), 0.6f);
+  EXPECT_FLOAT_EQ(rs.at("top_p").get<float>(), 0.9f);
+  bo.sampling.top_p = 2.0f;
+  EXPECT_NE(error_of([&] { run_bench(bo); }).find("--top-p"), std::string::npos);
+  bo.sampling = {0.0f, 1.0f, 0, 0};
   bo.act_quant = "int4";
   EXPECT_NE(error_of([&] { run_bench(bo); }).find("--act-quant"), std::string::npos);
   EXPECT_THROW(parse_id_list("", "--ids"), Error);
