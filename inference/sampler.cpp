@@ -82,12 +82,14 @@ int64_t draw(int64_t m, double r, Weight w) {
 
 int32_t sample(const float* logits, int64_t n, const SamplingOptions& opt, Rng& rng,
                KernelIsa isa) {
-  if (opt.temperature <= 0.0f) return argmax(logits, n);
-  // The largest logit, and a clear error before any ordering for a NaN or an
-  // infinity (they break the comparisons std::nth_element and std::sort need).
+  // The largest logit, and a clear error for a NaN or an infinity (they break
+  // the comparisons std::nth_element and std::sort need, and a greedy pick
+  // among them would be meaningless).
   float mx = 0.0f;
   QWENQAT_CHECK(max_if_finite(logits, n, &mx, isa),
                 "sampling: the logits hold a NaN or an infinity");
+  if (opt.temperature <= 0.0f)  // greedy: the first largest, as argmax
+    return static_cast<int32_t>(std::find(logits, logits + n, mx) - logits);
   // Candidates: every token (candidate i is token i), or the top_k most
   // likely (cand: their ids in increasing order; ties to the lower id) with
   // their logits gathered into x.

@@ -34,7 +34,8 @@ struct SamplingOptions {
 // Index of the largest logit (the first one on ties).
 int32_t argmax(const float* logits, int64_t n);
 
-// Samples one token id from logits[n]. Greedy when temperature <= 0.
+// Samples one token id from logits[n]. Greedy when temperature <= 0 (the
+// first largest logit, as argmax).
 // Otherwise: softmax(logits / temperature) restricted to the top_k most
 // likely tokens, then to the smallest set whose probability reaches top_p
 // (ties broken by lower id), renormalized, sampled with rng.uniform() (one
@@ -43,8 +44,8 @@ int32_t argmax(const float* logits, int64_t n);
 // double in a fixed order, so a seed gives the same tokens with either isa
 // and on every CPU. O(n) plus a sort of the tokens whose weight lies in the
 // eighth of an octave where the nucleus ends, never of the vocabulary.
-// Throws qwenqat::Error when the logits hold a NaN or an infinity.
-// Thread-safe (per-thread scratch).
+// Throws qwenqat::Error when the logits hold a NaN or an infinity (greedy
+// too). Thread-safe (per-thread scratch).
 int32_t sample(const float* logits, int64_t n, const SamplingOptions& opt, Rng& rng,
                KernelIsa isa = active_isa());
 

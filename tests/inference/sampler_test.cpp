@@ -233,17 +233,29 @@ TEST(Sampler, SameTokensWithEitherKernelSetAndAFixedSequence) {
 }
 
 TEST(Sampler, NanOrInfiniteLogitsAreAClearError) {
-  SamplingOptions o;
   Rng rng(1);
-  for (const float bad : {std::nanf(""), INFINITY, -INFINITY}) {
-    std::vector<float> l(100, 0.5f);
-    l[37] = bad;
-    try {
-      sample(l.data(), 100, o, rng);
-      FAIL() << "expected an error for " << bad;
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find("NaN"), std::string::npos) << e.what();
+  for (const float temperature : {0.6f, 0.0f}) {  // sampled and greedy
+    SamplingOptions o;
+    o.temperature = temperature;
+    for (const float bad : {std::nanf(""), INFINITY, -INFINITY}) {
+      std::vector<float> l(100, 0.5f);
+      l[37] = bad;
+      try {
+        sample(l.data(), 100, o, rng);
+        FAIL() << "expected an error for " << bad << " at temperature " << temperature;
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("NaN"), std::string::npos) << e.what();
+      }
     }
+  }
+  // Greedy picks the first largest, as argmax.
+  std::vector<float> l = {0.5f, 2.0f, -1.0f, 2.0f, 1.0f, 0.0f, 2.0f, 1.0f, 0.25f};
+  SamplingOptions greedy;
+  greedy.temperature = 0.0f;
+  for (KernelIsa isa : {KernelIsa::kScalar, KernelIsa::kAvx2}) {
+    if (isa == KernelIsa::kAvx2 && !cpu_has_avx2()) continue;
+    EXPECT_EQ(sample(l.data(), 9, greedy, rng, isa), 1);
+    EXPECT_EQ(sample(l.data(), 9, greedy, rng, isa), argmax(l.data(), 9));
   }
 }
 
