@@ -67,6 +67,39 @@ constexpr int64_t kQueryBlock = 8;
 // real model's norm well under that).
 constexpr int64_t kParallelRows = 4;
 
+// One task of Model::attention: query rows [j0, j0 + kQueryBlock) of
+// sequence s (those it has) against kv head g, for the group's query heads
+// [h0, h1).
+struct AttentionTask {
+  int64_t s, g, j0, h0, h1;
+};
+
+// The tasks of one attention call: one per (sequence, kv head, block of
+// kQueryBlock query rows), the blocks of a prompt last first (they see the
+// most positions: the longest tasks start first), so a prompt keeps every
+// thread busy however few kv heads it has; with fewer tasks than threads
+// (decode of a few sequences) each task's group of query heads is split as
+// well. A head's result depends only on its own inputs (attend,
+// attend_masked), so not on the split either.
+std::vector<AttentionTask> attention_tasks(const std::vector<SequenceStep>& steps, int64_t kv_heads,
+                                           int64_t group, int threads) {
+  std::vector<AttentionTask> tasks;
+  for (int64_t s = 0; s < static_cast<int64_t>(steps.size()); ++s) {
+    const int64_t n = static_cast<int64_t>(steps[s].tokens.size());
+    for (int64_t g = 0; g < kv_heads; ++g)
+      for (int64_t j0 = (n - 1) / kQueryBlock * kQueryBlock; j0 >= 0; j0 -= kQueryBlock)
+        tasks.push_back({s, g, j0, 0, group});
+  }
+  const int64_t whole = static_cast<int64_t>(tasks.size());
+  if (whole >= threads) return tasks;
+  const int64_t parts = std::min(group, (threads + whole - 1) / whole);
+  std::vector<AttentionTask> split;
+  for (const AttentionTask& t : tasks)
+    for (int64_t i = 0; i < parts; ++i)
+      split.push_back({t.s, t.g, t.j0, group * i / parts, group * (i + 1) / parts});
+  return split;
+}
+
 // g[i] = silu(g[i]) * u[i] for i < n, in fixed chunks over the pool (the
 // exps of a batch or a prompt are several million per step).
 void swiglu_parallel(float* g, const float* u, int64_t n, ThreadPool& pool, KernelIsa isa) {
@@ -158,40 +191,17 @@ void Model::attention(const std::vector<SequenceStep>& steps, const std::vector<
   const auto ctx_of = [&](int64_t s) {  // positions sequence s attends to
     return cache.length(steps[s].slot) + static_cast<int64_t>(steps[s].tokens.size());
   };
-  // Tasks: one per (sequence, kv head, block of kQueryBlock query rows), the
-  // blocks of a prompt last first (they see the most positions: the longest
-  // tasks start first), so a prompt keeps every thread busy however few kv
-  // heads it has; with fewer tasks than threads (decode of a few sequences)
-  // each task's group of query heads is split as well. A head's result
-  // depends only on its own inputs (attend, attend_masked), so not on the
-  // split either.
-  struct Task {
-    int64_t s, g, j0, h0 = 0, h1 = 0;  // h0, h1: the query heads of the group
-  };
-  std::vector<Task> tasks;
+  const std::vector<AttentionTask> tasks = attention_tasks(steps, kv_heads, group, pool.size());
   // A prompt's fp16 keys and values are converted once for all its blocks
   // (exactly, so the same values as a decode step reads in place): rows
   // [ctx, d] of K, then of V, for each kv head, from prompt_at[s].
   std::vector<int64_t> prompt_at(steps.size(), -1);
   int64_t converted = 0;
-  for (int64_t s = 0; s < static_cast<int64_t>(steps.size()); ++s) {
-    const int64_t n = static_cast<int64_t>(steps[s].tokens.size());
-    if (f16 && n > 1) {
+  for (size_t s = 0; s < steps.size(); ++s) {
+    if (f16 && steps[s].tokens.size() > 1) {
       prompt_at[s] = converted;
-      converted += kv_heads * 2 * ctx_of(s) * d;
+      converted += kv_heads * 2 * ctx_of(static_cast<int64_t>(s)) * d;
     }
-    for (int64_t g = 0; g < kv_heads; ++g)
-      for (int64_t j0 = (n - 1) / kQueryBlock * kQueryBlock; j0 >= 0; j0 -= kQueryBlock)
-        tasks.push_back({s, g, j0, 0, group});
-  }
-  const int64_t whole = static_cast<int64_t>(tasks.size());
-  if (whole < pool.size()) {
-    const int64_t parts = std::min(group, (pool.size() + whole - 1) / whole);
-    std::vector<Task> split;
-    for (const Task& t : tasks)
-      for (int64_t i = 0; i < parts; ++i)
-        split.push_back({t.s, t.g, t.j0, group * i / parts, group * (i + 1) / parts});
-    tasks = std::move(split);
   }
   // Sequence s's converted keys of kv head g ([ctx, d]; its values follow).
   const auto prompt_k = [&](int64_t s, int64_t g) {
