@@ -63,12 +63,16 @@ std::shared_ptr<MemorySource> random_weight_source(const models::Qwen2Config& c,
                                                    const std::string& quant, uint64_t seed) {
   auto src = std::make_shared<MemorySource>(c, "random weights (" + quant + ")");
   Rng rng(seed);
-  const bool f32 = quant == "f32";
+  const bool f32 = quant == "f32", bf16 = quant == "bf16";
   quant::QuantSpec spec;
-  if (!f32) spec = quant::parse_spec(quant);
+  if (!f32 && !bf16) spec = quant::parse_spec(quant);
   auto add_matrix = [&](const std::string& name, int64_t rows, int64_t cols) {
     if (f32) {
       src->add_float(name, {rows, cols}, random_floats(rows * cols, 0.03f, rng));
+    } else if (bf16) {
+      std::vector<uint16_t> b(static_cast<size_t>(rows * cols));
+      for (auto& x : b) x = f32_to_bf16((rng.uniform() * 2.0f - 1.0f) * 0.03f);
+      src->add_bf16(name, {rows, cols}, std::move(b));
     } else {
       spec.validate(cols, name);
       src->add_packed(name, random_packed(rows, cols, spec, rng));

@@ -17,7 +17,7 @@ namespace qwenqat::engine {
 struct BenchOptions {
   std::string model;                   // checkpoint dir or .h5; or empty with random_config
   std::string random_config;           // config.json: random weights of these shapes
-  std::string random_quant = "w4g32";  // scheme of the random linears/embedding, or "f32"
+  std::string random_quant = "w4g32";  // scheme of the random linears/embedding, "f32" or "bf16"
   int64_t prompt_tokens = 128;
   int64_t gen_tokens = 64;
   int64_t batch = 1;
@@ -36,7 +36,8 @@ struct BenchOptions {
 
 // Random weights of `config`'s shapes: every linear, lm_head and the
 // embedding packed with `quant` (random codes, scales ~ N(0, 0.02)-like), or
-// float32 when quant == "f32"; norms 1, biases small. Fast (no quantization
+// float32 / bf16 (as a bf16 checkpoint) when quant is "f32" / "bf16"; norms 1,
+// biases small. Fast (no quantization
 // search): for speed and memory measurements only.
 std::shared_ptr<MemorySource> random_weight_source(const models::Qwen2Config& config,
                                                    const std::string& quant, uint64_t seed);

@@ -226,7 +226,7 @@ void register_commands(CLI::App& app) {
                     "Instead of --model: random weights with this config.json's shapes");
   bench
       ->add_option("--random-quant", bo->random_quant,
-                   "Scheme of the random weights (e.g. w4g32, w8g32, f32)")
+                   "Scheme of the random weights (e.g. w4g32, w8g32, f32, bf16)")
       ->capture_default_str();
   bench->add_option("--prompt-tokens", bo->prompt_tokens, "Prompt length per sequence")
       ->capture_default_str();

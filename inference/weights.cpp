@@ -8,6 +8,7 @@
 
 #include "data/util/check.h"
 #include "data/util/file_io.h"
+#include "data/util/half.h"
 
 namespace qwenqat::engine {
 
@@ -79,13 +80,41 @@ std::shared_ptr<const WeightSource> open_weight_source(const std::filesystem::pa
 MemorySource::MemorySource(models::Qwen2Config config, std::string origin)
     : config_(std::move(config)), origin_(std::move(origin)) {}
 
-void MemorySource::add_float(const std::string& name, std::vector<int64_t> shape,
-                             std::vector<float> data) {
+namespace {
+void check_elements(const std::string& name, const std::vector<int64_t>& shape, size_t given) {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
-  QWENQAT_CHECK(n == static_cast<int64_t>(data.size()), "tensor ", name, ": shape holds ", n,
-                " elements but ", data.size(), " were given");
+  QWENQAT_CHECK(n == static_cast<int64_t>(given), "tensor ", name, ": shape holds ", n,
+                " elements but ", given, " were given");
+}
+
+// A float tensor's view (dtype F32 or BF16) over a map entry's elements.
+template <class T>
+SourceTensor float_view(const std::string& name, const std::vector<int64_t>& shape,
+                        const std::vector<T>& data, models::DType dtype) {
+  SourceTensor t;
+  t.shape = shape;
+  t.view.name = name;
+  t.view.dtype = dtype;
+  t.view.shape = shape;
+  t.view.data = reinterpret_cast<const uint8_t*>(data.data());
+  t.view.nbytes = data.size() * sizeof(T);
+  return t;
+}
+}  // namespace
+
+void MemorySource::add_float(const std::string& name, std::vector<int64_t> shape,
+                             std::vector<float> data) {
+  check_elements(name, shape, data.size());
+  bf16s_.erase(name);
   floats_[name] = {std::move(shape), std::move(data)};
+}
+
+void MemorySource::add_bf16(const std::string& name, std::vector<int64_t> shape,
+                            std::vector<uint16_t> data) {
+  check_elements(name, shape, data.size());
+  floats_.erase(name);
+  bf16s_[name] = {std::move(shape), std::move(data)};
 }
 
 void MemorySource::add_packed(const std::string& name, format::PackedMatrix m) {
@@ -104,16 +133,10 @@ void MemorySource::add_packed(const std::string& name, format::PackedMatrix m) {
 }
 
 std::optional<SourceTensor> MemorySource::find(const std::string& name) const {
-  if (auto it = floats_.find(name); it != floats_.end()) {
-    SourceTensor t;
-    t.shape = it->second.first;
-    t.view.name = name;
-    t.view.dtype = models::DType::kF32;
-    t.view.shape = t.shape;
-    t.view.data = reinterpret_cast<const uint8_t*>(it->second.second.data());
-    t.view.nbytes = it->second.second.size() * sizeof(float);
-    return t;
-  }
+  if (auto it = floats_.find(name); it != floats_.end())
+    return float_view(name, it->second.first, it->second.second, models::DType::kF32);
+  if (auto it = bf16s_.find(name); it != bf16s_.end())
+    return float_view(name, it->second.first, it->second.second, models::DType::kBF16);
   if (auto it = packed_.find(name); it != packed_.end()) {
     const Packed& p = it->second;
     SourceTensor t;
@@ -145,6 +168,12 @@ Linear Linear::from_source(const SourceTensor& t, const std::string& name, int64
                   "packed tensor ", name, " is inconsistent (shape or missing scales/offsets)");
     l.packed_ = t.packed;
     l.scheme_ = t.packed.spec.name();
+  } else if (t.view.dtype == models::DType::kBF16) {
+    QWENQAT_CHECK(t.view.nbytes == static_cast<size_t>(rows * cols) * 2, "tensor ", name, " holds ",
+                  t.view.nbytes, " bytes, not the ", rows * cols * 2, " of its bf16 shape");
+    l.bf16_.resize(static_cast<size_t>(rows * cols));
+    std::memcpy(l.bf16_.data(), t.view.data, t.view.nbytes);
+    l.scheme_ = "bf16";
   } else {
     l.f32_.resize(static_cast<size_t>(rows * cols));
     models::convert_to_f32(t.view, l.f32_.data());
@@ -160,7 +189,7 @@ void Linear::set_bias(std::vector<float> bias) {
 }
 
 uint64_t Linear::weight_bytes() const {
-  if (!packed_) return static_cast<uint64_t>(rows_ * cols_) * 4;
+  if (!packed_) return static_cast<uint64_t>(rows_ * cols_) * (bf16_.empty() ? 4 : 2);
   const auto& p = *packed_;
   const uint64_t params = static_cast<uint64_t>(p.rows * p.groups_per_row()) * 2;
   return static_cast<uint64_t>(p.rows * p.row_bytes) + params * (p.offsets ? 2 : 1);
@@ -220,6 +249,8 @@ void Linear::run_chunk(const Input& in, int64_t n, float* y, int64_t c, KernelIs
     q8_matmul_rows(*packed_, in.xq, y, rows_, r0, r1, isa);
   } else if (packed_) {
     packed_matmul_rows(*packed_, in.x, n, cols_, y, rows_, r0, r1, isa);
+  } else if (!bf16_.empty()) {
+    bf16_matmul_rows(bf16_.data(), cols_, in.x, n, cols_, y, rows_, r0, r1, isa);
   } else {
     float_matmul_rows(f32_.data(), cols_, in.x, n, cols_, y, rows_, r0, r1, isa);
   }
@@ -314,6 +345,8 @@ void Linear::forward_shared(const std::vector<std::pair<const Linear*, float*>>&
 void Linear::row(int64_t r, float* out, KernelIsa isa) const {
   if (packed_) {
     dequantize_rows(*packed_, r, r + 1, out, isa);
+  } else if (!bf16_.empty()) {
+    for (int64_t c = 0; c < cols_; ++c) out[c] = bf16_to_f32(bf16_[r * cols_ + c]);
   } else {
     std::memcpy(out, f32_.data() + r * cols_, cols_ * sizeof(float));
   }

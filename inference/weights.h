@@ -73,7 +73,10 @@ class CheckpointSource : public WeightSource {
 class MemorySource : public WeightSource {
  public:
   explicit MemorySource(models::Qwen2Config config, std::string origin = "in-memory weights");
+  // add_float and add_bf16 replace any float tensor of the same name.
   void add_float(const std::string& name, std::vector<int64_t> shape, std::vector<float> data);
+  // A bf16 tensor (uint16_t bits), as a bf16 checkpoint holds it.
+  void add_bf16(const std::string& name, std::vector<int64_t> shape, std::vector<uint16_t> data);
   // Takes m's spec and shape and copies its codes, scales and offsets (their
   // memory released) onto 64-byte boundaries, as the .h5 export lays them
   // out, and large ones onto huge pages, as a .h5 loaded by copy lies (the
@@ -88,6 +91,7 @@ class MemorySource : public WeightSource {
   models::Qwen2Config config_;
   std::string origin_;
   std::map<std::string, std::pair<std::vector<int64_t>, std::vector<float>>> floats_;
+  std::map<std::string, std::pair<std::vector<int64_t>, std::vector<uint16_t>>> bf16s_;
   struct Packed {
     format::PackedMatrix meta;  // spec and shape; its buffers moved out
     HugePageVector<uint8_t> data;
@@ -131,7 +135,9 @@ inline MapMode map_mode(bool mmap) { return mmap ? MapMode::kMap : MapMode::kCop
 class Linear {
  public:
   Linear() = default;
-  // Builds from a source tensor; float tensors are converted to float32.
+  // Builds from a source tensor; bf16 tensors are kept as bf16 (half the
+  // bytes; the kernels widen them exactly, so the results are those of their
+  // float32 values), other float tensors are converted to float32.
   // `name` is used in errors; expected rows/cols are checked.
   static Linear from_source(const SourceTensor& t, const std::string& name, int64_t rows,
                             int64_t cols);
@@ -141,9 +147,10 @@ class Linear {
   int64_t cols() const { return cols_; }
   bool is_packed() const { return packed_.has_value(); }
   const format::PackedView* packed() const { return packed_ ? &*packed_ : nullptr; }
-  const std::string& scheme() const { return scheme_; }  // "f32" or e.g. "w4g32"
+  const std::string& scheme() const { return scheme_; }  // "f32", "bf16" or e.g. "w4g32"
   int activation_bits() const { return act_bits_; }      // 0 or 2..8 (trained, per token)
-  // Bytes a full pass reads: packed codes + scales (+ offsets), or 4 per float.
+  // Bytes a full pass reads: packed codes + scales (+ offsets), or 4 (bf16: 2)
+  // per float.
   uint64_t weight_bytes() const;
 
   // y [n, rows] = x [n, cols] . W^T (+ bias). Rows are split into chunks of
@@ -181,7 +188,8 @@ class Linear {
   int64_t rows_ = 0, cols_ = 0;
   std::string scheme_;
   int act_bits_ = 0;
-  AlignedVector<float> f32_;  // [rows, cols] when float (starts on a 64-byte line)
+  AlignedVector<float> f32_;      // [rows, cols] when float32 (starts on a 64-byte line)
+  AlignedVector<uint16_t> bf16_;  // [rows, cols] bf16 bits when the source is bf16
   std::optional<format::PackedView> packed_;
   std::vector<float> bias_;  // empty or [rows]
 };

@@ -15,6 +15,8 @@
 
 #include <cstring>
 
+#include "data/util/half.h"
+
 namespace qwenqat::engine::avx2 {
 
 bool supports_dequant(const format::PackedView& w) {
@@ -160,9 +162,19 @@ void gemv_rows(const format::PackedView& w, const float* x, float* y, int64_t r0
 
 namespace {
 
+// 8 weights as floats: float32, or bf16 bits widened exactly (<< 16).
+inline __m256 load_w8(const float* w) { return _mm256_loadu_ps(w); }
+inline __m256 load_w8(const uint16_t* w) {
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+inline float w_at(const float* w) { return *w; }
+inline float w_at(const uint16_t* w) { return bf16_to_f32(*w); }
+
 // out[i][j] += tile row i . x row j over len elements, for R rows and B batch.
-template <int R, int B>
-inline void micro_kernel(const float* w, int64_t w_stride, const float* x, int64_t x_stride,
+// T: float, or uint16_t bf16 bits (the same values, so the same bits out).
+template <int R, int B, class T>
+inline void micro_kernel(const T* w, int64_t w_stride, const float* x, int64_t x_stride,
                          int64_t len, float* y, int64_t y_stride) {
   __m256 acc[R][B];
   for (int i = 0; i < R; ++i)
@@ -172,22 +184,22 @@ inline void micro_kernel(const float* w, int64_t w_stride, const float* x, int64
     __m256 xv[B];
     for (int j = 0; j < B; ++j) xv[j] = _mm256_loadu_ps(x + j * x_stride + k);
     for (int i = 0; i < R; ++i) {
-      const __m256 wv = _mm256_loadu_ps(w + i * w_stride + k);
+      const __m256 wv = load_w8(w + i * w_stride + k);
       for (int j = 0; j < B; ++j) acc[i][j] = _mm256_fmadd_ps(wv, xv[j], acc[i][j]);
     }
   }
   for (int i = 0; i < R; ++i) {
     for (int j = 0; j < B; ++j) {
       float s = hsum(acc[i][j]);
-      for (int64_t t = k; t < len; ++t) s += w[i * w_stride + t] * x[j * x_stride + t];
+      for (int64_t t = k; t < len; ++t) s += w_at(w + i * w_stride + t) * x[j * x_stride + t];
       y[j * y_stride + i] += s;
     }
   }
 }
 
-template <int R>
-inline void micro_rows(const float* w, int64_t w_stride, const float* x, int64_t n,
-                       int64_t x_stride, int64_t len, float* y, int64_t y_stride) {
+template <int R, class T>
+inline void micro_rows(const T* w, int64_t w_stride, const float* x, int64_t n, int64_t x_stride,
+                       int64_t len, float* y, int64_t y_stride) {
   int64_t b = 0;
   for (; b + 3 <= n; b += 3)
     micro_kernel<R, 3>(w, w_stride, x + b * x_stride, x_stride, len, y + b * y_stride, y_stride);
@@ -195,11 +207,10 @@ inline void micro_rows(const float* w, int64_t w_stride, const float* x, int64_t
     micro_kernel<R, 1>(w, w_stride, x + b * x_stride, x_stride, len, y + b * y_stride, y_stride);
 }
 
-}  // namespace
-
-void gemm_tile_accumulate(const float* tile, int64_t tile_rows, int64_t tile_stride, const float* x,
-                          int64_t n, int64_t x_stride, float* y, int64_t y_stride, int64_t k0,
-                          int64_t k1) {
+template <class T>
+void gemm_tile_impl(const T* tile, int64_t tile_rows, int64_t tile_stride, const float* x,
+                    int64_t n, int64_t x_stride, float* y, int64_t y_stride, int64_t k0,
+                    int64_t k1) {
   const int64_t len = k1 - k0;
   int64_t i = 0;
   for (; i + 4 <= tile_rows; i += 4)
@@ -208,6 +219,20 @@ void gemm_tile_accumulate(const float* tile, int64_t tile_rows, int64_t tile_str
   for (; i < tile_rows; ++i)
     micro_rows<1>(tile + i * tile_stride + k0, tile_stride, x + k0, n, x_stride, len, y + i,
                   y_stride);
+}
+
+}  // namespace
+
+void gemm_tile_accumulate(const float* tile, int64_t tile_rows, int64_t tile_stride, const float* x,
+                          int64_t n, int64_t x_stride, float* y, int64_t y_stride, int64_t k0,
+                          int64_t k1) {
+  gemm_tile_impl(tile, tile_rows, tile_stride, x, n, x_stride, y, y_stride, k0, k1);
+}
+
+void gemm_tile_accumulate(const uint16_t* tile, int64_t tile_rows, int64_t tile_stride,
+                          const float* x, int64_t n, int64_t x_stride, float* y, int64_t y_stride,
+                          int64_t k0, int64_t k1) {
+  gemm_tile_impl(tile, tile_rows, tile_stride, x, n, x_stride, y, y_stride, k0, k1);
 }
 
 float dot(const float* a, const float* b, int64_t n) {

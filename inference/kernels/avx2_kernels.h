@@ -61,6 +61,11 @@ void quantize_q8_rows(const float* x, int64_t n, int64_t x_stride, int64_t cols,
 void gemm_tile_accumulate(const float* tile, int64_t tile_rows, int64_t tile_stride, const float* x,
                           int64_t n, int64_t x_stride, float* y, int64_t y_stride, int64_t k0,
                           int64_t k1);
+// The same with a bf16 tile (uint16_t bits, widened exactly in the loads): the
+// same bits in y as the float tile of the same values.
+void gemm_tile_accumulate(const uint16_t* tile, int64_t tile_rows, int64_t tile_stride,
+                          const float* x, int64_t n, int64_t x_stride, float* y, int64_t y_stride,
+                          int64_t k0, int64_t k1);
 
 float dot(const float* a, const float* b, int64_t n);
 

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #if defined(__linux__)
@@ -16,6 +17,7 @@
 #endif
 
 #include "data/util/check.h"
+#include "data/util/half.h"
 #include "inference/kernels/aligned.h"
 #include "inference/kernels/avx2_kernels.h"
 #include "inference/kernels/avx512_kernels.h"
@@ -187,23 +189,56 @@ void tiled_matmul_rows(const format::PackedView& w, const float* x, int64_t n, i
   }
 }
 
-void float_matmul_rows(const float* w, int64_t cols, const float* x, int64_t n, int64_t x_stride,
+namespace {
+
+// float_matmul_rows for float32 or bf16 (uint16_t bits) weights: the scalar
+// form converts a bf16 block to float32 first (exactly) and then takes the
+// same Eigen product, the AVX2 form widens in its loads; either way the same
+// bits as the float32 weights of the same values.
+template <class T>
+void dense_matmul_rows(const T* w, int64_t cols, const float* x, int64_t n, int64_t x_stride,
                        float* y, int64_t y_stride, int64_t r0, int64_t r1, KernelIsa isa) {
   if (isa == KernelIsa::kScalar) {
     using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
     using CMap = Eigen::Map<const Mat, 0, Eigen::OuterStride<>>;
     using MMap = Eigen::Map<Mat, 0, Eigen::OuterStride<>>;
+    const float* wf = nullptr;
+    if constexpr (std::is_same_v<T, float>) {
+      wf = w + r0 * cols;
+    } else {
+      thread_local AlignedVector<float> block;  // rows [r0, r1) as float32
+      block.resize(static_cast<size_t>((r1 - r0) * cols));
+      for (int64_t i = 0; i < (r1 - r0) * cols; ++i) block[i] = bf16_to_f32(w[r0 * cols + i]);
+      wf = block.data();
+    }
     CMap xm(x, n, cols, Eigen::OuterStride<>(x_stride));
-    CMap wm(w + r0 * cols, r1 - r0, cols, Eigen::OuterStride<>(cols));
+    CMap wm(wf, r1 - r0, cols, Eigen::OuterStride<>(cols));
     MMap ym(y + r0, n, r1 - r0, Eigen::OuterStride<>(y_stride));
     ym.noalias() = xm * wm.transpose();
     return;
   }
   for (int64_t b = 0; b < n; ++b) std::memset(y + b * y_stride + r0, 0, (r1 - r0) * sizeof(float));
-  for (int64_t k0 = 0; k0 < cols; k0 += kKBlock) {
+  // Column blocks keep x's block in cache for the rows of a batch; a single
+  // x row stays in cache anyway, and whole rows stream better (decode of the
+  // 1.5B shapes, two threads, Zen 4: bf16 5.6 -> 7.4-8.1 tokens/s, f32
+  // 4.4 -> 4.5-5.4).
+  const int64_t kb = n == 1 ? cols : kKBlock;
+  for (int64_t k0 = 0; k0 < cols; k0 += kb) {
     avx2::gemm_tile_accumulate(w + r0 * cols, r1 - r0, cols, x, n, x_stride, y + r0, y_stride, k0,
-                               std::min(cols, k0 + kKBlock));
+                               std::min(cols, k0 + kb));
   }
+}
+
+}  // namespace
+
+void float_matmul_rows(const float* w, int64_t cols, const float* x, int64_t n, int64_t x_stride,
+                       float* y, int64_t y_stride, int64_t r0, int64_t r1, KernelIsa isa) {
+  dense_matmul_rows(w, cols, x, n, x_stride, y, y_stride, r0, r1, isa);
+}
+
+void bf16_matmul_rows(const uint16_t* w, int64_t cols, const float* x, int64_t n, int64_t x_stride,
+                      float* y, int64_t y_stride, int64_t r0, int64_t r1, KernelIsa isa) {
+  dense_matmul_rows(w, cols, x, n, x_stride, y, y_stride, r0, r1, isa);
 }
 
 }  // namespace qwenqat::engine

@@ -79,6 +79,11 @@ void tiled_matmul_rows(const format::PackedView& w, const float* x, int64_t n, i
 // The same product for a float32 weight matrix w: [rows, cols] row-major.
 void float_matmul_rows(const float* w, int64_t cols, const float* x, int64_t n, int64_t x_stride,
                        float* y, int64_t y_stride, int64_t r0, int64_t r1, KernelIsa isa);
+// The same for a bf16 weight matrix (uint16_t bits, [rows, cols] row-major):
+// the same bits in y as float_matmul_rows on the float32 values of w, for
+// either isa, with half the bytes read.
+void bf16_matmul_rows(const uint16_t* w, int64_t cols, const float* x, int64_t n, int64_t x_stride,
+                      float* y, int64_t y_stride, int64_t r0, int64_t r1, KernelIsa isa);
 
 // Dot product of two float vectors of length n (AVX2 or sequential scalar).
 float dot(const float* a, const float* b, int64_t n, KernelIsa isa);

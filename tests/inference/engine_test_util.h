@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "data/util/half.h"
 #include "export/format/packed_tensor.h"
 #include "inference/weights.h"
 #include "qat/quant/quant_math.h"
@@ -96,6 +97,31 @@ inline std::shared_ptr<MemorySource> random_model(const models::Qwen2Config& c, 
     src->add_float(p + "self_attn.k_proj.bias", {c.kv_dim()}, random_vector(c.kv_dim(), 0.1f, rng));
     src->add_float(p + "self_attn.v_proj.bias", {c.kv_dim()}, random_vector(c.kv_dim(), 0.1f, rng));
   }
+  return src;
+}
+
+// random_model's float model with its embedding and linear weights replaced
+// by random bf16 values, held as bf16 (as a bf16 checkpoint holds them) or as
+// their float32 values: the same model either way.
+inline std::shared_ptr<MemorySource> random_bf16_model(const models::Qwen2Config& c, uint32_t seed,
+                                                       bool as_bf16) {
+  auto src = random_model(c, seed);
+  std::mt19937 rng(seed + 1000);
+  const auto put = [&](const std::string& name, int64_t rows, int64_t cols, float scale) {
+    std::vector<uint16_t> b;
+    std::vector<float> f;
+    for (float x : random_vector(rows * cols, scale, rng)) {
+      b.push_back(f32_to_bf16(x));
+      f.push_back(bf16_to_f32(b.back()));
+    }
+    if (as_bf16) {
+      src->add_bf16(name, {rows, cols}, std::move(b));
+    } else {
+      src->add_float(name, {rows, cols}, std::move(f));
+    }
+  };
+  put("model.embed_tokens.weight", c.vocab_size, c.hidden_size, 0.5f);
+  for (auto& [name, shape] : linear_shapes(c)) put(name, shape.first, shape.second, 0.08f);
   return src;
 }
 

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "data/util/check.h"
+#include "data/util/half.h"
 #include "export/format/packed_tensor.h"
 #include "inference/kernels/act_quant.h"
 #include "inference/kernels/avx2_kernels.h"
@@ -257,6 +258,35 @@ TEST(Kernels, FloatMatmulMatchesDoubleLoop) {
       double s = 0.0;
       for (int64_t k = 0; k < len; ++k) s += static_cast<double>(w[k]) * x[k];
       EXPECT_NEAR(dot(w.data(), x.data(), len, isa), s, 1e-5 * len);
+    }
+  }
+}
+
+// bf16 weights (kept as their 16 bits, widened in the kernels) give the same
+// bits as the float32 weights of the same values: odd shapes (a row tail past
+// the 8-wide vectors, more columns than a K block), one to 17 activation
+// rows, row ranges not on chunk boundaries, both kernel sets.
+TEST(Kernels, Bf16MatmulEqualsFloatMatmulOfTheSameValues) {
+  std::mt19937 rng(8);
+  const int64_t rows = 29, cols = 1037;
+  std::vector<uint16_t> wb(rows * cols);
+  std::vector<float> wf(rows * cols);
+  for (int64_t i = 0; i < rows * cols; ++i) {
+    wb[i] = f32_to_bf16(testing::random_vector(1, 0.5f, rng)[0]);
+    wf[i] = bf16_to_f32(wb[i]);
+  }
+  std::vector<KernelIsa> isas = {KernelIsa::kScalar};
+  if (cpu_has_avx2()) isas.push_back(KernelIsa::kAvx2);
+  for (KernelIsa isa : isas) {
+    for (int64_t n : {1, 2, 3, 5, 17}) {
+      const auto x = testing::random_vector(n * cols, 1.0f, rng);
+      std::vector<float> yb(n * rows, -1.0f), yf(n * rows, -1.0f);
+      for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, 13}, {13, rows}}) {
+        bf16_matmul_rows(wb.data(), cols, x.data(), n, cols, yb.data(), rows, r0, r1, isa);
+        float_matmul_rows(wf.data(), cols, x.data(), n, cols, yf.data(), rows, r0, r1, isa);
+      }
+      EXPECT_EQ(std::memcmp(yb.data(), yf.data(), yb.size() * sizeof(float)), 0)
+          << isa_name(isa) << " n " << n;
     }
   }
 }

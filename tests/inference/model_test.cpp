@@ -154,6 +154,33 @@ TEST(ModelBatch, BatchedDecodeEqualsSingleSequence) {
   }
 }
 
+// A bf16 checkpoint's linears and embedding stay bf16 (half the bytes a step
+// reads) and give the bits of their float32 values: prompt logits and greedy
+// decode, both kernel sets, untied and tied embeddings.
+TEST(ModelBf16, WeightsKeptAsBf16GiveTheFloat32Bits) {
+  for (bool tied : {false, true}) {
+    const auto cfg = testing::tiny_config(tied);
+    Model mb(testing::random_bf16_model(cfg, 4, true));
+    Model mf(testing::random_bf16_model(cfg, 4, false));
+    EXPECT_NE(mb.describe_schemes().find("bf16"), std::string::npos) << mb.describe_schemes();
+    EXPECT_LT(mb.weight_bytes_per_step(), mf.weight_bytes_per_step() * 6 / 10);
+    std::vector<KernelIsa> isas = {KernelIsa::kScalar};
+    if (cpu_has_avx2()) isas.push_back(KernelIsa::kAvx2);
+    for (KernelIsa isa : isas) {
+      mb.set_isa(isa);
+      mf.set_isa(isa);
+      const auto ids = some_ids(21, 300, 9);
+      const auto lb = forward_all(mb, ids), lf = forward_all(mf, ids);
+      EXPECT_EQ(0, std::memcmp(lb.data(), lf.data(), lb.size() * 4)) << isa_name(isa);
+      GenerateOptions opt;
+      opt.sampling.temperature = 0.0f;
+      opt.max_new_tokens = 8;
+      ThreadPool pool(2);
+      EXPECT_EQ(generate(mb, {ids}, opt, pool)[0].tokens, generate(mf, {ids}, opt, pool)[0].tokens);
+    }
+  }
+}
+
 TEST(ModelThreads, ResultsIndependentOfThreadCount) {
   for (bool packed : {false, true}) {
     const quant::QuantSpec spec{4, 32, false};
