@@ -213,6 +213,14 @@ void gemm_tile_impl(const T* tile, int64_t tile_rows, int64_t tile_stride, const
                     int64_t k1) {
   const int64_t len = k1 - k0;
   int64_t i = 0;
+  // A single activation row (decode) streams 8 weight rows at a time: more
+  // rows in flight per thread (1.5B shapes, two threads, Zen 4, decode
+  // against 4 rows: float32 4.8-6.0 -> 7.1-8.2 tokens/s, bf16 7.8-8.2 ->
+  // 7.0-9.8). A row's operations do not depend on its company: the same bits.
+  if (n == 1)
+    for (; i + 8 <= tile_rows; i += 8)
+      micro_rows<8>(tile + i * tile_stride + k0, tile_stride, x + k0, n, x_stride, len, y + i,
+                    y_stride);
   for (; i + 4 <= tile_rows; i += 4)
     micro_rows<4>(tile + i * tile_stride + k0, tile_stride, x + k0, n, x_stride, len, y + i,
                   y_stride);

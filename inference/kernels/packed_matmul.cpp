@@ -217,6 +217,17 @@ void dense_matmul_rows(const T* w, int64_t cols, const float* x, int64_t n, int6
     ym.noalias() = xm * wm.transpose();
     return;
   }
+  if constexpr (!std::is_same_v<T, float>) {
+    if (n > 1) {  // tiles of 16 rows widened once for all n rows, as the packed GEMM's
+      float* tile = scratch(kTileRows * cols);
+      for (int64_t rt = r0; rt < r1; rt += kTileRows) {
+        const int64_t tr = std::min(kTileRows, r1 - rt);
+        for (int64_t i = 0; i < tr * cols; ++i) tile[i] = bf16_to_f32(w[rt * cols + i]);
+        dense_matmul_rows(tile, cols, x, n, x_stride, y + rt, y_stride, 0, tr, isa);
+      }
+      return;
+    }
+  }
   for (int64_t b = 0; b < n; ++b) std::memset(y + b * y_stride + r0, 0, (r1 - r0) * sizeof(float));
   // Column blocks keep x's block in cache for the rows of a batch; a single
   // x row stays in cache anyway, and whole rows stream better (decode of the

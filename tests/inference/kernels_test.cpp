@@ -233,14 +233,18 @@ TEST(Kernels, Avx512MultiGemvMatchesReferenceAndIsBatchIndependent) {
   EXPECT_GE(tested, 9);
 }
 
+// n = 1 (decode: whole rows, 8 at a time) and n = 4 (column blocks), with
+// row ranges that leave groups of 8, 4 and single rows.
 TEST(Kernels, FloatMatmulMatchesDoubleLoop) {
   std::mt19937 rng(3);
-  const int64_t rows = 37, cols = 75, n = 4;
+  const int64_t rows = 37, cols = 75;
   auto w = testing::random_vector(rows * cols, 1.0f, rng);
-  auto x = testing::random_vector(n * cols, 1.0f, rng);
-  std::vector<KernelIsa> isas = {KernelIsa::kScalar};
-  if (cpu_has_avx2()) isas.push_back(KernelIsa::kAvx2);
-  for (KernelIsa isa : isas) {
+  for (auto [isa, n] : {std::pair{KernelIsa::kScalar, int64_t{1}},
+                        {KernelIsa::kScalar, 4},
+                        {KernelIsa::kAvx2, 1},
+                        {KernelIsa::kAvx2, 4}}) {
+    if (isa == KernelIsa::kAvx2 && !cpu_has_avx2()) continue;
+    auto x = testing::random_vector(n * cols, 1.0f, rng);
     std::vector<float> y(n * rows);
     float_matmul_rows(w.data(), cols, x.data(), n, cols, y.data(), rows, 0, 20, isa);
     float_matmul_rows(w.data(), cols, x.data(), n, cols, y.data(), rows, 20, rows, isa);
@@ -251,7 +255,7 @@ TEST(Kernels, FloatMatmulMatchesDoubleLoop) {
           s += static_cast<double>(w[r * cols + k]) * x[b * cols + k];
           m += std::abs(static_cast<double>(w[r * cols + k]) * x[b * cols + k]);
         }
-        ASSERT_NEAR(y[b * rows + r], s, 1e-5 * m) << isa_name(isa);
+        ASSERT_NEAR(y[b * rows + r], s, 1e-5 * m) << isa_name(isa) << " n " << n;
       }
     }
     for (int64_t len : {1, 7, 8, 33}) {
