@@ -3,10 +3,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <numeric>
 
 #include "data/util/check.h"
+#include "data/util/half.h"
 #include "inference/kernels/sample_weights.h"
 
 namespace qwenqat::engine {
@@ -60,9 +60,7 @@ namespace {
 // (larger w, smaller key); w < 2^-64 (and 0) share the last bucket.
 constexpr int kBuckets = 512;
 inline int bucket_of(float w) {
-  uint32_t b;
-  std::memcpy(&b, &w, 4);
-  const uint32_t k = (0x3f800000u - b) >> 20;
+  const uint32_t k = (0x3f800000u - f32_bits(w)) >> 20;
   return static_cast<int>(std::min<uint32_t>(k, kBuckets - 1));
 }
 

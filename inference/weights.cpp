@@ -8,7 +8,7 @@
 
 #include "data/util/check.h"
 #include "data/util/file_io.h"
-#include "data/util/half.h"
+#include "inference/kernels/elementwise.h"
 
 namespace qwenqat::engine {
 
@@ -346,7 +346,7 @@ void Linear::row(int64_t r, float* out, KernelIsa isa) const {
   if (packed_) {
     dequantize_rows(*packed_, r, r + 1, out, isa);
   } else if (!bf16_.empty()) {
-    for (int64_t c = 0; c < cols_; ++c) out[c] = bf16_to_f32(bf16_[r * cols_ + c]);
+    bf16_to_f32_row(bf16_.data() + r * cols_, out, cols_);
   } else {
     std::memcpy(out, f32_.data() + r * cols_, cols_ * sizeof(float));
   }

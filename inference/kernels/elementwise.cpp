@@ -83,6 +83,10 @@ void fp16_to_f32_row(const uint16_t* h, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = fp16_to_f32(h[i]);
 }
 
+void bf16_to_f32_row(const uint16_t* b, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_f32(b[i]);
+}
+
 void f32_to_fp16_row(const float* x, uint16_t* out, int64_t n) {
   static const bool f16c = cpu_has_avx2();
   if (f16c) return f32_to_fp16_f16c(x, out, n);

@@ -1,5 +1,6 @@
 // Element-wise operations of the forward pass with an AVX2 form: the SwiGLU
-// gate and the fp16 <-> float conversions of KV cache rows.
+// gate and the fp16 <-> float conversions of KV cache rows; the widening of
+// bf16 weight rows.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +23,10 @@ constexpr float kSwigluTolerance = 1e-6f;
 // out[i] = the float value of the fp16 bits h[i] for i < n, exactly
 // (F16C where the CPU has it, else fp16_to_f32 of data/util/half.h).
 void fp16_to_f32_row(const uint16_t* h, float* out, int64_t n);
+
+// out[i] = the float value of the bf16 bits b[i] for i < n, exactly
+// (bf16_to_f32 of data/util/half.h). Thread-safe.
+void bf16_to_f32_row(const uint16_t* b, float* out, int64_t n);
 
 // out[i] = f32_to_fp16(x[i]) of data/util/half.h (round to nearest even), the
 // same bits for every float (F16C where the CPU has it). Thread-safe.

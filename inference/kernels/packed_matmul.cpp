@@ -17,10 +17,10 @@
 #endif
 
 #include "data/util/check.h"
-#include "data/util/half.h"
 #include "inference/kernels/aligned.h"
 #include "inference/kernels/avx2_kernels.h"
 #include "inference/kernels/avx512_kernels.h"
+#include "inference/kernels/elementwise.h"
 
 namespace qwenqat::engine {
 namespace {
@@ -208,7 +208,7 @@ void dense_matmul_rows(const T* w, int64_t cols, const float* x, int64_t n, int6
     } else {
       thread_local AlignedVector<float> block;  // rows [r0, r1) as float32
       block.resize(static_cast<size_t>((r1 - r0) * cols));
-      for (int64_t i = 0; i < (r1 - r0) * cols; ++i) block[i] = bf16_to_f32(w[r0 * cols + i]);
+      bf16_to_f32_row(w + r0 * cols, block.data(), (r1 - r0) * cols);
       wf = block.data();
     }
     CMap xm(x, n, cols, Eigen::OuterStride<>(x_stride));
@@ -222,7 +222,7 @@ void dense_matmul_rows(const T* w, int64_t cols, const float* x, int64_t n, int6
       float* tile = scratch(kTileRows * cols);
       for (int64_t rt = r0; rt < r1; rt += kTileRows) {
         const int64_t tr = std::min(kTileRows, r1 - rt);
-        for (int64_t i = 0; i < tr * cols; ++i) tile[i] = bf16_to_f32(w[rt * cols + i]);
+        bf16_to_f32_row(w + rt * cols, tile, tr * cols);
         dense_matmul_rows(tile, cols, x, n, x_stride, y + rt, y_stride, 0, tr, isa);
       }
       return;

@@ -8,18 +8,22 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
+
+#include "data/util/half.h"
 
 namespace qwenqat::engine {
 namespace {
 
 // 2^k for -126 <= k <= 127 through the exponent bits (avx2::math::pow2).
-inline float pow2(int32_t k) {
-  const uint32_t bits = static_cast<uint32_t>(k + 127) << 23;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
+inline float pow2(int32_t k) { return f32_from_bits(static_cast<uint32_t>(k + 127) << 23); }
+
+// Folds x[begin, n) into the running maximum and finiteness (both forms).
+inline void fold_max_finite(const float* x, int64_t begin, int64_t n, float* best, bool* finite) {
+  for (int64_t i = begin; i < n; ++i) {
+    *finite = *finite && std::isfinite(x[i]);
+    *best = std::max(*best, x[i]);
+  }
 }
 
 // exp_portable. Always inlined: where the caller is compiled for FMA
@@ -84,10 +88,7 @@ bool max_if_finite_avx2(const float* x, int64_t n, float* mx) {
     best = std::max(best, mv[j]);
     finite = finite && nv[j] == 0.0f;
   }
-  for (; i < n; ++i) {
-    finite = finite && std::isfinite(x[i]);
-    best = std::max(best, x[i]);
-  }
+  fold_max_finite(x, i, n, &best, &finite);
   *mx = best;
   return finite;
 }
@@ -145,10 +146,7 @@ bool max_if_finite(const float* x, int64_t n, float* mx, KernelIsa isa) {
   if (isa == KernelIsa::kAvx2) return max_if_finite_avx2(x, n, mx);
   bool finite = true;
   float best = x[0];
-  for (int64_t i = 0; i < n; ++i) {
-    finite = finite && std::isfinite(x[i]);
-    best = std::max(best, x[i]);
-  }
+  fold_max_finite(x, 0, n, &best, &finite);
   *mx = best;
   return finite;
 }
