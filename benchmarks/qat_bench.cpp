@@ -28,7 +28,6 @@
 namespace {
 
 using namespace qwenqat;
-using qat::peak_rss_gb;
 
 struct StepTime {
   double wall = 0, cpu = 0;  // mean seconds per timed step
@@ -100,7 +99,7 @@ Json bench_blockwise(models::Qwen2ForCausalLM m, const std::string& preset, int6
   q.set_enabled(true);
   const StepTime block = time_block();
   bt.end_block();
-  const double block_rss = peak_rss_gb();
+  const double block_rss = peak_rss_gib();
   // --e2e-steps 0: block phase only (no E2E step, not even the warm-up).
   const StepTime e2e =
       e2e_steps > 0 ? time_steps(*m, q.scale_parameters(), batch, seq, e2e_steps) : StepTime{};
@@ -115,7 +114,7 @@ Json bench_blockwise(models::Qwen2ForCausalLM m, const std::string& preset, int6
             {"block_qat_cpu_s", block.cpu},
             {"block_qat_ratio", block.wall / plain.wall},
             {"peak_rss_gb_after_block", block_rss},
-            {"peak_rss_gb", peak_rss_gb()}};
+            {"peak_rss_gb", peak_rss_gib()}};
   if (e2e_steps > 0) {
     j["e2e_scales_step_s"] = e2e.wall;
     j["e2e_scales_cpu_s"] = e2e.cpu;
@@ -181,7 +180,7 @@ int main(int argc, char** argv) {
            {"qat_a8_step_s", qat_wa},
            {"qat_ratio", qat_w / plain},
            {"qat_a8_ratio", qat_wa / plain},
-           {"peak_rss_gb", peak_rss_gb()},
+           {"peak_rss_gb", peak_rss_gib()},
            {"preset", preset}};
     if (json) {
       std::cout << j.dump(2) << std::endl;
@@ -193,7 +192,7 @@ int main(int argc, char** argv) {
       std::printf("QAT %-14s  %.3f s/step  (%.2fx)\n", preset.c_str(), qat_w, qat_w / plain);
       std::printf("QAT %-14s  %.3f s/step  (%.2fx)\n", (preset + "a8").c_str(), qat_wa,
                   qat_wa / plain);
-      std::printf("peak RSS %.2f GB\n", peak_rss_gb());
+      std::printf("peak RSS %.2f GB\n", peak_rss_gib());
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "qat_bench: error: %s\n", e.what());

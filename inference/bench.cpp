@@ -1,22 +1,21 @@
-// The engine benchmark: random or loaded weights, one batched prefill, then
-// gen_tokens batched greedy decode steps, timed with steady_clock.
+// The engine benchmark: random or loaded weights; per configuration one
+// batched prefill, then gen_tokens batched decode steps, timed with
+// steady_clock; the configurations run in rounds (BenchOptions).
 #include "inference/bench.h"
-
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
-#include <cstring>
-#include <fstream>
+#include <map>
+#include <memory>
 #include <string>
 
 #include "data/util/check.h"
-#include "data/util/half.h"
+#include "data/util/progress.h"
 #include "inference/kernels/prefetch.h"
 #include "inference/model.h"
 #include "inference/sampler.h"
-#include "qat/quant/quant_math.h"
 
 namespace qwenqat::engine {
 namespace {
@@ -26,79 +25,147 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-format::PackedMatrix random_packed(int64_t rows, int64_t cols, const quant::QuantSpec& spec,
-                                   Rng& rng) {
-  format::PackedMatrix m;
-  m.spec = spec;
-  m.rows = rows;
-  m.cols = cols;
-  m.row_bytes = format::packed_row_bytes(cols, spec.bits);
-  m.data.resize(static_cast<size_t>(rows * m.row_bytes));
-  size_t i = 0;
-  for (; i + 8 <= m.data.size(); i += 8) {
-    const uint64_t r = rng.next();
-    std::memcpy(&m.data[i], &r, 8);
-  }
-  for (; i < m.data.size(); ++i) m.data[i] = static_cast<uint8_t>(rng.next());
-  const int64_t groups = rows * spec.groups_per_row(cols);
-  const float base = 0.04f / static_cast<float>(spec.levels());
-  m.scales.resize(static_cast<size_t>(groups));
-  for (auto& s : m.scales) s = f32_to_fp16(base * (0.5f + rng.uniform()));
-  if (!spec.symmetric) {
-    m.offsets.resize(static_cast<size_t>(groups));
-    for (auto& o : m.offsets) o = f32_to_fp16(-0.02f * (0.5f + rng.uniform()));
-  }
-  return m;
+// One configuration: the sizes of a prefill + decode run.
+struct BenchPoint {
+  int threads = 1;
+  int64_t batch = 1, prompt_tokens = 1, gen_tokens = 1;
+};
+
+// The figures of one run of a configuration.
+struct RunFigures {
+  double prefill_s = 0.0, decode_s = 0.0, prefill_cpu_s = 0.0, decode_cpu_s = 0.0;
+};
+
+// Every combination of the option lists, validated, in the documented order.
+std::vector<BenchPoint> bench_points(const BenchOptions& o) {
+  const auto check_list = [](const auto& list, const char* flag, int64_t min) {
+    QWENQAT_CHECK(!list.empty(), flag, " needs at least one value");
+    for (const auto v : list)
+      QWENQAT_CHECK(v >= min, flag, " must be >= ", min, ", got ", v,
+                    min == 1 && std::string(flag) == "--threads"
+                        ? "; this machine has " + std::to_string(ThreadPool::hardware_threads()) +
+                              " hardware threads"
+                        : "");
+  };
+  check_list(o.threads, "--threads", 1);
+  check_list(o.batch, "--batch", 1);
+  check_list(o.prompt_tokens, "--prompt-tokens", 1);
+  check_list(o.gen_tokens, "--gen-tokens", 1);
+  std::vector<BenchPoint> points;
+  for (const int t : o.threads)
+    for (const int64_t b : o.batch)
+      for (const int64_t p : o.prompt_tokens)
+        for (const int64_t g : o.gen_tokens) points.push_back({t, b, p, g});
+  return points;
 }
 
-std::vector<float> random_floats(int64_t n, float scale, Rng& rng) {
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = (rng.uniform() * 2.0f - 1.0f) * scale;
-  return v;
+// One batched prefill of random prompts, then the decode steps, each step's
+// tokens picked as generate() picks them (on the pool, one Rng per sequence).
+RunFigures run_point(Model& model, ThreadPool& pool, const BenchPoint& p, KvDtype kv,
+                     const SamplingOptions& sampling, KernelIsa isa) {
+  const auto& cfg = model.config();
+  KvCache cache(cfg, p.batch, p.prompt_tokens + p.gen_tokens, kv);
+  Rng rng(7);
+  std::vector<std::vector<int32_t>> prompts(p.batch);
+  for (auto& prompt : prompts)
+    for (int64_t i = 0; i < p.prompt_tokens; ++i)
+      prompt.push_back(static_cast<int32_t>(rng.next() % static_cast<uint64_t>(cfg.vocab_size)));
+  std::vector<SequenceStep> steps;
+  for (int64_t b = 0; b < p.batch; ++b) steps.push_back({b, prompts[b]});
+  std::vector<float> logits;  // [batch, vocab]
+  RunFigures f;
+  const auto t_prefill = Clock::now();
+  const double cpu0 = process_cpu_seconds();
+  model.forward(steps, cache, pool, logits);
+  f.prefill_s = seconds_since(t_prefill);
+  const double cpu1 = process_cpu_seconds();
+  std::vector<int32_t> next(p.batch);
+  std::vector<Rng> rngs;
+  for (int64_t b = 0; b < p.batch; ++b) rngs.emplace_back(sampling.seed + b);
+  const auto t_decode = Clock::now();
+  for (int64_t g = 0; g < p.gen_tokens; ++g) {
+    pool.parallel_for(p.batch, [&](int64_t b) {
+      next[b] = sample(&logits[b * cfg.vocab_size], cfg.vocab_size, sampling, rngs[b], isa);
+    });
+    for (int64_t b = 0; b < p.batch; ++b) steps[b] = {b, std::span<const int32_t>(&next[b], 1)};
+    model.forward(steps, cache, pool, logits);
+  }
+  f.decode_s = seconds_since(t_decode);
+  f.prefill_cpu_s = cpu1 - cpu0;
+  f.decode_cpu_s = process_cpu_seconds() - cpu1;
+  return f;
+}
+
+struct Stats {
+  double mean = 0.0, sd = 0.0;  // sd: sample standard deviation, 0 for one value
+};
+Stats stats_of(const std::vector<double>& v) {
+  Stats s;
+  for (const double x : v) s.mean += x;
+  s.mean /= static_cast<double>(v.size());
+  if (v.size() < 2) return s;
+  double ss = 0.0;
+  for (const double x : v) ss += (x - s.mean) * (x - s.mean);
+  s.sd = std::sqrt(ss / static_cast<double>(v.size() - 1));
+  return s;
+}
+
+// The "runs" entry of configuration p from its rounds' figures.
+Json run_json(const BenchPoint& p, const std::vector<RunFigures>& rounds, double bytes_per_step) {
+  std::vector<double> prefill, decode, prefill_s, decode_s, prefill_cpu, decode_cpu;
+  Json per_round = Json::array();
+  for (const RunFigures& f : rounds) {
+    prefill.push_back(static_cast<double>(p.batch * p.prompt_tokens) / f.prefill_s);
+    decode.push_back(static_cast<double>(p.batch * p.gen_tokens) / f.decode_s);
+    prefill_s.push_back(f.prefill_s);
+    decode_s.push_back(f.decode_s);
+    prefill_cpu.push_back(f.prefill_cpu_s);
+    decode_cpu.push_back(f.decode_cpu_s);
+    per_round.push_back(
+        {{"prefill_tokens_per_s", prefill.back()}, {"decode_tokens_per_s", decode.back()}});
+  }
+  const Stats pf = stats_of(prefill), dc = stats_of(decode), ds = stats_of(decode_s);
+  Json r;
+  r["threads"] = p.threads;
+  r["batch"] = p.batch;
+  r["prompt_tokens"] = p.prompt_tokens;
+  r["gen_tokens"] = p.gen_tokens;
+  r["prefill_seconds"] = stats_of(prefill_s).mean;
+  r["prefill_tokens_per_s"] = pf.mean;
+  r["prefill_tokens_per_s_sd"] = pf.sd;
+  r["decode_seconds"] = ds.mean;
+  r["decode_tokens_per_s"] = dc.mean;
+  r["decode_tokens_per_s_sd"] = dc.sd;
+  r["decode_steps_per_s"] = dc.mean / static_cast<double>(p.batch);
+  // Weight bytes each step reads over the mean decode time of a round.
+  r["decode_weight_bandwidth_gbs"] =
+      bytes_per_step * static_cast<double>(p.gen_tokens) / ds.mean / 1e9;
+  // CPU seconds (all threads, spin-waiting included): with a loaded machine
+  // wall time / CPU time shows how much of the cores the benchmark got.
+  r["prefill_cpu_seconds"] = stats_of(prefill_cpu).mean;
+  r["decode_cpu_seconds"] = stats_of(decode_cpu).mean;
+  r["rounds"] = per_round;
+  return r;
+}
+
+// decode_vs_batch1 of every run that has a batch-1 run of the same threads
+// and sizes: the mean over the rounds of the ratio within each round.
+void add_batch1_ratios(Json& runs) {
+  for (Json& r : runs) {
+    for (const Json& one : runs) {
+      if (one["batch"] != 1 || one["threads"] != r["threads"] ||
+          one["prompt_tokens"] != r["prompt_tokens"] || one["gen_tokens"] != r["gen_tokens"])
+        continue;
+      std::vector<double> ratios;
+      for (size_t i = 0; i < r["rounds"].size(); ++i)
+        ratios.push_back(r["rounds"][i]["decode_tokens_per_s"].get<double>() /
+                         one["rounds"][i]["decode_tokens_per_s"].get<double>());
+      r["decode_vs_batch1"] = stats_of(ratios).mean;
+    }
+  }
 }
 
 }  // namespace
-
-std::shared_ptr<MemorySource> random_weight_source(const models::Qwen2Config& c,
-                                                   const std::string& quant, uint64_t seed) {
-  auto src = std::make_shared<MemorySource>(c, "random weights (" + quant + ")");
-  Rng rng(seed);
-  const bool f32 = quant == "f32", bf16 = quant == "bf16";
-  quant::QuantSpec spec;
-  if (!f32 && !bf16) spec = quant::parse_spec(quant);
-  auto add_matrix = [&](const std::string& name, int64_t rows, int64_t cols) {
-    if (f32) {
-      src->add_float(name, {rows, cols}, random_floats(rows * cols, 0.03f, rng));
-    } else if (bf16) {
-      std::vector<uint16_t> b(static_cast<size_t>(rows * cols));
-      for (auto& x : b) x = f32_to_bf16((rng.uniform() * 2.0f - 1.0f) * 0.03f);
-      src->add_bf16(name, {rows, cols}, std::move(b));
-    } else {
-      spec.validate(cols, name);
-      src->add_packed(name, random_packed(rows, cols, spec, rng));
-    }
-  };
-  const int64_t H = c.hidden_size, I = c.intermediate_size, Q = c.q_dim(), K = c.kv_dim();
-  add_matrix("model.embed_tokens.weight", c.vocab_size, H);
-  if (!c.tie_word_embeddings) add_matrix("lm_head.weight", c.vocab_size, H);
-  src->add_float("model.norm.weight", {H}, std::vector<float>(H, 1.0f));
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    add_matrix(p + "self_attn.q_proj.weight", Q, H);
-    add_matrix(p + "self_attn.k_proj.weight", K, H);
-    add_matrix(p + "self_attn.v_proj.weight", K, H);
-    add_matrix(p + "self_attn.o_proj.weight", H, Q);
-    add_matrix(p + "mlp.gate_proj.weight", I, H);
-    add_matrix(p + "mlp.up_proj.weight", I, H);
-    add_matrix(p + "mlp.down_proj.weight", H, I);
-    src->add_float(p + "input_layernorm.weight", {H}, std::vector<float>(H, 1.0f));
-    src->add_float(p + "post_attention_layernorm.weight", {H}, std::vector<float>(H, 1.0f));
-    src->add_float(p + "self_attn.q_proj.bias", {Q}, random_floats(Q, 0.1f, rng));
-    src->add_float(p + "self_attn.k_proj.bias", {K}, random_floats(K, 0.1f, rng));
-    src->add_float(p + "self_attn.v_proj.bias", {K}, random_floats(K, 0.1f, rng));
-  }
-  return src;
-}
 
 double measure_read_bandwidth(int64_t bytes, int threads) {
   // One cache line per iteration, prefetched into L1 2 KB ahead and into L2
@@ -144,49 +211,21 @@ double measure_read_bandwidth(int64_t bytes, int threads) {
   return best;
 }
 
-// User + system CPU seconds of this process so far (all threads).
-double process_cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
-}
-
-bool reset_peak_rss() {
-  std::ofstream f("/proc/self/clear_refs");
-  f << "5";  // Linux >= 4.0: the peak RSS (VmHWM) restarts from the current RSS
-  f.flush();
-  return f.good();
-}
-
-uint64_t peak_rss_bytes() {
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;  // kB
-  }
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<uint64_t>(u.ru_maxrss) * 1024;  // Linux: kilobytes
-}
-
 Json run_bench(const BenchOptions& o) {
   QWENQAT_CHECK(o.model.empty() != o.random_config.empty(),
                 "bench: give exactly one of --model and --random-config");
-  QWENQAT_CHECK(o.prompt_tokens >= 1, "--prompt-tokens must be >= 1, got ", o.prompt_tokens);
-  QWENQAT_CHECK(o.gen_tokens >= 1, "--gen-tokens must be >= 1, got ", o.gen_tokens);
-  QWENQAT_CHECK(o.batch >= 1, "--batch must be >= 1, got ", o.batch);
+  const std::vector<BenchPoint> points = bench_points(o);
+  QWENQAT_CHECK(o.repetitions >= 1, "--repetitions must be >= 1, got ", o.repetitions);
   QWENQAT_CHECK(o.bandwidth_mb >= 0, "--bandwidth-mb must be >= 0");
+  QWENQAT_CHECK(!(o.json && o.csv), "bench: give at most one of --json and --csv");
   o.sampling.validate();
-  const int threads = o.threads;
-  QWENQAT_CHECK(threads >= 1, "--threads must be at least 1 (got ", o.threads,
-                "); this machine has ", ThreadPool::hardware_threads(), " hardware threads");
   const KernelIsa isa = parse_isa(o.kernels, "--kernels");
   set_kernel_isa(isa);
   const ActQuant act = parse_act_quant(o.act_quant, "--act-quant");
   const KvDtype kv = parse_kv_dtype(o.kv_cache, "--kv-cache");
+  const int max_threads = *std::max_element(o.threads.begin(), o.threads.end());
 
   Json out;
-  out["threads"] = threads;
   std::string kernels = isa_name(isa);
   if (isa == KernelIsa::kAvx2) {  // the extensions the dispatch uses on this CPU
     kernels += cpu_has_avx512_vnni() ? " + avx512-vnni" : cpu_has_avx512() ? " + avx512" : "";
@@ -196,15 +235,17 @@ Json run_bench(const BenchOptions& o) {
   out["kernels"] = kernels;
   out["act_quant"] = act_quant_name(act);
   out["load"] = o.mmap ? "mmap" : "copy";
-  // The probe runs before the model is loaded and again after decode (the
-  // machines these figures come from drift by tens of percent within a
-  // minute); the decode fraction is taken against the higher of the two.
-  // Its buffer is not part of the peak RSS reported.
+  out["repetitions"] = o.repetitions;
+  // The probe (on the most threads of the list) runs before the model is
+  // loaded and again after the last run (the machines these figures come
+  // from drift by tens of percent within a minute); the decode fraction is
+  // taken against the higher of the two. Its buffer is not part of the peak
+  // RSS reported.
   const bool probe = o.bandwidth_mb > 0;
   double probe_before = 0.0;
   bool rss_without_probe = true;
   if (probe) {
-    probe_before = measure_read_bandwidth(o.bandwidth_mb << 20, threads);
+    probe_before = measure_read_bandwidth(o.bandwidth_mb << 20, max_threads);
     rss_without_probe = reset_peak_rss();
   }
   const auto t_load = Clock::now();
@@ -222,77 +263,61 @@ Json run_bench(const BenchOptions& o) {
   out["load_seconds"] = seconds_since(t_load);
   out["schemes"] = model.describe_schemes();
   const auto& cfg = model.config();
-  const int64_t ctx = o.prompt_tokens + o.gen_tokens;
-  QWENQAT_CHECK(ctx <= cfg.max_position_embeddings, "--prompt-tokens + --gen-tokens (", ctx,
-                ") exceed the model's context of ", cfg.max_position_embeddings, " tokens");
-  KvCache cache(cfg, o.batch, ctx, kv);
-  ThreadPool pool(threads);
+  for (const BenchPoint& p : points) {
+    const int64_t ctx = p.prompt_tokens + p.gen_tokens;
+    QWENQAT_CHECK(ctx <= cfg.max_position_embeddings, "--prompt-tokens + --gen-tokens (", ctx,
+                  ") exceed the model's context of ", cfg.max_position_embeddings, " tokens");
+  }
+  std::map<int, std::unique_ptr<ThreadPool>> pools;  // one per thread count
+  for (const int t : o.threads)
+    if (!pools.count(t)) pools[t] = std::make_unique<ThreadPool>(t);
   if (o.warmup) {  // every weight read once, untimed: a memory-mapped file is paged in
     const auto t_warm = Clock::now();
     KvCache scratch(cfg, 1, 1, kv);
     const int32_t id = 0;
     std::vector<float> scratch_logits;
-    model.forward({{0, std::span<const int32_t>(&id, 1)}}, scratch, pool, scratch_logits);
+    model.forward({{0, std::span<const int32_t>(&id, 1)}}, scratch, *pools.at(max_threads),
+                  scratch_logits);
     out["warmup_seconds"] = seconds_since(t_warm);
   }
-  Rng rng(7);
-  std::vector<std::vector<int32_t>> prompts(o.batch);
-  for (auto& p : prompts)
-    for (int64_t i = 0; i < o.prompt_tokens; ++i)
-      p.push_back(static_cast<int32_t>(rng.next() % static_cast<uint64_t>(cfg.vocab_size)));
-  std::vector<SequenceStep> steps;
-  for (int64_t b = 0; b < o.batch; ++b) steps.push_back({b, prompts[b]});
-  std::vector<float> logits;
-  const auto t_prefill = Clock::now();
-  const double cpu0 = process_cpu_seconds();
-  model.forward(steps, cache, pool, logits);
-  const double prefill_s = seconds_since(t_prefill);
-  const double cpu1 = process_cpu_seconds();
-  std::vector<int32_t> next(o.batch);
-  std::vector<Rng> rngs;  // one per sequence, as generate() seeds them
-  for (int64_t b = 0; b < o.batch; ++b) rngs.emplace_back(o.sampling.seed + b);
-  const auto t_decode = Clock::now();
-  for (int64_t g = 0; g < o.gen_tokens; ++g) {
-    // The picks on the pool, as generate() samples.
-    pool.parallel_for(o.batch, [&](int64_t b) {
-      next[b] = sample(&logits[b * cfg.vocab_size], cfg.vocab_size, o.sampling, rngs[b], isa);
-    });
-    for (int64_t b = 0; b < o.batch; ++b) steps[b] = {b, std::span<const int32_t>(&next[b], 1)};
-    model.forward(steps, cache, pool, logits);
-  }
-  const double decode_s = seconds_since(t_decode);
-  const double cpu2 = process_cpu_seconds();
+  // Rounds of every configuration in order (BenchOptions::repetitions).
+  std::vector<std::vector<RunFigures>> figures(points.size());
+  const int64_t total = static_cast<int64_t>(points.size()) * o.repetitions;
+  Progress progress("bench", total, "run", total > 1);
+  for (int round = 0; round < o.repetitions; ++round)
+    for (size_t i = 0; i < points.size(); ++i) {
+      const BenchPoint& p = points[i];
+      figures[i].push_back(run_point(model, *pools.at(p.threads), p, kv, o.sampling, isa));
+      progress.advance(
+          1, "threads " + std::to_string(p.threads) + ", batch " + std::to_string(p.batch));
+    }
+  progress.finish();
   const double bytes_per_step = static_cast<double>(model.weight_bytes_per_step());
-  out["batch"] = o.batch;
+  out["weight_bytes_per_step"] = model.weight_bytes_per_step();
+  out["kv_cache"] = o.kv_cache;
   out["temperature"] = o.sampling.temperature;
   out["top_p"] = o.sampling.top_p;
   out["top_k"] = o.sampling.top_k;
-  out["prompt_tokens"] = o.prompt_tokens;
-  out["gen_tokens"] = o.gen_tokens;
-  out["kv_cache"] = o.kv_cache;
-  out["weight_bytes_per_step"] = model.weight_bytes_per_step();
-  out["prefill_seconds"] = prefill_s;
-  out["prefill_tokens_per_s"] = static_cast<double>(o.batch * o.prompt_tokens) / prefill_s;
-  out["decode_seconds"] = decode_s;
-  out["decode_tokens_per_s"] = static_cast<double>(o.batch * o.gen_tokens) / decode_s;
-  out["decode_steps_per_s"] = static_cast<double>(o.gen_tokens) / decode_s;
-  out["decode_weight_bandwidth_gbs"] = bytes_per_step * o.gen_tokens / decode_s / 1e9;
   out["peak_rss_bytes"] = peak_rss_bytes();
   // false only where /proc/self/clear_refs is missing: then it also counts
   // the probe's --bandwidth-mb buffer.
   out["peak_rss_excludes_probe"] = rss_without_probe;
-  // CPU seconds (all threads, spin-waiting included): with a loaded machine
-  // wall time / CPU time shows how much of the cores the benchmark got.
-  out["prefill_cpu_seconds"] = cpu1 - cpu0;
-  out["decode_cpu_seconds"] = cpu2 - cpu1;
+  Json runs = Json::array();
+  for (size_t i = 0; i < points.size(); ++i)
+    runs.push_back(run_json(points[i], figures[i], bytes_per_step));
+  add_batch1_ratios(runs);
   if (probe) {
-    const double probe_after = measure_read_bandwidth(o.bandwidth_mb << 20, threads);
+    const double probe_after = measure_read_bandwidth(o.bandwidth_mb << 20, max_threads);
     const double bw = std::max(probe_before, probe_after);
     out["memory_read_bandwidth_before_gbs"] = probe_before;
     out["memory_read_bandwidth_after_gbs"] = probe_after;
     out["memory_read_bandwidth_gbs"] = bw;
-    out["decode_bandwidth_fraction"] = out["decode_weight_bandwidth_gbs"].get<double>() / bw;
+    for (Json& r : runs)
+      r["decode_bandwidth_fraction"] = r["decode_weight_bandwidth_gbs"].get<double>() / bw;
   }
+  if (runs.size() == 1)  // one configuration: its figures at the top level too
+    for (const auto& [key, value] : runs[0].items()) out[key] = value;
+  out["runs"] = runs;
   return out;
 }
 

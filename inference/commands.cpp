@@ -218,9 +218,11 @@ void register_commands(CLI::App& app) {
   gen->callback([go] { run_generate(*go); });
 
   auto bo = std::make_shared<BenchOptions>();
-  bo->threads = ThreadPool::hardware_threads();
   auto* bench = app.add_subcommand(
-      "bench", "Benchmark the native engine: prefill/decode tokens/s, weight GB/s, peak RSS");
+      "bench",
+      "Benchmark the native engine: prefill/decode tokens/s, weight GB/s, peak RSS. The sizes "
+      "take comma-separated lists (as llama-bench's): every combination runs on one loaded "
+      "model, in rounds (--repetitions), and the table gives each batch's decode against batch 1");
   bench->add_option("--model", bo->model, "Model: checkpoint directory or .h5 export");
   bench->add_option("--random-config", bo->random_config,
                     "Instead of --model: random weights with this config.json's shapes");
@@ -228,12 +230,26 @@ void register_commands(CLI::App& app) {
       ->add_option("--random-quant", bo->random_quant,
                    "Scheme of the random weights (e.g. w4g32, w8g32, f32, bf16)")
       ->capture_default_str();
-  bench->add_option("--prompt-tokens", bo->prompt_tokens, "Prompt length per sequence")
-      ->capture_default_str();
-  bench->add_option("--gen-tokens", bo->gen_tokens, "Decode steps")->capture_default_str();
-  bench->add_option("--batch", bo->batch, "Sequences decoded together")->capture_default_str();
   bench
-      ->add_option("--threads", bo->threads, "Worker threads (>= 1; default: the hardware threads)")
+      ->add_option("--prompt-tokens", bo->prompt_tokens,
+                   "Prompt length per sequence (a list: 128,2000)")
+      ->delimiter(',')
+      ->capture_default_str();
+  bench->add_option("--gen-tokens", bo->gen_tokens, "Decode steps (a list)")
+      ->delimiter(',')
+      ->capture_default_str();
+  bench->add_option("--batch", bo->batch, "Sequences decoded together (a list: 1,16)")
+      ->delimiter(',')
+      ->capture_default_str();
+  bench
+      ->add_option("--threads", bo->threads,
+                   "Worker threads, >= 1 (a list; default: the hardware threads)")
+      ->delimiter(',')
+      ->capture_default_str();
+  bench
+      ->add_option("--repetitions", bo->repetitions,
+                   "Rounds, each running every configuration once in order (ratios are taken "
+                   "within a round); the table gives mean ± sample sd")
       ->capture_default_str();
   bench->add_option("--kv-cache", bo->kv_cache, "KV cache element type: f32 or f16")
       ->capture_default_str();
@@ -243,14 +259,15 @@ void register_commands(CLI::App& app) {
   bench
       ->add_option(
           "--bandwidth-mb", bo->bandwidth_mb,
-          "Buffer size (MiB) of the memory read-bandwidth probe (a sequential read on every "
-          "thread with the decode kernels' software prefetch), run before the model is loaded "
-          "and again after decode (the decode fraction uses the higher); 0 skips it")
+          "Buffer size (MiB) of the memory read-bandwidth probe (a sequential read on the most "
+          "threads of --threads with the decode kernels' software prefetch), run before the "
+          "model is loaded and again after the last run (the decode fraction uses the higher); "
+          "0 skips it")
       ->capture_default_str();
   bench->add_flag("!--no-warmup", bo->warmup,
                   "Skip the untimed one-token forward that first reads every weight (pages in a "
-                  "memory-mapped model, as llama-bench's warm-up run); without it the prefill "
-                  "figure includes that first read (default: warm-up on)");
+                  "memory-mapped model, as llama-bench's warm-up run); without it the first "
+                  "prefill figure includes that first read (default: warm-up on)");
   bench
       ->add_option("--temperature", bo->sampling.temperature,
                    "Sampling temperature of the decode steps' picks (0 = greedy, as llama-bench; "
@@ -261,55 +278,16 @@ void register_commands(CLI::App& app) {
   bench
       ->add_option("--top-k", bo->sampling.top_k, "Sample among the k most likely tokens (0 = off)")
       ->capture_default_str();
-  bench->add_flag("--json", bo->json, "Print the figures as JSON")->capture_default_str();
+  auto* json =
+      bench->add_flag("--json", bo->json, "Print the figures as JSON")->capture_default_str();
+  bench
+      ->add_flag("--csv", bo->csv,
+                 "Print one CSV line per configuration (means, sds, fraction, ratio to batch 1)")
+      ->capture_default_str()
+      ->excludes(json);
   bench->callback([bo] {
     const Json r = run_bench(*bo);
-    if (bo->json) {
-      std::cout << r.dump(2) << "\n";
-      return;
-    }
-    std::printf("model            %s (%s)\n", r["model"].get<std::string>().c_str(),
-                r["schemes"].get<std::string>().c_str());
-    std::printf("threads          %d, kernels %s, act-quant %s, batch %lld\n",
-                r["threads"].get<int>(), r["kernels"].get<std::string>().c_str(),
-                r["act_quant"].get<std::string>().c_str(), static_cast<long long>(bo->batch));
-    if (r.contains("memory_read_bandwidth_gbs"))
-      std::printf(
-          "memory read bw   %.2f GB/s (machine, measured: %.2f before load, %.2f after "
-          "decode)\n",
-          r["memory_read_bandwidth_gbs"].get<double>(),
-          r["memory_read_bandwidth_before_gbs"].get<double>(),
-          r["memory_read_bandwidth_after_gbs"].get<double>());
-    char warm[64] = ", no warm-up";
-    if (r.contains("warmup_seconds"))
-      std::snprintf(warm, sizeof warm, ", warm-up token %.2f s (untimed)",
-                    r["warmup_seconds"].get<double>());
-    std::printf("load             %.2f s (%s)%s\n", r["load_seconds"].get<double>(),
-                r["load"].get<std::string>().c_str(), warm);
-    std::printf("prefill          %.2f tokens/s (%lld tokens in %.2f s)\n",
-                r["prefill_tokens_per_s"].get<double>(),
-                static_cast<long long>(bo->batch * bo->prompt_tokens),
-                r["prefill_seconds"].get<double>());
-    char picks[96] = "greedy";
-    if (bo->sampling.temperature > 0.0f)
-      std::snprintf(picks, sizeof picks, "sampled: temperature %g, top-p %g, top-k %lld",
-                    bo->sampling.temperature, bo->sampling.top_p,
-                    static_cast<long long>(bo->sampling.top_k));
-    std::printf("decode           %.2f tokens/s (%.2f steps/s, %s)\n",
-                r["decode_tokens_per_s"].get<double>(), r["decode_steps_per_s"].get<double>(),
-                picks);
-    std::printf("weight bandwidth %.2f GB/s (%.3f GB per step)\n",
-                r["decode_weight_bandwidth_gbs"].get<double>(),
-                r["weight_bytes_per_step"].get<double>() / 1e9);
-    std::printf(
-        "peak RSS         %.2f GB%s\n", r["peak_rss_bytes"].get<double>() / 1e9,
-        r["peak_rss_excludes_probe"].get<bool>() ? "" : " (with the bandwidth probe's buffer)");
-    std::printf("cpu seconds      prefill %.2f, decode %.2f (wall %.2f, %.2f)\n",
-                r["prefill_cpu_seconds"].get<double>(), r["decode_cpu_seconds"].get<double>(),
-                r["prefill_seconds"].get<double>(), r["decode_seconds"].get<double>());
-    if (r.contains("decode_bandwidth_fraction"))
-      std::printf("decode / memory  %.2f of the measured read bandwidth\n",
-                  r["decode_bandwidth_fraction"].get<double>());
+    std::cout << (bo->json ? r.dump(2) + "\n" : bo->csv ? bench_csv(r) : bench_text(r));
   });
 }
 

@@ -1,8 +1,6 @@
 // The models library's subcommands (see commands.h).
 #include "models/commands.h"
 
-#include <sys/resource.h>
-
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -10,6 +8,7 @@
 
 #include "data/util/check.h"
 #include "data/util/json_io.h"
+#include "data/util/process_stats.h"
 #include "data/util/progress.h"
 #include "models/checkpoint_io.h"
 
@@ -80,17 +79,9 @@ void run_logits(const LogitsOptions& o) {
   }
 }
 
-namespace {
-double peak_rss_bytes() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return double(u.ru_maxrss) * 1024.0;  // Linux: kilobytes
-}
-}  // namespace
-
 void run_bench_load(const BenchLoadOptions& o) {
   ModuleOptions mo{parse_torch_dtype(o.dtype), torch::kCPU};
-  const double rss_before = peak_rss_bytes();
+  const double rss_before = static_cast<double>(peak_rss_bytes());
   const auto start = std::chrono::steady_clock::now();
   const Qwen2Config config = Qwen2Config::load(
       (fs::is_directory(o.model) ? fs::path(o.model) : fs::path(o.model).parent_path()) /
@@ -101,7 +92,7 @@ void run_bench_load(const BenchLoadOptions& o) {
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double file_bytes = double(ckpt.total_bytes());
-  const double peak = peak_rss_bytes();
+  const double peak = static_cast<double>(peak_rss_bytes());
   Json j{{"model", o.model},
          {"dtype", o.dtype},
          {"parameters", count_parameters(*model)},

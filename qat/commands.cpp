@@ -173,7 +173,7 @@ Json run_train(const TrainCommandOptions& o) {
   const auto eval = trainer.evaluate();
   summary["train_phase_s"] = clock.wall_s();
   summary["train_phase_cpu_s"] = clock.cpu_s();
-  summary["peak_rss_gb"] = peak_rss_gb();
+  summary["peak_rss_gb"] = peak_rss_gib();
 
   summary["run_dir"] = run_dir.string();
   summary["checkpoint"] = (run_dir / read_file(run_dir / "latest")).string();

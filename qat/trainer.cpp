@@ -1,7 +1,6 @@
 // The QAT training loop (see trainer.h).
 #include "qat/trainer.h"
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -124,19 +123,6 @@ void append_json_line(const fs::path& path, const Json& j) {
   std::ofstream out(path, std::ios::app);
   out << j.dump() << "\n";
   QWENQAT_CHECK(out.good(), path.string(), ": write failed (disk full?)");
-}
-
-double process_cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
-}
-
-double peak_rss_gb() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return double(u.ru_maxrss) / (1024.0 * 1024.0);  // ru_maxrss is in KiB on Linux
 }
 
 torch::Tensor masked_ce_sum(const torch::Tensor& logits, const torch::Tensor& ids,

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "data/batching.h"
+#include "data/util/process_stats.h"
 #include "models/checkpoint/safetensors.h"
 #include "models/qwen2_model.h"
 #include "qat/eval_accuracy.h"
@@ -112,8 +113,6 @@ double lr_schedule_factor(int64_t step, int64_t steps, int64_t warmup, double mi
 // Appends one JSON line to `path` (metrics.jsonl); throws if the write fails.
 void append_json_line(const std::filesystem::path& path, const Json& j);
 
-// CPU seconds used by this process so far (all threads).
-double process_cpu_seconds();
 // Wall-clock and process CPU seconds since construction.
 class Stopwatch {
  public:
@@ -127,8 +126,6 @@ class Stopwatch {
   std::chrono::steady_clock::time_point t0_;
   double cpu0_;
 };
-// Peak resident set size of this process so far (VmHWM), in GiB.
-double peak_rss_gb();
 
 // Trains `model` (already prepare()d; `qat` aliases its quantizers). The run
 // directory receives metrics.jsonl, checkpoint-<step>/ (a Hugging Face model

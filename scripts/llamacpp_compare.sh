@@ -101,7 +101,7 @@ bench() {  # bench ENV MODEL ARGS...: qwenqat bench --json with the ENV switches
   env $envs "$Q" bench --model "$model" --threads "$THREADS" --act-quant q8 --kv-cache f16 \
     --bandwidth-mb 0 --json "$@" 2>/dev/null
 }
-field() { grep "\"$1\"" | sed 's/.*: *//; s/,$//'; }  # a number from bench --json
+field() { grep -m1 "\"$1\"" | sed 's/.*: *//; s/,$//'; }  # a top-level number of bench --json (keys sorted: before "runs")
 echo "level,weights,test,llamacpp_tok_s,qwenqat_tok_s,ratio" >results.csv
 uptime
 for level in "${LEVELS[@]}"; do

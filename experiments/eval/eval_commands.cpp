@@ -12,6 +12,7 @@
 #include "data/gsm8k/split.h"
 #include "data/gsm8k/targets.h"
 #include "data/util/check.h"
+#include "data/util/text_format.h"
 #include "experiments/eval/engine_adapters.h"
 #include "experiments/eval/generation_eval.h"
 #include "experiments/eval/teacher_forced.h"
@@ -61,29 +62,25 @@ bool answers_equal(const std::string& a, const std::string& b) {
   return a == b;
 }
 
-std::string fmt(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
-
 void print_generation_table(const Json& s, const fs::path& results) {
   const Json& acc = s["accuracy"];
   const Json& maj = s["maj_at_k"];
   std::cout << "GSM8K generation eval (" << s["problems"].get<int64_t>() << " problems, "
             << s["samples_per_problem"].get<int64_t>() << " samples each)\n"
-            << "  pass@1 accuracy   " << fmt("%.2f%%", 100 * acc["value"].get<double>())
-            << "  [95% CI " << fmt("%.2f", 100 * acc["ci95_low"].get<double>()) << " - "
-            << fmt("%.2f%%", 100 * acc["ci95_high"].get<double>()) << "]\n"
-            << "  maj@K accuracy    " << fmt("%.2f%%", 100 * maj["value"].get<double>())
-            << "  [95% CI " << fmt("%.2f", 100 * maj["ci95_low"].get<double>()) << " - "
-            << fmt("%.2f%%", 100 * maj["ci95_high"].get<double>()) << "]\n"
-            << "  mean length       " << fmt("%.1f", s["mean_generated_tokens"].get<double>())
-            << " tokens\n"
-            << "  cut off           " << fmt("%.1f%%", 100 * s["cut_off_share"].get<double>())
+            << "  pass@1 accuracy   " << str_printf("%.2f%%", 100 * acc["value"].get<double>())
+            << "  [95% CI " << str_printf("%.2f", 100 * acc["ci95_low"].get<double>()) << " - "
+            << str_printf("%.2f%%", 100 * acc["ci95_high"].get<double>()) << "]\n"
+            << "  maj@K accuracy    " << str_printf("%.2f%%", 100 * maj["value"].get<double>())
+            << "  [95% CI " << str_printf("%.2f", 100 * maj["ci95_low"].get<double>()) << " - "
+            << str_printf("%.2f%%", 100 * maj["ci95_high"].get<double>()) << "]\n"
+            << "  mean length       "
+            << str_printf("%.1f", s["mean_generated_tokens"].get<double>()) << " tokens\n"
+            << "  cut off           "
+            << str_printf("%.1f%%", 100 * s["cut_off_share"].get<double>()) << "\n"
+            << "  tokens/s          " << str_printf("%.1f", s["tokens_per_second"].get<double>())
             << "\n"
-            << "  tokens/s          " << fmt("%.1f", s["tokens_per_second"].get<double>()) << "\n"
-            << "  wall time         " << fmt("%.1f", s["wall_seconds"].get<double>()) << " s\n"
+            << "  wall time         " << str_printf("%.1f", s["wall_seconds"].get<double>())
+            << " s\n"
             << "  records           " << s["resumed_records"].get<int64_t>() << " resumed, "
             << s["new_records"].get<int64_t>() << " new -> " << results.string() << "\n";
 }
@@ -92,23 +89,25 @@ void print_teacher_forced_table(const Json& j, const fs::path& path) {
   std::cout << "Teacher-forced eval (" << j["sequences"].get<int64_t>() << " solutions, "
             << j["tokens"].get<int64_t>() << " scored tokens)\n";
   if (j.contains("perplexity")) {
-    std::cout << "  perplexity            " << fmt("%.4f", j["perplexity"].get<double>()) << "\n";
+    std::cout << "  perplexity            " << str_printf("%.4f", j["perplexity"].get<double>())
+              << "\n";
   }
   if (j.contains("kl")) {
     const Json& kl = j["kl"];
     const Json& top1 = j["top1_agreement"];
-    std::cout << "  reference perplexity  " << fmt("%.4f", j["reference_perplexity"].get<double>())
-              << "\n"
-              << "  mean KL(ref||model)   " << fmt("%.6f", kl["mean"].get<double>()) << " ± "
-              << fmt("%.6f", kl["mean_stderr"].get<double>()) << " nats\n"
-              << "  median / p99 / max KL " << fmt("%.6f", kl["median"].get<double>()) << " / "
-              << fmt("%.6f", kl["p99"].get<double>()) << " / "
-              << fmt("%.6f", kl["max"].get<double>()) << "\n"
-              << "  top-1 agreement       " << fmt("%.2f%%", 100 * top1["value"].get<double>())
-              << "  [95% CI " << fmt("%.2f", 100 * top1["ci95_low"].get<double>()) << " - "
-              << fmt("%.2f%%", 100 * top1["ci95_high"].get<double>()) << "]\n";
+    std::cout << "  reference perplexity  "
+              << str_printf("%.4f", j["reference_perplexity"].get<double>()) << "\n"
+              << "  mean KL(ref||model)   " << str_printf("%.6f", kl["mean"].get<double>()) << " ± "
+              << str_printf("%.6f", kl["mean_stderr"].get<double>()) << " nats\n"
+              << "  median / p99 / max KL " << str_printf("%.6f", kl["median"].get<double>())
+              << " / " << str_printf("%.6f", kl["p99"].get<double>()) << " / "
+              << str_printf("%.6f", kl["max"].get<double>()) << "\n"
+              << "  top-1 agreement       "
+              << str_printf("%.2f%%", 100 * top1["value"].get<double>()) << "  [95% CI "
+              << str_printf("%.2f", 100 * top1["ci95_low"].get<double>()) << " - "
+              << str_printf("%.2f%%", 100 * top1["ci95_high"].get<double>()) << "]\n";
   }
-  std::cout << "  wall time             " << fmt("%.1f", j["wall_seconds"].get<double>())
+  std::cout << "  wall time             " << str_printf("%.1f", j["wall_seconds"].get<double>())
             << " s -> " << path.string() << "\n";
 }
 

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <map>
 
+#include "data/util/text_format.h"
+
 namespace qwenqat::experiments {
 
 namespace {
@@ -39,12 +41,6 @@ std::optional<double> metric(const SweepRow& r, const std::string& name) {
   if (name == "perplexity") return r.metrics.perplexity;
   if (r.point.method == "fp" && !r.metrics.kl_mean) return 0.0;  // KL of fp to itself
   return r.metrics.kl_mean;
-}
-
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
 }
 
 }  // namespace
@@ -100,23 +96,26 @@ std::string markdown_table(const std::vector<SweepRow>& rows) {
     const auto& m = r.metrics;
     std::string acc = "-";
     if (m.accuracy) {
-      acc = fmt("%.1f%%", 100 * m.accuracy->value) + fmt(" (%.1f", 100 * m.accuracy->ci95.low) +
-            fmt("-%.1f)", 100 * m.accuracy->ci95.high);
+      acc = str_printf("%.1f%%", 100 * m.accuracy->value) +
+            str_printf(" (%.1f", 100 * m.accuracy->ci95.low) +
+            str_printf("-%.1f)", 100 * m.accuracy->ci95.high);
     }
     std::string rec = "-";
     if (auto rv = recovery_of(r, rows)) {
-      rec = fmt("%.0f%%", 100 * rv->value) + " (" +
+      rec = str_printf("%.0f%%", 100 * rv->value) + " (" +
             (rv->metric == "accuracy"     ? "acc"
              : rv->metric == "perplexity" ? "ppl"
                                           : "KL") +
             ")";
     }
     md += "| " + scheme_label(r) + " | " + method_label(r) + " | " +
-          fmt("%.2f", double(m.size_bytes) / 1e6) + " | " + fmt("%.2f", m.bits_per_weight) + " | " +
-          acc + " | " + (m.perplexity ? fmt("%.3f", *m.perplexity) : "-") + " | " +
+          str_printf("%.2f", double(m.size_bytes) / 1e6) + " | " +
+          str_printf("%.2f", m.bits_per_weight) + " | " + acc + " | " +
+          (m.perplexity ? str_printf("%.3f", *m.perplexity) : "-") + " | " +
           // KL spans orders of magnitude (1e-5 .. 1): three significant digits.
-          (m.kl_mean ? fmt("%.3g", *m.kl_mean) : "-") + " | " +
-          (m.top1_agreement ? fmt("%.1f%%", 100 * *m.top1_agreement) : "-") + " | " + rec + " |\n";
+          (m.kl_mean ? str_printf("%.3g", *m.kl_mean) : "-") + " | " +
+          (m.top1_agreement ? str_printf("%.1f%%", 100 * *m.top1_agreement) : "-") + " | " + rec +
+          " |\n";
   }
   return md;
 }

@@ -142,13 +142,13 @@ TEST(Commands, BadInputIsAClearError) {
   EXPECT_NE(error_of([&] { run_generate(bad); }).find("--act-quant"), std::string::npos);
   BenchOptions bo;
   bo.model = o.model;
-  bo.threads = 0;
+  bo.threads = {0};
   bo.bandwidth_mb = 0;
   EXPECT_NE(error_of([&] { run_bench(bo); }).find("--threads"), std::string::npos);
-  bo.threads = 1;
-  bo.prompt_tokens = 4;
-  bo.gen_tokens = 2;
-  bo.batch = 2;
+  bo.threads = {1};
+  bo.prompt_tokens = {4};
+  bo.gen_tokens = {2};
+  bo.batch = {2};
   const Json r = run_bench(bo);
   EXPECT_EQ(r.at("weight_bytes_per_step").get<uint64_t>(),
             Model(open_weight_source(o.model)).weight_bytes_per_step());
