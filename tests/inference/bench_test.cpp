@@ -16,15 +16,7 @@
 namespace qwenqat::engine {
 namespace {
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using qwenqat::testing::error_of;
 
 // Options of a small random-weight model (the tiny test config, w4g32).
 struct TinyBench {

@@ -17,15 +17,7 @@
 namespace qwenqat::engine {
 namespace {
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using qwenqat::testing::error_of;
 
 // Writes every tensor of `src` (packed or float32) into an .h5 file.
 void write_h5(const MemorySource& src, const models::Qwen2Config& cfg,

@@ -247,15 +247,7 @@ TEST(ModelThreads, AttentionSplitKeepsTheBits) {
   }
 }
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using qwenqat::testing::error_of;
 
 TEST(ModelBadInput, ClearErrors) {
   Model m(testing::random_model(testing::tiny_config(), 1));

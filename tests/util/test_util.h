@@ -1,5 +1,5 @@
 // Helpers shared by the tests: where ../shared is, skipping without it, temp
-// directories, and running the qwenqat binary.
+// directories, running the qwenqat binary, and catching an error's message.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <random>
 #include <string>
+
+#include "data/util/check.h"
 
 namespace qwenqat::testing {
 
@@ -54,6 +56,17 @@ inline int run_qwenqat(const std::string& args, std::string* output = nullptr) {
     output->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+// The message of the qwenqat::Error that f() throws; "" if it throws none.
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
 }
 
 }  // namespace qwenqat::testing

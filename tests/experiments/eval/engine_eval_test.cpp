@@ -109,14 +109,7 @@ class EngineEval : public ::testing::Test {
   testing::TempDir dir_;
 };
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using qwenqat::testing::error_of;
 
 TEST_F(EngineEval, GreedyRecordsAndSummary) {
   const Json s = generation_eval(options());
