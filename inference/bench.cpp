@@ -38,19 +38,16 @@ struct RunFigures {
 
 // Every combination of the option lists, validated, in the documented order.
 std::vector<BenchPoint> bench_points(const BenchOptions& o) {
-  const auto check_list = [](const auto& list, const char* flag, int64_t min) {
+  const auto check_list = [](const auto& list, const char* flag, const std::string& hint = "") {
     QWENQAT_CHECK(!list.empty(), flag, " needs at least one value");
-    for (const auto v : list)
-      QWENQAT_CHECK(v >= min, flag, " must be >= ", min, ", got ", v,
-                    min == 1 && std::string(flag) == "--threads"
-                        ? "; this machine has " + std::to_string(ThreadPool::hardware_threads()) +
-                              " hardware threads"
-                        : "");
+    for (const auto v : list) QWENQAT_CHECK(v >= 1, flag, " must be >= 1, got ", v, hint);
   };
-  check_list(o.threads, "--threads", 1);
-  check_list(o.batch, "--batch", 1);
-  check_list(o.prompt_tokens, "--prompt-tokens", 1);
-  check_list(o.gen_tokens, "--gen-tokens", 1);
+  check_list(
+      o.threads, "--threads",
+      "; this machine has " + std::to_string(ThreadPool::hardware_threads()) + " hardware threads");
+  check_list(o.batch, "--batch");
+  check_list(o.prompt_tokens, "--prompt-tokens");
+  check_list(o.gen_tokens, "--gen-tokens");
   std::vector<BenchPoint> points;
   for (const int t : o.threads)
     for (const int64_t b : o.batch)
