@@ -25,9 +25,12 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-// One configuration: the sizes of a prefill + decode run.
+// One configuration: the settings and sizes of a prefill + decode run.
 struct BenchPoint {
   int threads = 1;
+  ActQuant act = ActQuant::kAuto;
+  KvDtype kv = KvDtype::kF32;
+  std::string kv_name;
   int64_t batch = 1, prompt_tokens = 1, gen_tokens = 1;
 };
 
@@ -48,20 +51,27 @@ std::vector<BenchPoint> bench_points(const BenchOptions& o) {
   check_list(o.batch, "--batch");
   check_list(o.prompt_tokens, "--prompt-tokens");
   check_list(o.gen_tokens, "--gen-tokens");
+  QWENQAT_CHECK(!o.act_quant.empty(), "--act-quant needs at least one value");
+  QWENQAT_CHECK(!o.kv_cache.empty(), "--kv-cache needs at least one value");
   std::vector<BenchPoint> points;
   for (const int t : o.threads)
-    for (const int64_t b : o.batch)
-      for (const int64_t p : o.prompt_tokens)
-        for (const int64_t g : o.gen_tokens) points.push_back({t, b, p, g});
+    for (const std::string& a : o.act_quant)
+      for (const std::string& kv : o.kv_cache)
+        for (const int64_t b : o.batch)
+          for (const int64_t p : o.prompt_tokens)
+            for (const int64_t g : o.gen_tokens)
+              points.push_back({t, parse_act_quant(a, "--act-quant"),
+                                parse_kv_dtype(kv, "--kv-cache"), kv, b, p, g});
   return points;
 }
 
 // One batched prefill of random prompts, then the decode steps, each step's
 // tokens picked as generate() picks them (on the pool, one Rng per sequence).
-RunFigures run_point(Model& model, ThreadPool& pool, const BenchPoint& p, KvDtype kv,
+RunFigures run_point(Model& model, ThreadPool& pool, const BenchPoint& p,
                      const SamplingOptions& sampling, KernelIsa isa) {
+  model.set_act_quant(p.act);
   const auto& cfg = model.config();
-  KvCache cache(cfg, p.batch, p.prompt_tokens + p.gen_tokens, kv);
+  KvCache cache(cfg, p.batch, p.prompt_tokens + p.gen_tokens, p.kv);
   Rng rng(7);
   std::vector<std::vector<int32_t>> prompts(p.batch);
   for (auto& prompt : prompts)
@@ -124,6 +134,8 @@ Json run_json(const BenchPoint& p, const std::vector<RunFigures>& rounds, double
   const Stats pf = stats_of(prefill), dc = stats_of(decode), ds = stats_of(decode_s);
   Json r;
   r["threads"] = p.threads;
+  r["act_quant"] = act_quant_name(p.act);
+  r["kv_cache"] = p.kv_name;
   r["batch"] = p.batch;
   r["prompt_tokens"] = p.prompt_tokens;
   r["gen_tokens"] = p.gen_tokens;
@@ -145,14 +157,15 @@ Json run_json(const BenchPoint& p, const std::vector<RunFigures>& rounds, double
   return r;
 }
 
-// decode_vs_batch1 of every run that has a batch-1 run of the same threads
-// and sizes: the mean over the rounds of the ratio within each round.
+// decode_vs_batch1 of every run that has a batch-1 run of the same threads,
+// settings and sizes: the mean over the rounds of the ratio within each round.
 void add_batch1_ratios(Json& runs) {
   for (Json& r : runs) {
     for (const Json& one : runs) {
-      if (one["batch"] != 1 || one["threads"] != r["threads"] ||
-          one["prompt_tokens"] != r["prompt_tokens"] || one["gen_tokens"] != r["gen_tokens"])
-        continue;
+      bool same = one["batch"] == 1;
+      for (const char* key : {"threads", "act_quant", "kv_cache", "prompt_tokens", "gen_tokens"})
+        same = same && one[key] == r[key];
+      if (!same) continue;
       std::vector<double> ratios;
       for (size_t i = 0; i < r["rounds"].size(); ++i)
         ratios.push_back(r["rounds"][i]["decode_tokens_per_s"].get<double>() /
@@ -218,8 +231,6 @@ Json run_bench(const BenchOptions& o) {
   o.sampling.validate();
   const KernelIsa isa = parse_isa(o.kernels, "--kernels");
   set_kernel_isa(isa);
-  const ActQuant act = parse_act_quant(o.act_quant, "--act-quant");
-  const KvDtype kv = parse_kv_dtype(o.kv_cache, "--kv-cache");
   const int max_threads = *std::max_element(o.threads.begin(), o.threads.end());
 
   Json out;
@@ -230,7 +241,6 @@ Json run_bench(const BenchOptions& o) {
     kernels += cpu_has_amx() ? " + amx" : "";
   }
   out["kernels"] = kernels;
-  out["act_quant"] = act_quant_name(act);
   out["load"] = o.mmap ? "mmap" : "copy";
   out["repetitions"] = o.repetitions;
   // The probe (on the most threads of the list) runs before the model is
@@ -256,7 +266,6 @@ Json run_bench(const BenchOptions& o) {
   }
   Model model(src);
   model.set_isa(isa);
-  model.set_act_quant(act);
   out["load_seconds"] = seconds_since(t_load);
   out["schemes"] = model.describe_schemes();
   const auto& cfg = model.config();
@@ -270,7 +279,7 @@ Json run_bench(const BenchOptions& o) {
     if (!pools.count(t)) pools[t] = std::make_unique<ThreadPool>(t);
   if (o.warmup) {  // every weight read once, untimed: a memory-mapped file is paged in
     const auto t_warm = Clock::now();
-    KvCache scratch(cfg, 1, 1, kv);
+    KvCache scratch(cfg, 1, 1, points[0].kv);
     const int32_t id = 0;
     std::vector<float> scratch_logits;
     model.forward({{0, std::span<const int32_t>(&id, 1)}}, scratch, *pools.at(max_threads),
@@ -284,14 +293,13 @@ Json run_bench(const BenchOptions& o) {
   for (int round = 0; round < o.repetitions; ++round)
     for (size_t i = 0; i < points.size(); ++i) {
       const BenchPoint& p = points[i];
-      figures[i].push_back(run_point(model, *pools.at(p.threads), p, kv, o.sampling, isa));
+      figures[i].push_back(run_point(model, *pools.at(p.threads), p, o.sampling, isa));
       progress.advance(
           1, "threads " + std::to_string(p.threads) + ", batch " + std::to_string(p.batch));
     }
   progress.finish();
   const double bytes_per_step = static_cast<double>(model.weight_bytes_per_step());
   out["weight_bytes_per_step"] = model.weight_bytes_per_step();
-  out["kv_cache"] = o.kv_cache;
   out["temperature"] = o.sampling.temperature;
   out["top_p"] = o.sampling.top_p;
   out["top_k"] = o.sampling.top_k;

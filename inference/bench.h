@@ -21,22 +21,23 @@ struct BenchOptions {
   std::string model;                   // checkpoint dir or .h5; or empty with random_config
   std::string random_config;           // config.json: random weights of these shapes
   std::string random_quant = "w4g32";  // scheme of the random linears/embedding, "f32" or "bf16"
-  // Every combination threads x batch x prompt_tokens x gen_tokens is one
-  // configuration (in that nesting order); each list non-empty.
+  // Every combination threads x act_quant x kv_cache x batch x prompt_tokens
+  // x gen_tokens is one configuration (in that nesting order); each list
+  // non-empty.
   std::vector<int64_t> prompt_tokens{128};
   std::vector<int64_t> gen_tokens{64};
   std::vector<int64_t> batch{1};
   std::vector<int> threads{ThreadPool::hardware_threads()};
+  std::vector<std::string> kv_cache{"f32"};
+  std::vector<std::string> act_quant{"auto"};  // auto | none | q8 (kernels/act_quant.h)
   // Rounds: each runs every configuration once, in order, so that a ratio of
   // two configurations (e.g. batch 16 / batch 1) is taken within a round,
   // minutes apart at most, on machines whose speed drifts.
   int repetitions = 1;
-  std::string kv_cache = "f32";
   std::string kernels = "auto";
-  std::string act_quant = "auto";  // auto | none | q8 (kernels/act_quant.h)
-  bool mmap = false;               // --model .h5 used in place (MapMode::kMap)
-  int64_t bandwidth_mb = 1024;     // buffer of the read-bandwidth probe; 0 skips it
-  bool warmup = true;              // one untimed token first (pages in the weights, as llama-bench)
+  bool mmap = false;            // --model .h5 used in place (MapMode::kMap)
+  int64_t bandwidth_mb = 1024;  // buffer of the read-bandwidth probe; 0 skips it
+  bool warmup = true;           // one untimed token first (pages in the weights, as llama-bench)
   // How each decode step's tokens are picked: greedy by default (as
   // llama-bench measures); a temperature > 0 times the sampler too.
   SamplingOptions sampling{0.0f, 1.0f, 0, 0};
@@ -53,7 +54,7 @@ double measure_read_bandwidth(int64_t bytes, int threads);
 // configuration in "runs" (means over the rounds, their sample standard
 // deviations as *_sd, every round's figures in "rounds", and "decode_vs_batch1",
 // the mean over the rounds of decode tokens/s over that of batch 1 with the
-// same threads and sizes, where batch 1 is among the configurations). With a
+// same threads, settings and sizes, where batch 1 is among the configurations). With a
 // single configuration its fields are also at the top level. Throws
 // qwenqat::Error naming the flag for bad options.
 Json run_bench(const BenchOptions& options);

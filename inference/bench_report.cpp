@@ -78,10 +78,8 @@ std::string bench_text(const Json& r) {
   const int rounds = r.at("repetitions").get<int>();
   if (runs.size() == 1 && rounds == 1) return single_text(r);
   std::string s = header(r);
-  s +=
-      str_printf("kernels          %s, act-quant %s, kv-cache %s, decode picks %s\n",
-                 r["kernels"].get<std::string>().c_str(), r["act_quant"].get<std::string>().c_str(),
-                 r["kv_cache"].get<std::string>().c_str(), picks(r).c_str());
+  s += str_printf("kernels          %s, decode picks %s\n", r["kernels"].get<std::string>().c_str(),
+                  picks(r).c_str());
   if (rounds > 1)
     s +=
         str_printf("rounds           %d (each runs every configuration once; mean ± sd)\n", rounds);
@@ -93,16 +91,17 @@ std::string bench_text(const Json& r) {
       return run.contains(key) ? str_printf("%.2f", num(run, key)) : std::string("-");
     };
     rows.push_back(
-        {std::to_string(whole(run, "threads")), std::to_string(whole(run, "batch")),
+        {std::to_string(whole(run, "threads")), run["act_quant"].get<std::string>(),
+         run["kv_cache"].get<std::string>(), std::to_string(whole(run, "batch")),
          std::to_string(whole(run, "prompt_tokens")), std::to_string(whole(run, "gen_tokens")),
          figure(run, "prefill_tokens_per_s", rounds), figure(run, "decode_tokens_per_s", rounds),
          str_printf("%.2f", num(run, "decode_weight_bandwidth_gbs")),
          optional("decode_bandwidth_fraction"), optional("decode_vs_batch1")});
   }
   s += "\n";
-  s += markdown_table({"threads", "batch", "prompt", "gen", "prefill tok/s", "decode tok/s",
-                       "weight GB/s", "of bw", "× batch 1"},
-                      rows, std::vector<bool>(9, true));
+  s += markdown_table({"threads", "act-quant", "kv", "batch", "prompt", "gen", "prefill tok/s",
+                       "decode tok/s", "weight GB/s", "of bw", "× batch 1"},
+                      rows, {true, false, false, true, true, true, true, true, true, true, true});
   s += "\n";
   s += rss(r);
   return s;
@@ -110,21 +109,22 @@ std::string bench_text(const Json& r) {
 
 std::string bench_csv(const Json& r) {
   std::string s =
-      "threads,batch,prompt_tokens,gen_tokens,rounds,prefill_tokens_per_s,"
+      "threads,act_quant,kv_cache,batch,prompt_tokens,gen_tokens,rounds,prefill_tokens_per_s,"
       "prefill_tokens_per_s_sd,decode_tokens_per_s,decode_tokens_per_s_sd,"
       "decode_weight_bandwidth_gbs,decode_bandwidth_fraction,decode_vs_batch1\n";
   const auto optional = [](const Json& run, const char* key) {
     return run.contains(key) ? str_printf("%.6g", num(run, key)) : std::string();
   };
   for (const Json& run : r.at("runs"))
-    s += str_printf("%lld,%lld,%lld,%lld,%lld,%.6g,%.6g,%.6g,%.6g,%.6g,%s,%s\n",
-                    whole(run, "threads"), whole(run, "batch"), whole(run, "prompt_tokens"),
-                    whole(run, "gen_tokens"), static_cast<long long>(run.at("rounds").size()),
-                    num(run, "prefill_tokens_per_s"), num(run, "prefill_tokens_per_s_sd"),
-                    num(run, "decode_tokens_per_s"), num(run, "decode_tokens_per_s_sd"),
-                    num(run, "decode_weight_bandwidth_gbs"),
-                    optional(run, "decode_bandwidth_fraction").c_str(),
-                    optional(run, "decode_vs_batch1").c_str());
+    s += str_printf(
+        "%lld,%s,%s,%lld,%lld,%lld,%lld,%.6g,%.6g,%.6g,%.6g,%.6g,%s,%s\n", whole(run, "threads"),
+        run["act_quant"].get<std::string>().c_str(), run["kv_cache"].get<std::string>().c_str(),
+        whole(run, "batch"), whole(run, "prompt_tokens"), whole(run, "gen_tokens"),
+        static_cast<long long>(run.at("rounds").size()), num(run, "prefill_tokens_per_s"),
+        num(run, "prefill_tokens_per_s_sd"), num(run, "decode_tokens_per_s"),
+        num(run, "decode_tokens_per_s_sd"), num(run, "decode_weight_bandwidth_gbs"),
+        optional(run, "decode_bandwidth_fraction").c_str(),
+        optional(run, "decode_vs_batch1").c_str());
   return s;
 }
 

@@ -251,10 +251,13 @@ void register_commands(CLI::App& app) {
                    "Rounds, each running every configuration once in order (ratios are taken "
                    "within a round); the table gives mean ± sample sd")
       ->capture_default_str();
-  bench->add_option("--kv-cache", bo->kv_cache, "KV cache element type: f32 or f16")
+  bench->add_option("--kv-cache", bo->kv_cache, "KV cache element type: f32 or f16 (a list)")
+      ->delimiter(',')
       ->capture_default_str();
   bench->add_option("--kernels", bo->kernels, kKernelsHelp)->capture_default_str();
-  bench->add_option("--act-quant", bo->act_quant, kActQuantHelp)->capture_default_str();
+  bench->add_option("--act-quant", bo->act_quant, std::string(kActQuantHelp) + " (a list)")
+      ->delimiter(',')
+      ->capture_default_str();
   bench->add_flag("--mmap", bo->mmap, kMmapHelp)->capture_default_str();
   bench
       ->add_option(

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The engine's benchmark set of docs/PERFORMANCE.md: kernel rates, then
 # `qwenqat bench` on random weights of the real 1.5B shapes for w4g32 and
-# w8g32, batch 1 and 16 (the ratio within each round of one process), float
-# and int8 activations, one after another. Each
+# w8g32, batch 1 and 16, float and int8 activations (each pair within the
+# rounds of one process). Each
 # run is repeated with the CPU's newest kernels turned off, so one run of the
 # script gives the ratios: on a CPU with AMX with QWENQAT_ENGINE_AMX=0 (the
 # AVX-512 int8 kernels) and QWENQAT_ENGINE_AVX512=0, on a CPU with AVX-512 with
@@ -33,16 +33,15 @@ for v in "${VARIANTS[@]}"; do
   env "$v" build/benchmarks/kernel_bench --rows 151936 --cols 1536 --n 1 --kernels gemv,q8
 done
 for quant in w4g32 w8g32; do
-  for aq in none q8; do
-    for v in "${VARIANTS[@]}"; do
-      echo "== $quant batch 1, --act-quant $aq, $v"
-      env "$v" "$Q" bench --random-config "$C" --random-quant "$quant" \
-        --prompt-tokens 128 --gen-tokens 64 --batch 1 --threads 2 --act-quant "$aq"
-      # batch 16 against batch 1 of the same sizes, in two rounds of one process
-      echo "== $quant batch 1 and 16, --act-quant $aq, $v"
-      env "$v" "$Q" bench --random-config "$C" --random-quant "$quant" --prompt-tokens 16 \
-        --gen-tokens 16 --batch 1,16 --repetitions 2 --threads 2 --act-quant "$aq" --bandwidth-mb 0
-    done
+  for v in "${VARIANTS[@]}"; do
+    # float and int8 activations alternating in two rounds of one process
+    echo "== $quant batch 1, $v"
+    env "$v" "$Q" bench --random-config "$C" --random-quant "$quant" --prompt-tokens 128 \
+      --gen-tokens 64 --batch 1 --threads 2 --act-quant none,q8 --repetitions 2
+    # batch 16 against batch 1 of the same sizes and activations
+    echo "== $quant batch 1 and 16, $v"
+    env "$v" "$Q" bench --random-config "$C" --random-quant "$quant" --prompt-tokens 16 \
+      --gen-tokens 16 --batch 1,16 --threads 2 --act-quant none,q8 --repetitions 2 --bandwidth-mb 0
   done
 done
 uptime

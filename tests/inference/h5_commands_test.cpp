@@ -148,7 +148,7 @@ TEST(Commands, BadInputIsAClearError) {
   EXPECT_EQ(r.at("act_quant").get<std::string>(), "auto");  // the default
   EXPECT_GT(r.at("warmup_seconds").get<double>(), 0.0);     // an untimed token first
   EXPECT_EQ(r.at("load").get<std::string>(), "copy");       // the default: MapMode::kCopy
-  bo.act_quant = "q8";
+  bo.act_quant = {"q8"};
   bo.warmup = false;  // --no-warmup
   bo.mmap = true;     // --mmap
   const Json rq = run_bench(bo);
@@ -180,7 +180,7 @@ TEST(Commands, BadInputIsAClearError) {
   bo.sampling.top_p = 2.0f;
   EXPECT_NE(error_of([&] { run_bench(bo); }).find("--top-p"), std::string::npos);
   bo.sampling = {0.0f, 1.0f, 0, 0};
-  bo.act_quant = "int4";
+  bo.act_quant = {"int4"};
   EXPECT_NE(error_of([&] { run_bench(bo); }).find("--act-quant"), std::string::npos);
   EXPECT_THROW(parse_id_list("", "--ids"), Error);
   EXPECT_THROW(parse_id_list("-1", "--ids"), Error);
