@@ -12,9 +12,11 @@
 #include <string>
 
 #include "data/util/check.h"
+#include "data/util/process_stats.h"
 #include "data/util/progress.h"
 #include "inference/kernels/prefetch.h"
 #include "inference/model.h"
+#include "inference/random_weights.h"
 #include "inference/sampler.h"
 
 namespace qwenqat::engine {
@@ -119,19 +121,21 @@ Stats stats_of(const std::vector<double>& v) {
 
 // The "runs" entry of configuration p from its rounds' figures.
 Json run_json(const BenchPoint& p, const std::vector<RunFigures>& rounds, double bytes_per_step) {
-  std::vector<double> prefill, decode, prefill_s, decode_s, prefill_cpu, decode_cpu;
+  std::vector<double> prefill, decode;  // tokens/s of each round
   Json per_round = Json::array();
   for (const RunFigures& f : rounds) {
     prefill.push_back(static_cast<double>(p.batch * p.prompt_tokens) / f.prefill_s);
     decode.push_back(static_cast<double>(p.batch * p.gen_tokens) / f.decode_s);
-    prefill_s.push_back(f.prefill_s);
-    decode_s.push_back(f.decode_s);
-    prefill_cpu.push_back(f.prefill_cpu_s);
-    decode_cpu.push_back(f.decode_cpu_s);
     per_round.push_back(
         {{"prefill_tokens_per_s", prefill.back()}, {"decode_tokens_per_s", decode.back()}});
   }
-  const Stats pf = stats_of(prefill), dc = stats_of(decode), ds = stats_of(decode_s);
+  const auto mean_of = [&](double RunFigures::*field) {
+    double sum = 0.0;
+    for (const RunFigures& f : rounds) sum += f.*field;
+    return sum / static_cast<double>(rounds.size());
+  };
+  const Stats pf = stats_of(prefill), dc = stats_of(decode);
+  const double decode_s = mean_of(&RunFigures::decode_s);
   Json r;
   r["threads"] = p.threads;
   r["act_quant"] = act_quant_name(p.act);
@@ -139,20 +143,20 @@ Json run_json(const BenchPoint& p, const std::vector<RunFigures>& rounds, double
   r["batch"] = p.batch;
   r["prompt_tokens"] = p.prompt_tokens;
   r["gen_tokens"] = p.gen_tokens;
-  r["prefill_seconds"] = stats_of(prefill_s).mean;
+  r["prefill_seconds"] = mean_of(&RunFigures::prefill_s);
   r["prefill_tokens_per_s"] = pf.mean;
   r["prefill_tokens_per_s_sd"] = pf.sd;
-  r["decode_seconds"] = ds.mean;
+  r["decode_seconds"] = decode_s;
   r["decode_tokens_per_s"] = dc.mean;
   r["decode_tokens_per_s_sd"] = dc.sd;
   r["decode_steps_per_s"] = dc.mean / static_cast<double>(p.batch);
   // Weight bytes each step reads over the mean decode time of a round.
   r["decode_weight_bandwidth_gbs"] =
-      bytes_per_step * static_cast<double>(p.gen_tokens) / ds.mean / 1e9;
+      bytes_per_step * static_cast<double>(p.gen_tokens) / decode_s / 1e9;
   // CPU seconds (all threads, spin-waiting included): with a loaded machine
   // wall time / CPU time shows how much of the cores the benchmark got.
-  r["prefill_cpu_seconds"] = stats_of(prefill_cpu).mean;
-  r["decode_cpu_seconds"] = stats_of(decode_cpu).mean;
+  r["prefill_cpu_seconds"] = mean_of(&RunFigures::prefill_cpu_s);
+  r["decode_cpu_seconds"] = mean_of(&RunFigures::decode_cpu_s);
   r["rounds"] = per_round;
   return r;
 }

@@ -10,8 +10,6 @@
 #include <vector>
 
 #include "data/util/json_io.h"
-#include "data/util/process_stats.h"
-#include "inference/random_weights.h"
 #include "inference/sampler.h"
 #include "inference/thread_pool.h"
 

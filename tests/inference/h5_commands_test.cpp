@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "data/util/check.h"
+#include "data/util/process_stats.h"
 #include "export/format/h5_model_writer.h"
 #include "inference/bench.h"
 #include "inference/commands.h"
